@@ -1,0 +1,95 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+pub const TYPE_ORGANISATION: &str = "organisation-service";
+pub const TYPE_WORKSPACE: &str = "workspace-service";
+
+/// An API key as listed: the secret is masked.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    /// Masked: the prefix and last four characters.
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// `organisation-service` (admin) or `workspace-service`.
+    #[serde(rename = "type")]
+    pub key_type: String,
+    pub workspace_id: Option<String>,
+    pub status: String,
+    pub scopes: Vec<String>,
+    pub defaults: KeyDefaults,
+    pub creation_mode: String,
+    pub expires_at: Option<String>,
+    /// While a rotated-out secret still works, when it stops.
+    pub key_transition_expires_at: Option<String>,
+    pub created_at: String,
+    pub last_updated_at: String,
+    pub object: String,
+}
+
+/// Applied to every gateway request made with the key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyDefaults {
+    /// A saved config's slug, used when the request names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct CreateApiKey {
+    pub name: String,
+    /// Defaults: every scope for an organisation key; `completions.write` and
+    /// `prompts.render` for a workspace key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<KeyDefaults>,
+    /// RFC 3339 time after which the key stops working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateApiKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<KeyDefaults>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// Returned once, at creation: the only time the secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyCreated {
+    pub id: String,
+    pub key: String,
+    pub object: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RotateApiKey {
+    /// How long the old secret keeps working, in milliseconds (default 0: at once).
+    #[serde(default)]
+    pub key_transition_period_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyRotated {
+    pub id: String,
+    pub key: String,
+    pub key_transition_expires_at: Option<String>,
+}

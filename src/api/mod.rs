@@ -1,0 +1,99 @@
+//! Wire types shared by the client and the server: the one definition of each admin resource.
+//! Shapes and field names follow Portkey's admin API (portkey-wire.md section 6).
+
+pub mod configs;
+pub mod error;
+pub mod integrations;
+pub mod keys;
+pub mod scopes;
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// `{"object":"list","total":N,"data":[...]}`, the envelope of newer Portkey list responses.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct List<T> {
+    pub object: String,
+    pub total: u64,
+    pub data: Vec<T>,
+}
+
+impl<T> List<T> {
+    pub fn new(total: u64, data: Vec<T>) -> Self {
+        List {
+            object: "list".into(),
+            total,
+            data,
+        }
+    }
+}
+
+/// Portkey's paging: `current_page` is 0-based.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    #[serde(default, alias = "currentPage")]
+    pub current_page: u32,
+    #[serde(default = "default_page_size", alias = "pageSize")]
+    pub page_size: u32,
+}
+
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+fn default_page_size() -> u32 {
+    100
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging {
+            current_page: 0,
+            page_size: default_page_size(),
+        }
+    }
+}
+
+impl Paging {
+    pub fn limit(&self) -> u32 {
+        self.page_size.clamp(1, MAX_PAGE_SIZE)
+    }
+    pub fn offset(&self) -> u64 {
+        u64::from(self.current_page) * u64::from(self.limit())
+    }
+}
+
+/// `{"success":true,"data":...}`, the envelope of older Portkey resources (configs).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Success<T> {
+    pub success: bool,
+    /// Set on lists: how many items there are across all pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    pub data: T,
+}
+
+impl<T> Success<T> {
+    pub fn new(data: T) -> Self {
+        Success {
+            success: true,
+            total: None,
+            data,
+        }
+    }
+}
+
+impl<T> Success<Vec<T>> {
+    pub fn list(total: u64, data: Vec<T>) -> Self {
+        Success {
+            total: Some(total),
+            ..Success::new(data)
+        }
+    }
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}

@@ -1,0 +1,50 @@
+//! Key scopes, Portkey's `resource.action` names. Every admin route names the scope it needs.
+
+pub const COMPLETIONS_WRITE: &str = "completions.write";
+pub const PROMPTS_RENDER: &str = "prompts.render";
+
+/// What a workspace service key gets when created without `scopes`: enough to call the gateway.
+pub const WORKSPACE_DEFAULT: &[&str] = &[COMPLETIONS_WRITE, PROMPTS_RENDER];
+
+/// Every scope tollgate knows. An admin key created without `scopes` gets all of them.
+pub const ALL: &[&str] = &[
+    COMPLETIONS_WRITE,
+    PROMPTS_RENDER,
+    "configs.create",
+    "configs.read",
+    "configs.update",
+    "configs.delete",
+    "configs.list",
+    "integrations.create",
+    "integrations.read",
+    "integrations.update",
+    "integrations.delete",
+    "integrations.list",
+    "organisation_service_api_keys.create",
+    "organisation_service_api_keys.read",
+    "organisation_service_api_keys.update",
+    "organisation_service_api_keys.delete",
+    "organisation_service_api_keys.list",
+    "organisation_service_api_keys.rotate",
+    "workspace_service_api_keys.create",
+    "workspace_service_api_keys.read",
+    "workspace_service_api_keys.update",
+    "workspace_service_api_keys.delete",
+    "workspace_service_api_keys.list",
+    "workspace_service_api_keys.rotate",
+];
+
+pub fn is_known(scope: &str) -> bool {
+    ALL.contains(&scope)
+}
+
+/// The scope that governs `action` on keys of `key_type` (`organisation-service` or
+/// `workspace-service`).
+pub fn for_key_type(key_type: &str, action: &str) -> String {
+    let resource = if key_type.starts_with("organisation") {
+        "organisation_service_api_keys"
+    } else {
+        "workspace_service_api_keys"
+    };
+    format!("{resource}.{action}")
+}

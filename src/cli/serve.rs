@@ -1,0 +1,67 @@
+//! `tollgate serve`: the only place the CLI starts the server.
+
+use clap::Args;
+
+use super::ctx::Ctx;
+use crate::client::contexts::{Context, LOCAL};
+use crate::client::credentials;
+use crate::error::{CliError, Result};
+use crate::server::{shutdown_signal, Server, Settings, DEFAULT_ADDR};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  tollgate serve\n  tollgate serve --addr 0.0.0.0:8787 --data-dir /var/lib/tollgate\n  TOLLGATE_MASTER_KEY=$(openssl rand -hex 32) tollgate serve")]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, env = crate::env::TOLLGATE_ADDR, default_value = DEFAULT_ADDR)]
+    addr: String,
+    /// Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]
+    #[arg(long, env = crate::env::TOLLGATE_DATA_DIR, value_name = "DIR")]
+    data_dir: Option<std::path::PathBuf>,
+}
+
+pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
+    let settings = Settings {
+        addr: args.addr,
+        data_dir: args.data_dir.unwrap_or_else(crate::env::default_data_dir),
+    };
+    let server = Server::bind(&settings).await.map_err(|e| {
+        CliError::failed(e).hint("pass --addr for another port, or --data-dir for another store")
+    })?;
+    let url = format!("http://{}", server.local_addr());
+    if let Some(admin) = server.bootstrap_admin_key().map_err(CliError::failed)? {
+        ctx.printer
+            .note("Created the first admin API key. It is shown only this once:");
+        ctx.printer.text(&format!("{}\n", admin.key))?;
+        remember_local(ctx, &url, &admin.key)?;
+    }
+    ctx.printer.note(&format!(
+        "tollgate {} listening on {url} (data in {})",
+        env!("CARGO_PKG_VERSION"),
+        settings.data_dir.display()
+    ));
+    server
+        .run(shutdown_signal())
+        .await
+        .map_err(|e| CliError::failed(format!("server error: {e}")))?;
+    ctx.printer.note("tollgate stopped");
+    Ok(())
+}
+
+/// Points the `local` context at this server and stores the admin key for it, so the next
+/// command in another terminal just works.
+fn remember_local(ctx: &Ctx, url: &str, key: &str) -> Result<()> {
+    let mut contexts = ctx.contexts.clone();
+    let output = contexts.contexts.get(LOCAL).and_then(|c| c.output);
+    contexts.contexts.insert(
+        LOCAL.into(),
+        Context {
+            url: url.into(),
+            output,
+        },
+    );
+    contexts.save()?;
+    let source = credentials::store(LOCAL, key)?;
+    ctx.printer
+        .note(&format!("Stored it for the `local` context ({url}) in {source}."));
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! tollgate: an AI gateway (data plane), its control plane, and the CLI that drives both.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod env;
+pub mod error;
+pub mod gateway;
+pub mod output;
+pub mod server;
+pub mod store;

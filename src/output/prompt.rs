@@ -1,0 +1,64 @@
+//! Prompts that refuse to ask when nobody can answer: without a terminal on stdin and stderr,
+//! or with `--no-input`, they fail with a hint that names the flag to pass instead.
+
+use std::io::IsTerminal;
+
+use crate::error::{CliError, ExitKind, Result};
+
+pub fn can_prompt(no_input: bool) -> bool {
+    !no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn interrupted(e: dialoguer::Error) -> CliError {
+    let dialoguer::Error::IO(e) = e;
+    if e.kind() == std::io::ErrorKind::Interrupted {
+        CliError::new(ExitKind::Interrupted, "interrupted")
+    } else {
+        CliError::from(e)
+    }
+}
+
+/// Confirms a destructive action: `--yes` skips, a terminal asks, anything else is refused.
+pub fn confirm(yes: bool, no_input: bool, question: &str) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !can_prompt(no_input) {
+        return Err(CliError::usage(format!("refusing to {question} without confirmation"))
+            .hint("pass --yes to confirm when not running at a terminal"));
+    }
+    let ok = dialoguer::Confirm::new()
+        .with_prompt(format!("{question}?"))
+        .default(false)
+        .interact()
+        .map_err(interrupted)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::failed("cancelled"))
+    }
+}
+
+/// Reads a secret from a hidden prompt; `flag` names the non-interactive alternative.
+pub fn secret(no_input: bool, prompt: &str, flag: &str) -> Result<String> {
+    if !can_prompt(no_input) {
+        return Err(CliError::usage(format!("{prompt}: no terminal to ask on"))
+            .hint(format!("pass {flag} and give the secret on standard input")));
+    }
+    dialoguer::Password::new()
+        .with_prompt(prompt)
+        .interact()
+        .map_err(interrupted)
+}
+
+/// Reads a secret from stdin (first line, trimmed); refuses an empty one.
+pub fn secret_from_stdin(what: &str) -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let secret = line.trim().to_string();
+    if secret.is_empty() {
+        return Err(CliError::usage(format!("no {what} on standard input"))
+            .hint(format!("pipe it in, e.g. `printenv OPENAI_API_KEY | tollgate ... `")));
+    }
+    Ok(secret)
+}

@@ -1,0 +1,116 @@
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+
+use super::{check_slug, Deleted, DELETED};
+use crate::api::error::ErrorBody;
+use crate::api::integrations::{
+    CreateIntegration, Integration, IntegrationCreated, UpdateIntegration,
+};
+use crate::api::{List, Paging};
+use crate::gateway::providers;
+use crate::server::auth::Caller;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::extract::{Body, Query};
+use crate::server::state::AppState;
+
+type S = State<Arc<AppState>>;
+
+fn check_configurations(c: &serde_json::Map<String, serde_json::Value>) -> ApiResult<()> {
+    match c.get("custom_host") {
+        None | Some(serde_json::Value::Null) => Ok(()),
+        Some(serde_json::Value::String(url))
+            if url.starts_with("http://") || url.starts_with("https://") =>
+        {
+            Ok(())
+        }
+        Some(other) => Err(ApiError::invalid(format!(
+            "configurations.custom_host must be an http(s) URL, not {other}"
+        ))),
+    }
+}
+
+/// Store a provider credential. The key is encrypted at rest and never returned.
+#[utoipa::path(post, path = "/v1/integrations", tag = "integrations", request_body = CreateIntegration,
+    responses((status = 200, body = IntegrationCreated), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): S,
+    caller: Caller,
+    Body(new): Body<CreateIntegration>,
+) -> ApiResult<Json<IntegrationCreated>> {
+    caller.require("integrations.create")?;
+    check_slug("integration slug", &new.slug)?;
+    let provider = providers::find(&new.ai_provider_id).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "unknown provider {:?}; valid providers: {}",
+            new.ai_provider_id,
+            providers::slugs()
+        ))
+    })?;
+    if provider.needs_api_key && new.key.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::invalid(format!(
+            "provider {} needs an API key: give it in `key`",
+            provider.slug
+        )));
+    }
+    check_configurations(&new.configurations)?;
+    let created = state.store.create_integration(&new)?;
+    Ok(Json(IntegrationCreated {
+        id: created.id,
+        slug: created.slug,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/integrations", tag = "integrations", params(Paging),
+    responses((status = 200, body = List<Integration>)))]
+pub async fn list(
+    State(state): S,
+    caller: Caller,
+    Query(page): Query<Paging>,
+) -> ApiResult<Json<List<Integration>>> {
+    caller.require("integrations.list")?;
+    let (total, data) = state.store.integrations(page)?;
+    Ok(Json(List::new(total, data)))
+}
+
+#[utoipa::path(get, path = "/v1/integrations/{slug}", tag = "integrations",
+    responses((status = 200, body = Integration), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): S,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<Integration>> {
+    caller.require("integrations.read")?;
+    Ok(Json(state.store.integration(&slug)?))
+}
+
+#[utoipa::path(put, path = "/v1/integrations/{slug}", tag = "integrations", request_body = UpdateIntegration,
+    responses((status = 200, body = Integration), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    State(state): S,
+    caller: Caller,
+    Path(slug): Path<String>,
+    Body(change): Body<UpdateIntegration>,
+) -> ApiResult<Json<Integration>> {
+    caller.require("integrations.update")?;
+    if let Some(c) = &change.configurations {
+        check_configurations(c)?;
+    }
+    if let Some(name) = &change.name {
+        super::check_name(name)?;
+    }
+    Ok(Json(state.store.update_integration(&slug, &change)?))
+}
+
+#[utoipa::path(delete, path = "/v1/integrations/{slug}", tag = "integrations",
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): S,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<Deleted>> {
+    caller.require("integrations.delete")?;
+    state.store.delete_integration(&slug)?;
+    Ok(Json(DELETED))
+}

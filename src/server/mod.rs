@@ -1,0 +1,119 @@
+//! The server: admin API (control plane) and, later, the gateway (data plane), on one listener.
+
+mod auth;
+mod error;
+mod extract;
+mod handlers;
+mod router;
+mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::api::keys::{ApiKeyCreated, TYPE_ORGANISATION};
+use crate::api::scopes;
+use crate::store::{Cipher, NewKey, Store};
+use state::AppState;
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
+
+pub struct Settings {
+    pub addr: String,
+    pub data_dir: PathBuf,
+}
+
+/// A server bound to its address with its store open, not yet serving.
+pub struct Server {
+    state: Arc<AppState>,
+    listener: TcpListener,
+}
+
+impl Server {
+    pub async fn bind(settings: &Settings) -> Result<Server, String> {
+        create_private_dir(&settings.data_dir).map_err(|e| {
+            format!("cannot create the data directory {}: {e}", settings.data_dir.display())
+        })?;
+        let cipher = Cipher::load(&settings.data_dir).map_err(|e| e.to_string())?;
+        let store = Store::open(&settings.data_dir, cipher).map_err(|e| e.to_string())?;
+        let state = Arc::new(AppState::new(store).map_err(|e| e.to_string())?);
+        let listener = TcpListener::bind(&settings.addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
+        Ok(Server { state, listener })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// On a store with no keys at all, creates the first admin key and returns it (the only
+    /// time its secret exists in the clear).
+    pub fn bootstrap_admin_key(&self) -> Result<Option<ApiKeyCreated>, String> {
+        let store = &self.state.store;
+        if store.count_api_keys().map_err(|e| e.to_string())? > 0 {
+            return Ok(None);
+        }
+        let created = store
+            .create_api_key(&NewKey {
+                name: "local-admin".into(),
+                description: Some("created by `tollgate serve` on first start".into()),
+                key_type: TYPE_ORGANISATION.into(),
+                workspace_id: None,
+                scopes: scopes::ALL.iter().map(|s| s.to_string()).collect(),
+                defaults: Default::default(),
+                expires_at: None,
+                creation_mode: "auto",
+            })
+            .map_err(|e| e.to_string())?;
+        self.state.reload_keys().map_err(|e| e.to_string())?;
+        Ok(Some(created))
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = router::router(self.state.clone());
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        if let Err(e) = self.state.store.checkpoint() {
+            eprintln!("warning: final checkpoint failed: {e}");
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}

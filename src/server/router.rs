@@ -1,0 +1,69 @@
+//! Every route of the server, in one function. The OpenAPI document is built from the same
+//! route list, so it cannot drift from what is served.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use axum::Router;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ApiError;
+use super::handlers::{configs, health, integrations, keys};
+use super::state::AppState;
+
+/// Admin request bodies are small documents; anything larger is a mistake.
+const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tollgate admin API", description = "Control plane of the tollgate AI gateway. Paths and shapes follow Portkey's admin API."),
+    modifiers(&Security),
+    security(("x-portkey-api-key" = []), ("bearer" = []))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "x-portkey-api-key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-portkey-api-key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(integrations::create, integrations::list))
+        .routes(routes!(integrations::get, integrations::update, integrations::delete))
+        .routes(routes!(configs::create, configs::list))
+        .routes(routes!(configs::get, configs::update, configs::delete))
+        .routes(routes!(configs::versions))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::own))
+        .routes(routes!(keys::create))
+        .routes(routes!(keys::get, keys::update, keys::delete))
+        .routes(routes!(keys::rotate))
+        .split_for_parts();
+    let document: Arc<str> = openapi.to_json().expect("the OpenAPI document serialises").into();
+    router
+        .route(
+            "/v1/openapi.json",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) }),
+        )
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .with_state(state)
+}

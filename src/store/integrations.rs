@@ -1,0 +1,154 @@
+use rusqlite::{params, OptionalExtension, Row};
+use serde_json::{Map, Value};
+
+use super::{is_unique_violation, new_id, now, secrets, total, Store, StoreError, StoreResult};
+use crate::api::integrations::{CreateIntegration, Integration, UpdateIntegration};
+use crate::api::Paging;
+
+const COLUMNS: &str =
+    "id, slug, name, provider, description, configurations, masked_key, created_at, updated_at";
+
+fn row(r: &Row) -> rusqlite::Result<Integration> {
+    let configurations: String = r.get(5)?;
+    Ok(Integration {
+        id: r.get(0)?,
+        slug: r.get(1)?,
+        name: r.get(2)?,
+        ai_provider_id: r.get(3)?,
+        description: r.get(4)?,
+        configurations: serde_json::from_str(&configurations).unwrap_or_default(),
+        masked_key: r.get(6)?,
+        status: "active".into(),
+        created_at: r.get(7)?,
+        last_updated_at: r.get(8)?,
+        object: "integration".into(),
+    })
+}
+
+fn not_found(slug: &str) -> StoreError {
+    StoreError::NotFound(format!("no integration with slug {slug:?}"))
+}
+
+impl Store {
+    pub fn create_integration(&self, new: &CreateIntegration) -> StoreResult<Integration> {
+        let id = new_id();
+        let at = now();
+        let secret = new.key.as_deref().filter(|k| !k.is_empty());
+        let result = self.conn().execute(
+            &format!("INSERT INTO integrations ({COLUMNS}, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"),
+            params![
+                id,
+                new.slug,
+                new.name.clone().unwrap_or_else(|| new.slug.clone()),
+                new.ai_provider_id,
+                new.description,
+                Value::Object(new.configurations.clone()).to_string(),
+                secret.map(secrets::mask),
+                at,
+                secret.map(|k| self.cipher.seal(&id, k)),
+            ],
+        );
+        match result {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "an integration with slug {:?} already exists",
+                new.slug
+            ))),
+            Err(e) => Err(e.into()),
+            Ok(_) => self.integration(&new.slug),
+        }
+    }
+
+    pub fn integration(&self, slug: &str) -> StoreResult<Integration> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM integrations WHERE slug = ?1"),
+                [slug],
+                row,
+            )
+            .optional()?
+            .ok_or_else(|| not_found(slug))
+    }
+
+    pub fn integrations(&self, page: Paging) -> StoreResult<(u64, Vec<Integration>)> {
+        let conn = self.conn();
+        let total = total(&conn, "integrations", "")?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM integrations ORDER BY created_at, slug LIMIT ?1 OFFSET ?2"
+        ))?;
+        let items = stmt
+            .query_map(params![page.limit(), page.offset()], row)?
+            .collect::<Result<_, _>>()?;
+        Ok((total, items))
+    }
+
+    /// The decrypted provider secret of an integration, if it has one.
+    pub fn integration_secret(&self, slug: &str) -> StoreResult<Option<String>> {
+        let (id, sealed): (String, Option<Vec<u8>>) = self
+            .conn()
+            .query_row(
+                "SELECT id, secret FROM integrations WHERE slug = ?1",
+                [slug],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| not_found(slug))?;
+        sealed.map(|s| self.cipher.open(&id, &s)).transpose()
+    }
+
+    pub fn update_integration(
+        &self,
+        slug: &str,
+        change: &UpdateIntegration,
+    ) -> StoreResult<Integration> {
+        let current = self.integration(slug)?;
+        let mut configurations = current.configurations;
+        merge_configurations(&mut configurations, change.configurations.as_ref());
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE integrations SET name = ?2, description = ?3, configurations = ?4, updated_at = ?5 WHERE id = ?1",
+            params![
+                current.id,
+                change.name.as_ref().unwrap_or(&current.name),
+                change.description.as_ref().or(current.description.as_ref()),
+                Value::Object(configurations).to_string(),
+                now(),
+            ],
+        )?;
+        if let Some(key) = &change.key {
+            let (sealed, masked) = if key.is_empty() {
+                (None, None)
+            } else {
+                (Some(self.cipher.seal(&current.id, key)), Some(secrets::mask(key)))
+            };
+            tx.execute(
+                "UPDATE integrations SET secret = ?2, masked_key = ?3 WHERE id = ?1",
+                params![current.id, sealed, masked],
+            )?;
+        }
+        tx.commit()?;
+        drop(conn);
+        self.integration(slug)
+    }
+
+    pub fn delete_integration(&self, slug: &str) -> StoreResult<()> {
+        match self
+            .conn()
+            .execute("DELETE FROM integrations WHERE slug = ?1", [slug])?
+        {
+            0 => Err(not_found(slug)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Keys of `change` replace those in `current`; a null value removes the key.
+fn merge_configurations(current: &mut Map<String, Value>, change: Option<&Map<String, Value>>) {
+    for (k, v) in change.into_iter().flatten() {
+        if v.is_null() {
+            current.remove(k);
+        } else {
+            current.insert(k.clone(), v.clone());
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Persistence behind one type. SQLite (WAL) in the data directory is the embedded default; all
+//! SQL lives under this module so a second backend is an addition, not a rewrite.
+
+mod configs;
+mod integrations;
+mod keys;
+mod migrations;
+pub mod secrets;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+pub use keys::{KeyRecord, NewKey};
+pub use secrets::Cipher;
+
+#[derive(Debug)]
+pub enum StoreError {
+    NotFound(String),
+    Conflict(String),
+    Invalid(String),
+    Other(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::NotFound(m)
+            | StoreError::Conflict(m)
+            | StoreError::Invalid(m)
+            | StoreError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Other(format!("database error: {e}"))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    cipher: Cipher,
+}
+
+pub const DB_FILE: &str = "tollgate.db";
+
+impl Store {
+    /// Opens (creating if needed) `tollgate.db` in `data_dir` and runs pending migrations.
+    pub fn open(data_dir: &Path, cipher: Cipher) -> StoreResult<Store> {
+        let conn = Connection::open(data_dir.join(DB_FILE))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Store {
+            conn: Mutex::new(conn),
+            cipher,
+        };
+        migrations::run(store.conn.get_mut().expect("fresh mutex"))?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (each write is one
+        // transaction), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the WAL back into the main file (used before reading the file in tests and on
+    /// shutdown).
+    pub fn checkpoint(&self) -> StoreResult<()> {
+        self.conn()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+}
+
+/// A random identifier in UUID v4 form.
+pub fn new_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "{}-{}-4{}-{:x}{}-{}",
+        h(0..4),
+        h(4..6),
+        &h(6..8)[1..],
+        8 | (b[8] & 3),
+        &h(8..10)[2..],
+        h(10..16)
+    )
+}
+
+/// `len` random characters from `[a-z0-9]`.
+pub fn random_suffix(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+pub fn now() -> String {
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// `SELECT COUNT(*)` of a table under a filter, for list totals.
+fn total(conn: &Connection, table: &str, filter: &str) -> StoreResult<u64> {
+    let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table} {filter}"), [], |r| {
+        r.get(0)
+    })?;
+    Ok(n as u64)
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_look_like_uuid_v4() {
+        let id = super::new_id();
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(&id[14..15], "4");
+        assert!("89ab".contains(&id[19..20]), "{id}");
+        assert_ne!(id, super::new_id());
+    }
+}
