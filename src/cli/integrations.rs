@@ -8,7 +8,7 @@ use crate::api::integrations::{
     CreateIntegration, Integration, IntegrationCreated, UpdateIntegration,
 };
 use crate::api::List;
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use crate::output::{cell, prompt, Fields, Row};
 use crate::store::secrets::mask;
 
@@ -179,7 +179,12 @@ pub async fn run(ctx: &Ctx, cmd: IntegrationsCommand) -> Result<()> {
 }
 
 async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
-    let needs_key = crate::gateway::providers::find(&args.provider).is_none_or(|p| p.needs_api_key);
+    // Checked here too so a typo fails before the key is asked for; the server checks again.
+    let provider = crate::gateway::providers::find(&args.provider).ok_or_else(|| {
+        CliError::failed(format!("unknown provider {:?}", args.provider))
+            .hint(format!("valid providers: {}", crate::gateway::providers::slugs()))
+    })?;
+    let needs_key = provider.needs_api_key;
     let key = if needs_key || args.api_key_stdin {
         Some(read_key(ctx, args.api_key_stdin, &args.provider)?)
     } else {

@@ -129,7 +129,8 @@ pub fn main() -> ExitCode {
         Ok((ctx, Err(e))) => (ctx.printer, e),
         Err(e) => (Printer::new(Format::Table, false, ColorChoice::Auto), e),
     };
-    if err.kind != ExitKind::BrokenPipe {
+    // An empty message is an outcome already shown (like `diff` finding changes), not an error.
+    if err.kind != ExitKind::BrokenPipe && !err.message.is_empty() {
         printer.error(&err);
     }
     ExitCode::from(err.exit_code())

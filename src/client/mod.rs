@@ -182,6 +182,7 @@ pub fn api_error(status: StatusCode, body: &str) -> CliError {
             "choose another slug or name, or update the existing one",
         ),
         412 | 429 => (ExitKind::Limited, "wait for the limit to reset, or raise it"),
+        400 | 422 if !details.is_empty() => (ExitKind::Failed, "fix the fields named above and try again"),
         400 | 422 => (ExitKind::Failed, "fix the request and try again"),
         _ => (ExitKind::Failed, "see the server's log for details"),
     };

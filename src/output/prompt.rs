@@ -58,7 +58,7 @@ pub fn secret_from_stdin(what: &str) -> Result<String> {
     let secret = line.trim().to_string();
     if secret.is_empty() {
         return Err(CliError::usage(format!("no {what} on standard input"))
-            .hint(format!("pipe it in, e.g. `printenv OPENAI_API_KEY | tollgate ... `")));
+            .hint(format!("pipe the {what} into the command, e.g. `printenv OPENAI_API_KEY | tollgate ...`")));
     }
     Ok(secret)
 }
