@@ -1,6 +1,15 @@
 //! The one list of providers tollgate supports. Everything that names a provider (integration
 //! create, config validation, the gateway's adapters) checks against this table.
 
+pub mod adapter;
+mod anthropic;
+mod bedrock;
+mod cohere;
+mod gemini;
+mod openai;
+
+use adapter::Adapter;
+
 /// How a provider speaks on the wire; one adapter per variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WireFormat {
@@ -85,6 +94,17 @@ pub const PROVIDERS: &[Provider] = &[
     p("moonshot", "Moonshot AI", OpenAi, "https://api.moonshot.ai/v1"),
     p("novita-ai", "Novita AI", OpenAi, "https://api.novita.ai/v3/openai"),
 ];
+
+/// The adapter that speaks `wire`.
+pub fn adapter(wire: WireFormat) -> &'static dyn Adapter {
+    match wire {
+        WireFormat::OpenAi | WireFormat::AzureOpenAi => &openai::OpenAi,
+        WireFormat::Anthropic => &anthropic::Anthropic,
+        WireFormat::Gemini | WireFormat::VertexAi => &gemini::Gemini,
+        WireFormat::Bedrock => &bedrock::Bedrock,
+        WireFormat::Cohere => &cohere::Cohere,
+    }
+}
 
 pub fn find(slug: &str) -> Option<&'static Provider> {
     PROVIDERS.iter().find(|p| p.slug == slug)

@@ -1,0 +1,9 @@
+//! Integration tests: the real binary against a real server on port 0 with a temp data dir.
+
+mod common;
+mod configs;
+mod contexts;
+mod generated;
+mod integrations;
+mod keys;
+mod server;
