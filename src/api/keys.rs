@@ -66,6 +66,8 @@ pub struct UpdateApiKey {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    /// Merged into the key's defaults: a `config_id` replaces it (`""` removes it), metadata
+    /// keys are set (a null value removes one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defaults: Option<KeyDefaults>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -37,7 +37,8 @@ pub async fn login(ctx: &Ctx, args: LoginArgs) -> Result<()> {
 pub fn logout(ctx: &Ctx) -> Result<()> {
     let name = ctx.context_name();
     if credentials::remove(name)? {
-        ctx.printer.note(&format!("removed the stored key of {name}"));
+        ctx.printer
+            .note(&format!("removed the stored key of {name}"));
     } else {
         ctx.printer.note(&format!("no key was stored for {name}"));
     }

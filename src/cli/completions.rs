@@ -7,7 +7,9 @@ use clap_complete::Shell;
 use crate::error::Result;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  tollgate completions bash > ~/.local/share/bash-completion/completions/tollgate\n  tollgate completions zsh > \"${fpath[1]}/_tollgate\"")]
+#[command(
+    after_help = "Examples:\n  tollgate completions bash > ~/.local/share/bash-completion/completions/tollgate\n  tollgate completions zsh > \"${fpath[1]}/_tollgate\""
+)]
 pub struct CompletionsArgs {
     shell: Shell,
 }

@@ -52,8 +52,9 @@ impl Ctx {
         let name = self.context_name().to_string();
         let context = self.contexts.contexts.get(&name);
         if context.is_none() && name != LOCAL && self.global.url.is_none() {
-            return Err(CliError::usage(format!("no context named {name:?}"))
-                .hint("`tollgate context list` shows the contexts; `tollgate context add` adds one"));
+            return Err(CliError::usage(format!("no context named {name:?}")).hint(
+                "`tollgate context list` shows the contexts; `tollgate context add` adds one",
+            ));
         }
         let url = self
             .global

@@ -94,7 +94,11 @@ impl Row for Integration {
             self.ai_provider_id.clone(),
             self.name.clone(),
             cell(self.masked_key.as_deref()),
-            cell(self.configurations.get("custom_host").and_then(Value::as_str)),
+            cell(
+                self.configurations
+                    .get("custom_host")
+                    .and_then(Value::as_str),
+            ),
         ]
     }
 }
@@ -108,17 +112,30 @@ impl Fields for Integration {
             ("provider", self.ai_provider_id.clone()),
             ("description", cell(self.description.as_deref())),
             ("key", cell(self.masked_key.as_deref())),
-            ("configurations", Value::Object(self.configurations.clone()).to_string()),
+            (
+                "configurations",
+                Value::Object(self.configurations.clone()).to_string(),
+            ),
             ("created_at", self.created_at.clone()),
             ("last_updated_at", self.last_updated_at.clone()),
         ]
     }
 }
 
+impl Fields for IntegrationCreated {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![("id", self.id.clone()), ("slug", self.slug.clone())]
+    }
+}
+
 fn base_url_configuration(base_url: Option<String>) -> Map<String, Value> {
     base_url
         .map(|url| {
-            let value = if url.is_empty() { Value::Null } else { Value::String(url) };
+            let value = if url.is_empty() {
+                Value::Null
+            } else {
+                Value::String(url)
+            };
             Map::from_iter([("custom_host".to_string(), value)])
         })
         .unwrap_or_default()
@@ -181,8 +198,10 @@ pub async fn run(ctx: &Ctx, cmd: IntegrationsCommand) -> Result<()> {
 async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
     // Checked here too so a typo fails before the key is asked for; the server checks again.
     let provider = crate::gateway::providers::find(&args.provider).ok_or_else(|| {
-        CliError::failed(format!("unknown provider {:?}", args.provider))
-            .hint(format!("valid providers: {}", crate::gateway::providers::slugs()))
+        CliError::failed(format!("unknown provider {:?}", args.provider)).hint(format!(
+            "valid providers: {}",
+            crate::gateway::providers::slugs()
+        ))
     })?;
     let needs_key = provider.needs_api_key;
     let key = if needs_key || args.api_key_stdin {
@@ -204,9 +223,13 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
     }
     let client = ctx.client()?;
     let created: IntegrationCreated = client.post("/v1/integrations", &body).await?;
-    ctx.printer.note(&format!("created integration {}", created.slug));
-    let integration: Integration = client.get(&path(&created.slug)).await?;
-    ctx.printer.one(&integration)
+    ctx.printer
+        .note(&format!("created integration {}", created.slug));
+    // The whole integration when the key may read it; creating needs only the create scope.
+    match client.get::<Integration>(&path(&created.slug)).await {
+        Ok(integration) => ctx.printer.one(&integration),
+        Err(_) => ctx.printer.one(&created),
+    }
 }
 
 async fn update(ctx: &Ctx, args: UpdateArgs) -> Result<()> {

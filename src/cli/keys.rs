@@ -229,9 +229,9 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<()> {
                 .post(&format!("{}/rotate", path(&id)), &body)
                 .await?;
             match &rotated.key_transition_expires_at {
-                Some(until) => ctx
-                    .printer
-                    .note(&format!("rotated key {id}; the old secret works until {until}")),
+                Some(until) => ctx.printer.note(&format!(
+                    "rotated key {id}; the old secret works until {until}"
+                )),
                 None => ctx
                     .printer
                     .note(&format!("rotated key {id}; the old secret no longer works")),

@@ -3,6 +3,7 @@
 mod api;
 mod args;
 mod auth;
+mod chat;
 mod completions;
 mod configs;
 mod context;
@@ -85,6 +86,8 @@ pub enum Command {
     /// API keys for the gateway and the admin API
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Send a chat request through the gateway and stream the answer
+    Chat(chat::ChatArgs),
     /// Named control planes (URL + stored credential)
     #[command(subcommand)]
     Context(context::ContextCommand),
@@ -111,7 +114,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let multi_thread = matches!(cli.command, Command::Serve(_));
     let runtime = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -142,6 +147,7 @@ async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Integrations(cmd) => integrations::run(ctx, cmd).await,
         Command::Configs(cmd) => configs::run(ctx, cmd).await,
         Command::Keys(cmd) => keys::run(ctx, cmd).await,
+        Command::Chat(args) => chat::run(ctx, args).await,
         Command::Context(cmd) => context::run(ctx, cmd),
         Command::Login(args) => auth::login(ctx, args).await,
         Command::Logout => auth::logout(ctx),

@@ -6,10 +6,12 @@ use super::ctx::Ctx;
 use crate::client::contexts::{Context, LOCAL};
 use crate::client::credentials;
 use crate::error::{CliError, Result};
-use crate::server::{shutdown_signal, Server, Settings, DEFAULT_ADDR};
+use crate::server::{shutdown_signal, GatewaySettings, Server, Settings, DEFAULT_ADDR};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  tollgate serve\n  tollgate serve --addr 0.0.0.0:8787 --data-dir /var/lib/tollgate\n  TOLLGATE_MASTER_KEY=$(openssl rand -hex 32) tollgate serve")]
+#[command(
+    after_help = "Examples:\n  tollgate serve\n  tollgate serve --addr 0.0.0.0:8787 --data-dir /var/lib/tollgate\n  TOLLGATE_MASTER_KEY=$(openssl rand -hex 32) tollgate serve"
+)]
 pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, env = crate::env::TOLLGATE_ADDR, default_value = DEFAULT_ADDR)]
@@ -17,12 +19,27 @@ pub struct ServeArgs {
     /// Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]
     #[arg(long, env = crate::env::TOLLGATE_DATA_DIR, value_name = "DIR")]
     data_dir: Option<std::path::PathBuf>,
+    /// The first retry of a failed upstream call waits about this long, doubling each time
+    #[arg(
+        long,
+        env = "TOLLGATE_RETRY_BASE_MS",
+        default_value_t = 1000,
+        value_name = "MS"
+    )]
+    retry_base_ms: u64,
+    /// Seed load balancing's random choices (for reproducible tests)
+    #[arg(long, env = "TOLLGATE_LB_SEED", hide = true)]
+    lb_seed: Option<u64>,
 }
 
 pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     let settings = Settings {
         addr: args.addr,
         data_dir: args.data_dir.unwrap_or_else(crate::env::default_data_dir),
+        gateway: GatewaySettings {
+            retry_base_ms: args.retry_base_ms,
+            lb_seed: args.lb_seed,
+        },
     };
     let server = Server::bind(&settings).await.map_err(|e| {
         CliError::failed(e).hint("pass --addr for another port, or --data-dir for another store")
@@ -32,7 +49,14 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
         ctx.printer
             .note("Created the first admin API key. It is shown only this once:");
         ctx.printer.text(&format!("{}\n", admin.key))?;
-        remember_local(ctx, &url, &admin.key)?;
+        remember_local(ctx, &url, Some(&admin.key))?;
+    } else if ctx
+        .contexts
+        .contexts
+        .get(LOCAL)
+        .is_some_and(|c| c.url != url)
+    {
+        remember_local(ctx, &url, None)?;
     }
     ctx.printer.note(&format!(
         "tollgate {} listening on {url} (data in {})",
@@ -47,9 +71,9 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Points the `local` context at this server and stores the admin key for it, so the next
-/// command in another terminal just works.
-fn remember_local(ctx: &Ctx, url: &str, key: &str) -> Result<()> {
+/// Points the `local` context at this server (and stores the first admin key for it), so the
+/// next command in another terminal just works.
+fn remember_local(ctx: &Ctx, url: &str, key: Option<&str>) -> Result<()> {
     let mut contexts = ctx.contexts.clone();
     let output = contexts.contexts.get(LOCAL).and_then(|c| c.output);
     contexts.contexts.insert(
@@ -60,8 +84,16 @@ fn remember_local(ctx: &Ctx, url: &str, key: &str) -> Result<()> {
         },
     );
     contexts.save()?;
-    let source = credentials::store(LOCAL, key)?;
-    ctx.printer
-        .note(&format!("Stored it for the `local` context ({url}) in {source}."));
+    match key {
+        Some(key) => {
+            let source = credentials::store(LOCAL, key)?;
+            ctx.printer.note(&format!(
+                "Stored it for the `local` context ({url}) in {source}."
+            ));
+        }
+        None => ctx
+            .printer
+            .note(&format!("Pointed the `local` context at {url}.")),
+    }
     Ok(())
 }

@@ -40,7 +40,10 @@ impl Contexts {
                     .hint("fix or delete the file; `tollgate context add` recreates entries")
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Contexts::default()),
-            Err(e) => Err(CliError::failed(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(CliError::failed(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 

@@ -46,11 +46,13 @@ fn entry(context: &str) -> Option<keyring::Entry> {
 fn read_file() -> Result<BTreeMap<String, String>> {
     let path = file_path();
     match std::fs::read_to_string(&path) {
-        Ok(text) => serde_yaml::from_str(&text).map_err(|e| {
-            CliError::failed(format!("{} is not valid: {e}", path.display()))
-        }),
+        Ok(text) => serde_yaml::from_str(&text)
+            .map_err(|e| CliError::failed(format!("{} is not valid: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(CliError::failed(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(CliError::failed(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 

@@ -92,6 +92,35 @@ impl ApiClient {
         Ok((status, text))
     }
 
+    /// POSTs JSON with extra headers and returns the live response (for streams); an error
+    /// status becomes the error of its class.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        headers: &[(&str, String)],
+    ) -> Result<reqwest::Response> {
+        // Model answers can take minutes; the client's short default is for admin calls.
+        let mut request = self
+            .http
+            .post(self.url(path)?)
+            .timeout(Duration::from_secs(600))
+            .json(body);
+        if let Some(key) = &self.key {
+            request = request.header("x-portkey-api-key", key);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(api_error(status, &text))
+    }
+
     /// Sends a request and decodes a successful JSON answer; maps failures to exit codes.
     pub async fn send<T: DeserializeOwned>(
         &self,
@@ -108,11 +137,8 @@ impl ApiClient {
             return Err(api_error(status, &text));
         }
         serde_json::from_str(&text).map_err(|e| {
-            CliError::failed(format!(
-                "unexpected answer from {}: {e}",
-                self.base
-            ))
-            .hint("is this URL a tollgate or Portkey control plane?")
+            CliError::failed(format!("unexpected answer from {}: {e}", self.base))
+                .hint("is this URL a tollgate or Portkey control plane?")
         })
     }
 
@@ -144,7 +170,11 @@ impl ApiClient {
         };
         CliError::new(
             ExitKind::Unreachable,
-            format!("the control plane at {} {what}: {}", self.base, root_cause(&e)),
+            format!(
+                "the control plane at {} {what}: {}",
+                self.base,
+                root_cause(&e)
+            ),
         )
         .hint("start it with `tollgate serve`, or point --url or --context at a running one")
     }
@@ -176,13 +206,21 @@ pub fn api_error(status: StatusCode, body: &str) -> CliError {
             ExitKind::Auth,
             "use a key that holds this scope (`tollgate whoami` lists your key's scopes)",
         ),
-        404 => (ExitKind::NotFound, "check the id or slug; `list` shows what exists"),
+        404 => (
+            ExitKind::NotFound,
+            "check the id or slug; `list` shows what exists",
+        ),
         409 => (
             ExitKind::Conflict,
             "choose another slug or name, or update the existing one",
         ),
-        412 | 429 => (ExitKind::Limited, "wait for the limit to reset, or raise it"),
-        400 | 422 if !details.is_empty() => (ExitKind::Failed, "fix the fields named above and try again"),
+        412 | 429 => (
+            ExitKind::Limited,
+            "wait for the limit to reset, or raise it",
+        ),
+        400 | 422 if !details.is_empty() => {
+            (ExitKind::Failed, "fix the fields named above and try again")
+        }
         400 | 422 => (ExitKind::Failed, "fix the request and try again"),
         _ => (ExitKind::Failed, "see the server's log for details"),
     };

@@ -1,6 +1,11 @@
-//! The data plane's domain rules: providers and their adapters, routing configs and their
-//! validation, upstream stream decoding.
+//! The data plane's domain rules: providers and their adapters, routing configs (validation,
+//! the runtime tree, conditions, parameter rewrites), model strings, upstream stream decoding.
+//! Nothing here knows about HTTP servers; `server::gateway` drives it.
 
+pub mod conditions;
 pub mod config;
+pub mod model;
+pub mod params;
 pub mod providers;
+pub mod routing;
 pub mod sse;

@@ -129,8 +129,13 @@ mod tests {
 
     #[test]
     fn splits_events_across_any_chunking() {
-        let text = "event: a\ndata: {\"x\":1}\n\n: ping\n\ndata: two\ndata: lines\n\ndata: [DONE]\n\n";
-        let expected = vec![ev(Some("a"), "{\"x\":1}"), ev(None, "two\nlines"), ev(None, "[DONE]")];
+        let text =
+            "event: a\ndata: {\"x\":1}\n\n: ping\n\ndata: two\ndata: lines\n\ndata: [DONE]\n\n";
+        let expected = vec![
+            ev(Some("a"), "{\"x\":1}"),
+            ev(None, "two\nlines"),
+            ev(None, "[DONE]"),
+        ];
         for size in 1..text.len() {
             let chunks: Vec<&[u8]> = text.as_bytes().chunks(size).collect();
             assert_eq!(decode(&chunks), expected, "chunk size {size}");
@@ -140,7 +145,10 @@ mod tests {
     #[test]
     fn handles_crlf_and_lone_cr_split_between_chunks() {
         assert_eq!(decode(&[b"data: a\r", b"\n\r\n"]), vec![ev(None, "a")]);
-        assert_eq!(decode(&[b"data: a\r\rdata: b\r\n\r\n"]), vec![ev(None, "a"), ev(None, "b")]);
+        assert_eq!(
+            decode(&[b"data: a\r\rdata: b\r\n\r\n"]),
+            vec![ev(None, "a"), ev(None, "b")]
+        );
     }
 
     #[test]

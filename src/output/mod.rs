@@ -29,7 +29,11 @@ pub enum ColorChoice {
 impl serde::Serialize for Format {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use clap::ValueEnum;
-        s.serialize_str(self.to_possible_value().expect("no skipped variants").get_name())
+        s.serialize_str(
+            self.to_possible_value()
+                .expect("no skipped variants")
+                .get_name(),
+        )
     }
 }
 

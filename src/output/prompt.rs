@@ -24,8 +24,10 @@ pub fn confirm(yes: bool, no_input: bool, question: &str) -> Result<()> {
         return Ok(());
     }
     if !can_prompt(no_input) {
-        return Err(CliError::usage(format!("refusing to {question} without confirmation"))
-            .hint("pass --yes to confirm when not running at a terminal"));
+        return Err(
+            CliError::usage(format!("refusing to {question} without confirmation"))
+                .hint("pass --yes to confirm when not running at a terminal"),
+        );
     }
     let ok = dialoguer::Confirm::new()
         .with_prompt(format!("{question}?"))
@@ -51,14 +53,30 @@ pub fn secret(no_input: bool, prompt: &str, flag: &str) -> Result<String> {
         .map_err(interrupted)
 }
 
+/// Reads one line at a prompt; `None` at end of input (Ctrl-D).
+pub fn line(prompt: &str) -> Result<Option<String>> {
+    match dialoguer::Input::<String>::new()
+        .with_prompt(prompt)
+        .allow_empty(true)
+        .interact_text()
+    {
+        Ok(text) => Ok(Some(text)),
+        Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(interrupted(e)),
+    }
+}
+
 /// Reads a secret from stdin (first line, trimmed); refuses an empty one.
 pub fn secret_from_stdin(what: &str) -> Result<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     let secret = line.trim().to_string();
     if secret.is_empty() {
-        return Err(CliError::usage(format!("no {what} on standard input"))
-            .hint(format!("pipe the {what} into the command, e.g. `printenv OPENAI_API_KEY | tollgate ...`")));
+        return Err(
+            CliError::usage(format!("no {what} on standard input")).hint(format!(
+                "pipe the {what} into the command, e.g. `printenv OPENAI_API_KEY | tollgate ...`"
+            )),
+        );
     }
     Ok(secret)
 }

@@ -42,7 +42,10 @@ impl KeyIndex {
             .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
         let now = time::OffsetDateTime::now_utc();
         if record.hash != hash {
-            let still_valid = record.previous.as_ref().is_some_and(|(_, until)| *until > now);
+            let still_valid = record
+                .previous
+                .as_ref()
+                .is_some_and(|(_, until)| *until > now);
             if !still_valid {
                 return Err(ApiError::unauthorized(
                     "this API key was rotated and its grace period has ended",

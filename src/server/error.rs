@@ -29,22 +29,52 @@ impl ApiError {
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "AB01", "invalid_request_error", message.into())
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "AB01",
+            "invalid_request_error",
+            message.into(),
+        )
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "AB05", "authentication_error", message.into())
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "AB05",
+            "authentication_error",
+            message.into(),
+        )
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "AB03", "permission_error", message.into())
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AB03",
+            "permission_error",
+            message.into(),
+        )
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "AB08", "not_found_error", message.into())
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "AB08",
+            "not_found_error",
+            message.into(),
+        )
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "AB07", "conflict_error", message.into())
+        Self::new(
+            StatusCode::CONFLICT,
+            "AB07",
+            "conflict_error",
+            message.into(),
+        )
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "AB04", "server_error", message.into())
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "AB04",
+            "server_error",
+            message.into(),
+        )
     }
     pub fn with_errors(mut self, errors: Vec<String>) -> Self {
         self.errors = errors;

@@ -18,12 +18,14 @@ use crate::api::keys::{ApiKeyCreated, TYPE_ORGANISATION};
 use crate::api::scopes;
 use crate::store::{Cipher, NewKey, Store};
 use state::AppState;
+pub use state::GatewaySettings;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
 
 pub struct Settings {
     pub addr: String,
     pub data_dir: PathBuf,
+    pub gateway: GatewaySettings,
 }
 
 /// A server bound to its address with its store open, not yet serving.
@@ -35,11 +37,15 @@ pub struct Server {
 impl Server {
     pub async fn bind(settings: &Settings) -> Result<Server, String> {
         create_private_dir(&settings.data_dir).map_err(|e| {
-            format!("cannot create the data directory {}: {e}", settings.data_dir.display())
+            format!(
+                "cannot create the data directory {}: {e}",
+                settings.data_dir.display()
+            )
         })?;
         let cipher = Cipher::load(&settings.data_dir).map_err(|e| e.to_string())?;
         let store = Store::open(&settings.data_dir, cipher).map_err(|e| e.to_string())?;
-        let state = Arc::new(AppState::new(store).map_err(|e| e.to_string())?);
+        let state =
+            Arc::new(AppState::new(store, settings.gateway.clone()).map_err(|e| e.to_string())?);
         let listener = TcpListener::bind(&settings.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
@@ -76,7 +82,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let app = router::router(self.state.clone());
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)

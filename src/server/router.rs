@@ -47,7 +47,11 @@ pub fn router(state: Arc<AppState>) -> Router {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(integrations::create, integrations::list))
-        .routes(routes!(integrations::get, integrations::update, integrations::delete))
+        .routes(routes!(
+            integrations::get,
+            integrations::update,
+            integrations::delete
+        ))
         .routes(routes!(configs::create, configs::list))
         .routes(routes!(configs::get, configs::update, configs::delete))
         .routes(routes!(configs::versions))
@@ -57,13 +61,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(keys::get, keys::update, keys::delete))
         .routes(routes!(keys::rotate))
         .split_for_parts();
-    let document: Arc<str> = openapi.to_json().expect("the OpenAPI document serialises").into();
+    let document: Arc<str> = openapi
+        .to_json()
+        .expect("the OpenAPI document serialises")
+        .into();
     router
         .route(
             "/v1/openapi.json",
-            get(move || async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) }),
+            get(
+                move || async move { ([(CONTENT_TYPE, "application/json")], document.to_string()) },
+            ),
         )
-        .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
 }

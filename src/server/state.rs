@@ -1,18 +1,76 @@
+//! What every request shares. Hot objects (keys, integrations, configs) live in memory and are
+//! reloaded after each admin write, so a gateway request never waits on the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value};
+
 use super::auth::KeyIndex;
+use crate::gateway::providers::{self, Provider};
+use crate::gateway::routing::Node;
 use crate::store::{Store, StoreResult};
+
+/// An integration as the gateway uses it: the provider, its decrypted key, its settings.
+pub struct IntegrationEntry {
+    pub slug: String,
+    pub provider: &'static Provider,
+    pub secret: Option<String>,
+    pub configurations: Map<String, Value>,
+}
+
+/// Tunables of the gateway; the defaults are Portkey's.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// The first retry waits about this long, doubling each time.
+    pub retry_base_ms: u64,
+    /// Seeds load balancing, so a test can check proportions exactly.
+    pub lb_seed: Option<u64>,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            retry_base_ms: 1000,
+            lb_seed: None,
+        }
+    }
+}
 
 pub struct AppState {
     pub store: Store,
     pub keys: KeyIndex,
+    pub integrations: RwLock<HashMap<String, Arc<IntegrationEntry>>>,
+    pub configs: RwLock<HashMap<String, Arc<Node>>>,
+    pub http: reqwest::Client,
+    pub settings: GatewaySettings,
+    pub lb_rng: Option<std::sync::Mutex<rand::rngs::StdRng>>,
 }
 
 impl AppState {
-    pub fn new(store: Store) -> StoreResult<AppState> {
+    pub fn new(store: Store, settings: GatewaySettings) -> StoreResult<AppState> {
+        use rand::SeedableRng;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| crate::store::StoreError::Other(format!("HTTP client: {e}")))?;
         let state = AppState {
             store,
             keys: KeyIndex::default(),
+            integrations: RwLock::default(),
+            configs: RwLock::default(),
+            http,
+            lb_rng: settings
+                .lb_seed
+                .map(|s| std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(s))),
+            settings,
         };
         state.reload_keys()?;
+        state.reload_integrations()?;
+        state.reload_configs()?;
         Ok(state)
     }
 
@@ -20,5 +78,63 @@ impl AppState {
     pub fn reload_keys(&self) -> StoreResult<()> {
         self.keys.replace(self.store.key_records()?);
         Ok(())
+    }
+
+    pub fn reload_integrations(&self) -> StoreResult<()> {
+        let map = self
+            .store
+            .integration_entries()?
+            .into_iter()
+            .filter_map(|(i, secret)| {
+                let provider = providers::find(&i.ai_provider_id)?;
+                Some((
+                    i.slug.clone(),
+                    Arc::new(IntegrationEntry {
+                        slug: i.slug,
+                        provider,
+                        secret,
+                        configurations: i.configurations,
+                    }),
+                ))
+            })
+            .collect();
+        *self.integrations.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
+    pub fn reload_configs(&self) -> StoreResult<()> {
+        let map = self
+            .store
+            .all_configs()?
+            .into_iter()
+            .map(|c| (c.slug, Arc::new(Node::parse(&c.config))))
+            .collect();
+        *self.configs.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
+    pub fn integration(&self, slug: &str) -> Option<Arc<IntegrationEntry>> {
+        self.integrations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slug)
+            .cloned()
+    }
+
+    pub fn config(&self, slug: &str) -> Option<Arc<Node>> {
+        self.configs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slug)
+            .cloned()
+    }
+
+    /// Uniform in [0, 1): seeded and sequential when a seed is set, else thread-local.
+    pub fn roll(&self) -> f64 {
+        use rand::Rng;
+        match &self.lb_rng {
+            Some(rng) => rng.lock().unwrap_or_else(|e| e.into_inner()).gen(),
+            None => rand::thread_rng().gen(),
+        }
     }
 }

@@ -51,7 +51,12 @@ fn new_slug(name: &str) -> String {
 }
 
 impl Store {
-    pub fn create_config(&self, name: &str, config: &Value, is_default: bool) -> StoreResult<Config> {
+    pub fn create_config(
+        &self,
+        name: &str,
+        config: &Value,
+        is_default: bool,
+    ) -> StoreResult<Config> {
         let (id, version_id, slug, at) = (new_id(), new_id(), new_slug(name), now());
         {
             let conn = self.conn();
@@ -89,6 +94,14 @@ impl Store {
         Ok((total, items))
     }
 
+    /// Every config at its newest version, for the gateway's in-memory map.
+    pub fn all_configs(&self) -> StoreResult<Vec<Config>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(SELECT)?;
+        let items = stmt.query_map([], row)?.collect::<Result<_, _>>()?;
+        Ok(items)
+    }
+
     /// Every update adds a version; the previous ones are kept.
     pub fn update_config(&self, slug: &str, change: &UpdateConfig) -> StoreResult<ConfigUpdated> {
         let current = self.config(slug)?;
@@ -102,7 +115,13 @@ impl Store {
             "UPDATE configs SET name = ?2, status = ?3, updated_at = ?4 WHERE id = ?1",
             params![current.id, name, status, at],
         )
-        .map_err(|e| if is_unique_violation(&e) { name_taken(name) } else { e.into() })?;
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                name_taken(name)
+            } else {
+                e.into()
+            }
+        })?;
         tx.execute(
             "INSERT INTO config_versions (version_id, config_id, version, config, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![version_id, current.id, version, config.to_string(), at],
@@ -139,7 +158,10 @@ impl Store {
     }
 
     pub fn delete_config(&self, slug: &str) -> StoreResult<()> {
-        match self.conn().execute("DELETE FROM configs WHERE slug = ?1", [slug])? {
+        match self
+            .conn()
+            .execute("DELETE FROM configs WHERE slug = ?1", [slug])?
+        {
             0 => Err(not_found(slug)),
             _ => Ok(()),
         }

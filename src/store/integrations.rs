@@ -81,18 +81,19 @@ impl Store {
         Ok((total, items))
     }
 
-    /// The decrypted provider secret of an integration, if it has one.
-    pub fn integration_secret(&self, slug: &str) -> StoreResult<Option<String>> {
-        let (id, sealed): (String, Option<Vec<u8>>) = self
-            .conn()
-            .query_row(
-                "SELECT id, secret FROM integrations WHERE slug = ?1",
-                [slug],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| not_found(slug))?;
-        sealed.map(|s| self.cipher.open(&id, &s)).transpose()
+    /// Every integration with its decrypted secret, for the gateway's in-memory map.
+    pub fn integration_entries(&self) -> StoreResult<Vec<(Integration, Option<String>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS}, secret FROM integrations"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((row(r)?, r.get::<_, Option<Vec<u8>>>(9)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(i, sealed)| {
+                let secret = sealed.map(|s| self.cipher.open(&i.id, &s)).transpose()?;
+                Ok((i, secret))
+            })
+            .collect()
     }
 
     pub fn update_integration(
@@ -119,7 +120,10 @@ impl Store {
             let (sealed, masked) = if key.is_empty() {
                 (None, None)
             } else {
-                (Some(self.cipher.seal(&current.id, key)), Some(secrets::mask(key)))
+                (
+                    Some(self.cipher.seal(&current.id, key)),
+                    Some(secrets::mask(key)),
+                )
             };
             tx.execute(
                 "UPDATE integrations SET secret = ?2, masked_key = ?3 WHERE id = ?1",

@@ -32,16 +32,16 @@ pub struct NewKey {
     pub creation_mode: &'static str,
 }
 
-const COLUMNS: &str = "id, masked, name, description, key_type, workspace_id, status, scopes, defaults,
+const COLUMNS: &str =
+    "id, masked, name, description, key_type, workspace_id, status, scopes, defaults,
     creation_mode, expires_at, previous_expires_at, created_at, updated_at";
 
 fn row(r: &Row) -> rusqlite::Result<ApiKey> {
     let scopes: String = r.get(7)?;
     let defaults: String = r.get(8)?;
     let transition: Option<String> = r.get(11)?;
-    let transition = transition.filter(|t| {
-        parse_time(t).is_some_and(|t| t > time::OffsetDateTime::now_utc())
-    });
+    let transition =
+        transition.filter(|t| parse_time(t).is_some_and(|t| t > time::OffsetDateTime::now_utc()));
     Ok(ApiKey {
         id: r.get(0)?,
         key: r.get(1)?,
@@ -67,6 +67,28 @@ fn not_found(id: &str) -> StoreError {
 
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serialises")
+}
+
+/// An update's `defaults` change only what they name: a `config_id` replaces the key's (an
+/// empty one removes it); `metadata` keys are set, and a null value removes one.
+fn merged_defaults(current: &KeyDefaults, change: Option<&KeyDefaults>) -> KeyDefaults {
+    let mut merged = current.clone();
+    let Some(change) = change else {
+        return merged;
+    };
+    match change.config_id.as_deref() {
+        Some("") => merged.config_id = None,
+        Some(slug) => merged.config_id = Some(slug.to_string()),
+        None => {}
+    }
+    for (k, v) in &change.metadata {
+        if v.is_null() {
+            merged.metadata.remove(k);
+        } else {
+            merged.metadata.insert(k.clone(), v.clone());
+        }
+    }
+    merged
 }
 
 impl Store {
@@ -105,7 +127,11 @@ impl Store {
 
     pub fn api_key(&self, id: &str) -> StoreResult<ApiKey> {
         self.conn()
-            .query_row(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"), [id], row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
+                [id],
+                row,
+            )
             .optional()?
             .ok_or_else(|| not_found(id))
     }
@@ -139,7 +165,7 @@ impl Store {
                 change.name.as_ref().unwrap_or(&current.name),
                 change.description.as_ref().or(current.description.as_ref()),
                 json(change.scopes.as_ref().unwrap_or(&current.scopes)),
-                json(change.defaults.as_ref().unwrap_or(&current.defaults)),
+                json(&merged_defaults(&current.defaults, change.defaults.as_ref())),
                 change.expires_at.as_ref().or(current.expires_at.as_ref()),
                 now(),
             ],
@@ -148,7 +174,10 @@ impl Store {
     }
 
     pub fn delete_api_key(&self, id: &str) -> StoreResult<()> {
-        match self.conn().execute("DELETE FROM api_keys WHERE id = ?1", [id])? {
+        match self
+            .conn()
+            .execute("DELETE FROM api_keys WHERE id = ?1", [id])?
+        {
             0 => Err(not_found(id)),
             _ => Ok(()),
         }
@@ -157,16 +186,26 @@ impl Store {
     /// Gives the key a new secret; the old one keeps working for `grace_ms`.
     pub fn rotate_api_key(&self, id: &str, grace_ms: u64) -> StoreResult<ApiKeyRotated> {
         let key = secrets::new_api_key();
+        // Stored times have whole seconds: round the end up so a grace is never cut short.
         let until = (grace_ms > 0).then(|| {
+            let end = time::OffsetDateTime::now_utc()
+                + time::Duration::milliseconds(grace_ms.min(i64::MAX as u64 / 2) as i64);
             format_time(
-                time::OffsetDateTime::now_utc()
-                    + time::Duration::milliseconds(grace_ms.min(i64::MAX as u64) as i64),
+                end + time::Duration::nanoseconds(i64::from(
+                    (1_000_000_000 - end.nanosecond()) % 1_000_000_000,
+                )),
             )
         });
         let changed = self.conn().execute(
             "UPDATE api_keys SET previous_hash = CASE WHEN ?3 IS NULL THEN NULL ELSE hash END,
                 previous_expires_at = ?3, hash = ?2, masked = ?4, updated_at = ?5 WHERE id = ?1",
-            params![id, secrets::hash_api_key(&key), until, secrets::mask(&key), now()],
+            params![
+                id,
+                secrets::hash_api_key(&key),
+                until,
+                secrets::mask(&key),
+                now()
+            ],
         )?;
         if changed == 0 {
             return Err(not_found(id));
@@ -202,8 +241,7 @@ impl Store {
                     status: r.get(6)?,
                     expires_at: expires_at.as_deref().and_then(parse_time),
                     hash: r.get(8)?,
-                    previous: previous_hash
-                        .zip(previous_until.as_deref().and_then(parse_time)),
+                    previous: previous_hash.zip(previous_until.as_deref().and_then(parse_time)),
                 })
             })?
             .collect::<Result<_, _>>()?;

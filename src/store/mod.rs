@@ -54,7 +54,10 @@ pub const DB_FILE: &str = "tollgate.db";
 impl Store {
     /// Opens (creating if needed) `tollgate.db` in `data_dir` and runs pending migrations.
     pub fn open(data_dir: &Path, cipher: Cipher) -> StoreResult<Store> {
-        let conn = Connection::open(data_dir.join(DB_FILE))?;
+        let path = data_dir.join(DB_FILE);
+        create_private_file(&path)
+            .map_err(|e| StoreError::Other(format!("creating {}: {e}", path.display())))?;
+        let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -79,6 +82,19 @@ impl Store {
         self.conn()
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(())
+    }
+}
+
+/// Creates an empty file readable by its owner only, unless it exists. SQLite gives its `-wal`
+/// and `-shm` files the database file's permissions.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(drop),
     }
 }
 

@@ -51,7 +51,10 @@ impl Cipher {
                     .map_err(|e| StoreError::Other(format!("writing {}: {e}", path.display())))?;
                 Ok(Cipher::new(&key))
             }
-            Err(e) => Err(StoreError::Other(format!("reading {}: {e}", path.display()))),
+            Err(e) => Err(StoreError::Other(format!(
+                "reading {}: {e}",
+                path.display()
+            ))),
         }
     }
 
@@ -73,7 +76,9 @@ impl Cipher {
     }
 
     pub fn open(&self, context: &str, sealed: &[u8]) -> StoreResult<String> {
-        let fail = || StoreError::Other("a stored secret could not be decrypted: is the master key the one it was sealed with?".into());
+        let fail = || {
+            StoreError::Other("a stored secret could not be decrypted: is the master key the one it was sealed with?".into())
+        };
         if sealed.len() < NONCE_LEN {
             return Err(fail());
         }
@@ -99,7 +104,9 @@ fn decode_key(text: &str) -> Option<[u8; 32]> {
             .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
             .collect::<Option<Vec<u8>>>()?
     } else {
-        base64::engine::general_purpose::STANDARD.decode(text).ok()?
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?
     };
     bytes.try_into().ok()
 }

@@ -59,7 +59,10 @@ fn generated_files_are_current() {
 
 #[test]
 fn no_man_page_is_left_from_a_removed_command() {
-    let expected: Vec<String> = tollgate::cli::man_pages().into_iter().map(|(n, _)| n).collect();
+    let expected: Vec<String> = tollgate::cli::man_pages()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let dir = root().join("docs/man");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         panic!("{} is missing", dir.display());
@@ -68,5 +71,8 @@ fn no_man_page_is_left_from_a_removed_command() {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| !expected.contains(n))
         .collect();
-    assert!(extra.is_empty(), "man pages of commands that no longer exist: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "man pages of commands that no longer exist: {extra:?}"
+    );
 }

@@ -58,9 +58,7 @@ pub async fn apply(ctx: &Ctx, source: &str, dry_run: bool) -> Result<()> {
         let current = existing.get(&d.name);
         let action = plan(&d, current);
         let (slug, version) = match (action, dry_run, current) {
-            (_, true, c) | ("unchanged", _, c) => {
-                (c.map(|c| c.slug.clone()), c.map(|c| c.version))
-            }
+            (_, true, c) | ("unchanged", _, c) => (c.map(|c| c.slug.clone()), c.map(|c| c.version)),
             ("create", _, _) => {
                 let body = CreateConfig {
                     name: d.name.clone(),
@@ -98,7 +96,13 @@ pub async fn apply(ctx: &Ctx, source: &str, dry_run: bool) -> Result<()> {
 
 /// Unified diff of the saved config (as YAML) against the file; exit 1 when they differ.
 pub async fn diff(ctx: &Ctx, source: &str) -> Result<()> {
-    let mut desired = files::read_all(source)?;
+    // Exit 1 means "changes": a file that cannot be compared is an error above that.
+    let mut desired = files::read_all(source).map_err(|mut e| {
+        if e.kind == ExitKind::Failed {
+            e.kind = ExitKind::Usage;
+        }
+        e
+    })?;
     if desired.len() != 1 {
         return Err(CliError::usage("diff takes one file").hint("run it once per file"));
     }
@@ -143,4 +147,3 @@ fn colour_diff(ctx: &Ctx, text: &str) -> String {
         })
         .collect()
 }
-

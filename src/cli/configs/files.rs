@@ -34,23 +34,35 @@ pub fn read_value(source: &str) -> Result<Value> {
 /// Validates a config locally, failing with every error and its path.
 pub fn check(source: &str, value: &Value) -> Result<()> {
     config::validate(value).map_err(|errors| {
-        CliError::failed(format!("{source}: invalid config ({} errors)", errors.len()))
-            .details(errors.iter().map(ToString::to_string).collect())
-            .hint("fix the fields named above; `tollgate configs validate -f FILE` checks offline")
+        CliError::failed(format!(
+            "{source}: invalid config ({} errors)",
+            errors.len()
+        ))
+        .details(errors.iter().map(ToString::to_string).collect())
+        .hint("fix the fields named above; `tollgate configs validate -f FILE` checks offline")
     })
+}
+
+/// The config inside a `{name, config, ...}` document (what `configs get -o yaml` prints), or
+/// the document itself when it is a bare config.
+pub fn unwrap_document(value: Value) -> Value {
+    match value {
+        Value::Object(mut map) if map.contains_key("name") && map.contains_key("config") => {
+            map.remove("config").unwrap_or_default()
+        }
+        other => other,
+    }
 }
 
 /// A document with `name` and `config` (as `configs get -o yaml` prints) names itself; a bare
 /// config is named after its file.
 fn desired(source: &str, value: Value) -> Result<Desired> {
-    if let Value::Object(map) = &value {
-        if let (Some(Value::String(name)), Some(config)) = (map.get("name"), map.get("config")) {
-            return Ok(Desired {
-                source: source.into(),
-                name: name.clone(),
-                config: config.clone(),
-            });
-        }
+    if let Some(Value::String(name)) = value.get("name").filter(|_| value.get("config").is_some()) {
+        return Ok(Desired {
+            source: source.into(),
+            name: name.clone(),
+            config: unwrap_document(value),
+        });
     }
     let stem = Path::new(source).file_stem().and_then(|s| s.to_str());
     match stem {
@@ -124,8 +136,10 @@ pub fn read_all(source: &str) -> Result<Vec<Desired>> {
     if problems.is_empty() {
         Ok(all)
     } else {
-        Err(CliError::failed("nothing was applied: some configs are invalid")
-            .details(problems)
-            .hint("fix the problems above and run apply again"))
+        Err(
+            CliError::failed("some config files are invalid; nothing was changed")
+                .details(problems)
+                .hint("fix the problems above and run the command again"),
+        )
     }
 }

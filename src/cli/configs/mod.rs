@@ -125,6 +125,16 @@ impl Fields for Config {
     }
 }
 
+impl Fields for ConfigCreated {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("id", self.id.clone()),
+            ("slug", self.slug.clone()),
+            ("version_id", self.version_id.clone()),
+        ]
+    }
+}
+
 impl Row for ConfigVersion {
     const HEADERS: &'static [&'static str] = &["VERSION", "VERSION ID", "CREATED"];
     fn cells(&self) -> Vec<String> {
@@ -176,17 +186,30 @@ pub async fn run(ctx: &Ctx, cmd: ConfigsCommand) -> Result<()> {
             }
             let client = ctx.client()?;
             let created: Success<ConfigCreated> = client.post("/v1/configs", &body).await?;
-            ctx.printer
-                .note(&format!("created config {} ({})", created.data.slug, body.name));
-            let config: Success<Config> = client.get(&path(&created.data.slug)).await?;
-            ctx.printer.one(&config.data)
+            ctx.printer.note(&format!(
+                "created config {} ({})",
+                created.data.slug, body.name
+            ));
+            // The whole config when the key may read it; creating needs only `configs.create`.
+            match client
+                .get::<Success<Config>>(&path(&created.data.slug))
+                .await
+            {
+                Ok(config) => ctx.printer.one(&config.data),
+                Err(_) => ctx.printer.one(&created.data),
+            }
         }
         ConfigsCommand::Update(args) => {
             if args.file.is_none() && args.name.is_none() {
                 return Err(CliError::usage("nothing to update")
                     .hint("pass -f FILE with the new config, --name, or both"));
             }
-            let config = args.file.as_deref().map(files::read_value).transpose()?;
+            let config = args
+                .file
+                .as_deref()
+                .map(files::read_value)
+                .transpose()?
+                .map(files::unwrap_document);
             let body = UpdateConfig {
                 name: args.name,
                 config,
@@ -217,8 +240,10 @@ pub async fn run(ctx: &Ctx, cmd: ConfigsCommand) -> Result<()> {
             Ok(())
         }
         ConfigsCommand::Versions { slug } => {
-            let versions: List<ConfigVersion> =
-                ctx.client()?.get(&format!("{}/versions", path(&slug))).await?;
+            let versions: List<ConfigVersion> = ctx
+                .client()?
+                .get(&format!("{}/versions", path(&slug)))
+                .await?;
             ctx.printer.list(&versions.data)
         }
         ConfigsCommand::Validate(FileArg { file }) => {

@@ -62,7 +62,7 @@ pub(super) fn quote(s: &str) -> String {
 
 /// `onStatusCodes` → `on_status_codes`, `strictOpenAICompliance` → `strict_open_ai_compliance`.
 /// snake_case input comes back unchanged.
-pub(super) fn snake_case(key: &str) -> String {
+pub(crate) fn snake_case(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     let mut out = String::with_capacity(key.len() + 4);
     for (i, &c) in chars.iter().enumerate() {

@@ -7,7 +7,7 @@
 //! (`override_params`, `default_params`, condition queries, `checks`, `cb_config`,
 //! `vertex_service_account_json`) are not case-converted.
 
-mod check;
+pub(crate) mod check;
 mod conditions;
 mod hooks;
 mod policies;

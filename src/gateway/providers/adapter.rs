@@ -131,7 +131,8 @@ pub trait Adapter: Sync {
     ) -> Result<UpstreamRequest, AdapterError>;
 
     /// Translates a whole 2xx response into OpenAI's shape for `endpoint`.
-    fn response(&self, endpoint: Endpoint, body: &[u8], model: &str) -> Result<Value, AdapterError>;
+    fn response(&self, endpoint: Endpoint, body: &[u8], model: &str)
+        -> Result<Value, AdapterError>;
 
     /// A translator for one streamed response (chat and completions).
     fn stream(&self, endpoint: Endpoint, model: &str) -> Box<dyn StreamTranslator>;
@@ -183,10 +184,16 @@ pub fn finish_reason(upstream: &str) -> &'static str {
     match upstream {
         "max_tokens" | "MAX_TOKENS" | "length" | "model_context_window_exceeded" => "length",
         "tool_use" | "TOOL_CALL" | "tool_calls" | "function_call" => "tool_calls",
-        "refusal" | "SAFETY" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "LANGUAGE"
-        | "IMAGE_SAFETY" | "guardrail_intervened" | "content_filtered" | "content_filter" => {
-            "content_filter"
-        }
+        "refusal"
+        | "SAFETY"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "LANGUAGE"
+        | "IMAGE_SAFETY"
+        | "guardrail_intervened"
+        | "content_filtered"
+        | "content_filter" => "content_filter",
         _ => "stop",
     }
 }

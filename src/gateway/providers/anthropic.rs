@@ -8,7 +8,13 @@ use super::Provider;
 pub struct Anthropic;
 
 impl Adapter for Anthropic {
-    fn request(&self, _: &Target, _: Endpoint, _: &Value, _: bool) -> Result<UpstreamRequest, AdapterError> {
+    fn request(
+        &self,
+        _: &Target,
+        _: Endpoint,
+        _: &Value,
+        _: bool,
+    ) -> Result<UpstreamRequest, AdapterError> {
         Err(AdapterError("not written yet".into()))
     }
     fn response(&self, _: Endpoint, _: &[u8], _: &str) -> Result<Value, AdapterError> {

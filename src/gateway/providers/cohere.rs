@@ -8,7 +8,13 @@ use super::Provider;
 pub struct Cohere;
 
 impl Adapter for Cohere {
-    fn request(&self, _: &Target, _: Endpoint, _: &Value, _: bool) -> Result<UpstreamRequest, AdapterError> {
+    fn request(
+        &self,
+        _: &Target,
+        _: Endpoint,
+        _: &Value,
+        _: bool,
+    ) -> Result<UpstreamRequest, AdapterError> {
         Err(AdapterError("not written yet".into()))
     }
     fn response(&self, _: Endpoint, _: &[u8], _: &str) -> Result<Value, AdapterError> {

@@ -53,7 +53,12 @@ use WireFormat::*;
 pub const PROVIDERS: &[Provider] = &[
     p("openai", "OpenAI", OpenAi, "https://api.openai.com/v1"),
     p("azure-openai", "Azure OpenAI", AzureOpenAi, ""),
-    p("anthropic", "Anthropic", Anthropic, "https://api.anthropic.com/v1"),
+    p(
+        "anthropic",
+        "Anthropic",
+        Anthropic,
+        "https://api.anthropic.com/v1",
+    ),
     p(
         "google",
         "Google Gemini",
@@ -62,20 +67,45 @@ pub const PROVIDERS: &[Provider] = &[
     ),
     p("vertex-ai", "Google Vertex AI", VertexAi, ""),
     p("bedrock", "AWS Bedrock", Bedrock, ""),
-    p("mistral-ai", "Mistral AI", OpenAi, "https://api.mistral.ai/v1"),
+    p(
+        "mistral-ai",
+        "Mistral AI",
+        OpenAi,
+        "https://api.mistral.ai/v1",
+    ),
     p("cohere", "Cohere", Cohere, "https://api.cohere.com"),
     p("groq", "Groq", OpenAi, "https://api.groq.com/openai/v1"),
-    p("together-ai", "Together AI", OpenAi, "https://api.together.xyz/v1"),
+    p(
+        "together-ai",
+        "Together AI",
+        OpenAi,
+        "https://api.together.xyz/v1",
+    ),
     p(
         "fireworks-ai",
         "Fireworks AI",
         OpenAi,
         "https://api.fireworks.ai/inference/v1",
     ),
-    p("deepseek", "DeepSeek", OpenAi, "https://api.deepseek.com/v1"),
+    p(
+        "deepseek",
+        "DeepSeek",
+        OpenAi,
+        "https://api.deepseek.com/v1",
+    ),
     p("x-ai", "xAI", OpenAi, "https://api.x.ai/v1"),
-    p("openrouter", "OpenRouter", OpenAi, "https://openrouter.ai/api/v1"),
-    p("perplexity-ai", "Perplexity", OpenAi, "https://api.perplexity.ai"),
+    p(
+        "openrouter",
+        "OpenRouter",
+        OpenAi,
+        "https://openrouter.ai/api/v1",
+    ),
+    p(
+        "perplexity-ai",
+        "Perplexity",
+        OpenAi,
+        "https://api.perplexity.ai",
+    ),
     p(
         "deepinfra",
         "DeepInfra",
@@ -87,12 +117,37 @@ pub const PROVIDERS: &[Provider] = &[
         needs_api_key: false,
         ..p("ollama", "Ollama", OpenAi, "http://localhost:11434/v1")
     },
-    p("sambanova", "SambaNova", OpenAi, "https://api.sambanova.ai/v1"),
-    p("nebius", "Nebius AI Studio", OpenAi, "https://api.studio.nebius.ai/v1"),
-    p("hyperbolic", "Hyperbolic", OpenAi, "https://api.hyperbolic.xyz/v1"),
+    p(
+        "sambanova",
+        "SambaNova",
+        OpenAi,
+        "https://api.sambanova.ai/v1",
+    ),
+    p(
+        "nebius",
+        "Nebius AI Studio",
+        OpenAi,
+        "https://api.studio.nebius.ai/v1",
+    ),
+    p(
+        "hyperbolic",
+        "Hyperbolic",
+        OpenAi,
+        "https://api.hyperbolic.xyz/v1",
+    ),
     p("lambda", "Lambda", OpenAi, "https://api.lambda.ai/v1"),
-    p("moonshot", "Moonshot AI", OpenAi, "https://api.moonshot.ai/v1"),
-    p("novita-ai", "Novita AI", OpenAi, "https://api.novita.ai/v3/openai"),
+    p(
+        "moonshot",
+        "Moonshot AI",
+        OpenAi,
+        "https://api.moonshot.ai/v1",
+    ),
+    p(
+        "novita-ai",
+        "Novita AI",
+        OpenAi,
+        "https://api.novita.ai/v3/openai",
+    ),
 ];
 
 /// The adapter that speaks `wire`.
@@ -126,7 +181,11 @@ mod tests {
     #[test]
     fn slugs_are_unique_and_found() {
         for (i, a) in PROVIDERS.iter().enumerate() {
-            assert!(PROVIDERS[i + 1..].iter().all(|b| b.slug != a.slug), "{}", a.slug);
+            assert!(
+                PROVIDERS[i + 1..].iter().all(|b| b.slug != a.slug),
+                "{}",
+                a.slug
+            );
             assert_eq!(find(a.slug).unwrap().slug, a.slug);
         }
         assert!(find("openai-dev").is_none());

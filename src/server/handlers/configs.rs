@@ -39,6 +39,7 @@ pub async fn create(
     let created = state
         .store
         .create_config(new.name.trim(), &new.config, new.is_default != 0)?;
+    state.reload_configs()?;
     Ok(Json(Success::new(ConfigCreated {
         id: created.id,
         slug: created.slug,
@@ -92,7 +93,9 @@ pub async fn update(
             )));
         }
     }
-    Ok(Json(Success::new(state.store.update_config(&slug, &change)?)))
+    let updated = state.store.update_config(&slug, &change)?;
+    state.reload_configs()?;
+    Ok(Json(Success::new(updated)))
 }
 
 #[utoipa::path(delete, path = "/v1/configs/{slug}", tag = "configs",
@@ -104,6 +107,7 @@ pub async fn delete(
 ) -> ApiResult<Json<Deleted>> {
     caller.require("configs.delete")?;
     state.store.delete_config(&slug)?;
+    state.reload_configs()?;
     Ok(Json(DELETED))
 }
 

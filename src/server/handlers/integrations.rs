@@ -56,6 +56,7 @@ pub async fn create(
     }
     check_configurations(&new.configurations)?;
     let created = state.store.create_integration(&new)?;
+    state.reload_integrations()?;
     Ok(Json(IntegrationCreated {
         id: created.id,
         slug: created.slug,
@@ -100,7 +101,9 @@ pub async fn update(
     if let Some(name) = &change.name {
         super::check_name(name)?;
     }
-    Ok(Json(state.store.update_integration(&slug, &change)?))
+    let updated = state.store.update_integration(&slug, &change)?;
+    state.reload_integrations()?;
+    Ok(Json(updated))
 }
 
 #[utoipa::path(delete, path = "/v1/integrations/{slug}", tag = "integrations",
@@ -112,5 +115,6 @@ pub async fn delete(
 ) -> ApiResult<Json<Deleted>> {
     caller.require("integrations.delete")?;
     state.store.delete_integration(&slug)?;
+    state.reload_integrations()?;
     Ok(Json(DELETED))
 }

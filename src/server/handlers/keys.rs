@@ -34,13 +34,22 @@ fn check_scopes(caller: &Caller, requested: &[String]) -> ApiResult<()> {
     Ok(())
 }
 
-fn check_defaults(state: &AppState, defaults: &KeyDefaults) -> ApiResult<()> {
-    if let Some(slug) = &defaults.config_id {
+/// On update, an empty `config_id` and null metadata values mean "remove".
+fn check_defaults(state: &AppState, defaults: &KeyDefaults, update: bool) -> ApiResult<()> {
+    if let Some(slug) = defaults
+        .config_id
+        .as_ref()
+        .filter(|s| !(update && s.is_empty()))
+    {
         state.store.config(slug).map_err(|_| {
             ApiError::invalid(format!("defaults.config_id: no config with slug {slug:?}"))
         })?;
     }
-    if let Some((k, _)) = defaults.metadata.iter().find(|(_, v)| !v.is_string()) {
+    if let Some((k, _)) = defaults
+        .metadata
+        .iter()
+        .find(|(_, v)| !(v.is_string() || (update && v.is_null())))
+    {
         return Err(ApiError::invalid(format!(
             "defaults.metadata.{k}: metadata values must be strings"
         )));
@@ -97,7 +106,7 @@ pub async fn create(
     });
     check_scopes(&caller, &scopes)?;
     let defaults = new.defaults.clone().unwrap_or_default();
-    check_defaults(&state, &defaults)?;
+    check_defaults(&state, &defaults, false)?;
     check_expiry(new.expires_at.as_ref())?;
     let created = state.store.create_api_key(&NewKey {
         name: new.name.trim().into(),
@@ -148,7 +157,11 @@ fn authorised(state: &AppState, caller: &Caller, id: &str, action: &str) -> ApiR
 
 #[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys",
     responses((status = 200, body = ApiKey), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): S, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ApiKey>> {
+pub async fn get(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiKey>> {
     Ok(Json(authorised(&state, &caller, &id, "read")?))
 }
 
@@ -168,7 +181,7 @@ pub async fn update(
         check_scopes(&caller, scopes)?;
     }
     if let Some(defaults) = &change.defaults {
-        check_defaults(&state, defaults)?;
+        check_defaults(&state, defaults, true)?;
     }
     check_expiry(change.expires_at.as_ref())?;
     let key = state.store.update_api_key(&id, &change)?;
@@ -199,7 +212,9 @@ pub async fn rotate(
     Path(id): Path<String>,
     Body(request): Body<RotateApiKey>,
 ) -> ApiResult<Json<ApiKeyRotated>> {
-    authorised(&state, &caller, &id, "rotate")?;
+    let key = authorised(&state, &caller, &id, "rotate")?;
+    // A new secret for a stronger key would be a stronger key in the caller's hands.
+    check_scopes(&caller, &key.scopes)?;
     let rotated = state
         .store
         .rotate_api_key(&id, request.key_transition_period_ms)?;

@@ -1,0 +1,615 @@
+//! The harness: a temp dir with `config/`, `data/` and `home/`, a real `tollgate serve` on port 0
+//! in it, and a way to run the real binary against that server with a clean environment.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+/// How long a server may take to start, and a command to finish, before the test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A URL where nothing listens.
+pub const DOWN_URL: &str = "http://127.0.0.1:1";
+
+/// What a command printed and how it exited. The functions that run a command are
+/// `#[must_use]`; the assertions return the output for chaining and are not.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub args: Vec<String>,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`tollgate {}` exited {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.args.join(" "),
+            self.code,
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+impl Output {
+    /// Asserts the exit code; returns the output for more checks.
+    #[track_caller]
+    pub fn code(self, expected: i32) -> Self {
+        assert_eq!(self.code, expected, "unexpected exit code\n{self}");
+        self
+    }
+
+    /// Asserts success (exit 0).
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        self.code(0)
+    }
+
+    /// stdout parsed as one JSON document.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{self}"))
+    }
+
+    #[track_caller]
+    pub fn stderr_has(self, needle: &str) -> Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{self}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(self, needle: &str) -> Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{self}"
+        );
+        self
+    }
+
+    /// Asserts `needle` appears nowhere in stdout or stderr.
+    #[track_caller]
+    pub fn never_shows(self, needle: &str) -> Self {
+        assert!(
+            !self.stdout.contains(needle) && !self.stderr.contains(needle),
+            "the output shows {needle:?}\n{self}"
+        );
+        self
+    }
+
+    /// Asserts the CLI.md error shape: an `error:` line first and a `hint:` line.
+    #[track_caller]
+    pub fn error_and_hint(self) -> Self {
+        assert!(
+            self.stderr.starts_with("error: ") || self.stderr.contains("\nerror: "),
+            "no `error:` line\n{self}"
+        );
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with("hint: ")),
+            "no `hint:` line\n{self}"
+        );
+        self
+    }
+
+    /// The first `error: ` line, without the prefix.
+    #[track_caller]
+    pub fn error_line(&self) -> String {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("error: "))
+            .unwrap_or_else(|| panic!("no `error:` line\n{self}"))
+            .to_string()
+    }
+}
+
+/// How the server ended.
+#[derive(Debug)]
+pub struct ServerExit {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A running `tollgate serve`.
+struct Server {
+    child: Child,
+    url: String,
+    /// The key printed on first start, if any.
+    first_key: Option<String>,
+    stdout: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<()>>,
+    stderr_text: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(env: &TestEnv, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = env
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tollgate serve");
+        let (err_tx, err_rx) = mpsc::channel::<String>();
+        let (out_tx, out_rx) = mpsc::channel::<String>();
+        let stderr_text = Arc::new(Mutex::new(String::new()));
+        // Keeps draining stderr for the server's whole life, so the pipe never fills.
+        let stderr = {
+            let pipe = child.stderr.take().expect("piped stderr");
+            let text = stderr_text.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    text.lock().unwrap().push_str(&format!("{line}\n"));
+                    let _ = err_tx.send(line);
+                }
+            })
+        };
+        let stdout = {
+            let pipe = child.stdout.take().expect("piped stdout");
+            std::thread::spawn(move || {
+                let mut all = String::new();
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    all.push_str(&format!("{line}\n"));
+                    let _ = out_tx.send(line);
+                }
+                all
+            })
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut created_key = false;
+        let url = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match err_rx.recv_timeout(left) {
+                Ok(line) => {
+                    if line.contains("Created the first admin API key") {
+                        created_key = true;
+                    }
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let url = rest.split_whitespace().next().unwrap_or_default();
+                        assert!(url.starts_with("http://127.0.0.1:"), "odd line: {line}");
+                        break url.to_string();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    panic!(
+                        "tollgate serve did not say `listening on` within {START_TIMEOUT:?}; stderr:\n{}",
+                        stderr_text.lock().unwrap()
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = child.wait();
+                    panic!(
+                        "tollgate serve ended before listening ({status:?}); stderr:\n{}",
+                        stderr_text.lock().unwrap()
+                    );
+                }
+            }
+        };
+        let first_key = created_key.then(|| first_line(&out_rx, deadline, &stderr_text));
+        // Serving for real (and so past installing its signal handlers) once it answers.
+        let (status, body) = http_request(&url, "GET", "/v1/health", &[], None);
+        assert_eq!(status, 200, "health: {body}");
+        Server {
+            child,
+            url,
+            first_key,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+            stderr_text,
+        }
+    }
+
+    /// SIGTERM, then wait (a hard kill after 10 s).
+    fn stop(mut self) -> ServerExit {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    break self.child.wait().expect("wait for the killed server");
+                }
+            }
+        };
+        let stdout = self.stdout.take().map(|t| t.join().unwrap_or_default());
+        if let Some(t) = self.stderr.take() {
+            let _ = t.join();
+        }
+        let stderr = self.stderr_text.lock().unwrap().clone();
+        ServerExit {
+            status,
+            stdout: stdout.unwrap_or_default(),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg(self.child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn first_line(rx: &Receiver<String>, deadline: Instant, stderr: &Mutex<String>) -> String {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match rx.recv_timeout(left) {
+        Ok(line) => line.trim().to_string(),
+        Err(e) => panic!(
+            "the server announced a new key but printed none on stdout ({e:?}); stderr:\n{}",
+            stderr.lock().unwrap()
+        ),
+    }
+}
+
+/// A temp dir, and optionally a server using it.
+pub struct TestEnv {
+    dir: tempfile::TempDir,
+    server: Option<Server>,
+    /// The server's address, `http://127.0.0.1:PORT` (empty without a server).
+    pub url: String,
+    /// The admin key the server printed on first start (empty without a server).
+    pub admin_key: String,
+}
+
+impl TestEnv {
+    /// A fresh temp dir and a server started in it, which printed the first admin key.
+    pub fn new() -> TestEnv {
+        let mut env = TestEnv::offline();
+        env.admin_key = env
+            .start_server(&[])
+            .expect("a first start prints the admin key on stdout");
+        env
+    }
+
+    /// Starts `tollgate serve --addr 127.0.0.1:0 EXTRA...`; returns the key it printed, if any.
+    pub fn start_server(&mut self, extra: &[&str]) -> Option<String> {
+        assert!(self.server.is_none(), "a server is already running");
+        let server = Server::start(self, extra);
+        self.url = server.url.clone();
+        let key = server.first_key.clone();
+        self.server = Some(server);
+        key
+    }
+
+    /// A fresh temp dir and no server.
+    pub fn offline() -> TestEnv {
+        let dir = tempfile::Builder::new()
+            .prefix("tollgate-it-")
+            .tempdir()
+            .expect("temp dir");
+        for sub in ["config", "data", "home"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("create a test dir");
+        }
+        TestEnv {
+            dir,
+            server: None,
+            url: String::new(),
+            admin_key: String::new(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root().join("data")
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.root().join("config")
+    }
+
+    /// Writes a file under the temp dir (commands run there, so `name` works as a relative path).
+    pub fn write(&self, name: &str, contents: &str) -> String {
+        let path = self.root().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create the file's folder");
+        }
+        std::fs::write(&path, contents).expect("write a test file");
+        name.to_string()
+    }
+
+    /// The binary with a clean environment: only what the brief of the harness names.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let root = self.root();
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", root.join("home"))
+            .env("TOLLGATE_CONFIG_DIR", root.join("config"))
+            .env("TOLLGATE_DATA_DIR", root.join("data"))
+            .env("TOLLGATE_NO_KEYRING", "1")
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "100")
+            .current_dir(root);
+        cmd
+    }
+
+    /// A command to adjust before running.
+    pub fn cmd(&self, args: &[&str]) -> Cmd<'_> {
+        Cmd {
+            env: self,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            vars: Vec::new(),
+            stdin: None,
+        }
+    }
+
+    /// Runs `tollgate ARGS` with stdin closed (not a terminal).
+    #[must_use]
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).run()
+    }
+
+    /// Runs `tollgate ARGS` with `stdin` piped in.
+    #[must_use]
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        self.cmd(args).stdin(stdin).run()
+    }
+
+    /// Runs `tollgate ARGS` as another key (`TOLLGATE_API_KEY`).
+    #[must_use]
+    pub fn run_with_key(&self, key: &str, args: &[&str]) -> Output {
+        self.cmd(args).key(key).run()
+    }
+
+    /// Stops the server with SIGTERM and reports how it ended.
+    pub fn stop(&mut self) -> ServerExit {
+        self.server.take().expect("a running server").stop()
+    }
+
+    /// Stops the server (if running) and starts it again on the same data dir, on a new port.
+    /// Returns the key it printed, if any. The `local` context is pointed at the new port.
+    pub fn restart(&mut self) -> Option<String> {
+        if let Some(server) = self.server.take() {
+            let exit = server.stop();
+            assert!(exit.status.success(), "server exit: {exit:?}");
+        }
+        let key = self.start_server(&[]);
+        let url = self.url.clone();
+        self.run(&["context", "add", "local", "--url", &url]).ok();
+        key
+    }
+
+    /// Creates a key with the admin key; returns `(id, secret)`.
+    #[track_caller]
+    pub fn create_key(&self, name: &str, extra: &[&str]) -> (String, String) {
+        let mut args = vec!["keys", "create", "--name", name, "-o", "json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args).ok();
+        let v = out.json();
+        (
+            v["id"].as_str().expect("id").to_string(),
+            v["key"].as_str().expect("key").to_string(),
+        )
+    }
+
+    /// A raw HTTP request to the server.
+    pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        http_request(&self.url, method, path, headers, None)
+    }
+}
+
+/// A command being built: extra environment, piped stdin.
+pub struct Cmd<'a> {
+    env: &'a TestEnv,
+    args: Vec<String>,
+    vars: Vec<(String, String)>,
+    stdin: Option<String>,
+}
+
+impl Cmd<'_> {
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn key(self, key: &str) -> Self {
+        self.var("TOLLGATE_API_KEY", key)
+    }
+
+    pub fn stdin(mut self, text: &str) -> Self {
+        self.stdin = Some(text.into());
+        self
+    }
+
+    /// Runs the command to completion (failing the test after a minute).
+    #[must_use]
+    pub fn run(self) -> Output {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut cmd = self.env.command(&args);
+        cmd.envs(self.vars.iter().map(|(k, v)| (k, v)))
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn tollgate");
+        if let Some(text) = self.stdin {
+            let mut pipe = child.stdin.take().expect("piped stdin");
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(text.as_bytes());
+            });
+        }
+        let read = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        };
+        let stdout = read(Box::new(child.stdout.take().expect("piped stdout")));
+        let stderr = read(Box::new(child.stderr.take().expect("piped stderr")));
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for tollgate") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "`tollgate {}` did not finish in {RUN_TIMEOUT:?}",
+                    args.join(" ")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        Output {
+            args: self.args,
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        }
+    }
+}
+
+/// A plain HTTP/1.1 request over a TcpStream: `(status, body)`.
+pub fn http_request(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    let host = base_url
+        .strip_prefix("http://")
+        .expect("an http:// URL")
+        .trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read the answer");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {response:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, body.to_string())
+}
+
+/// `tgk_…` + the last four characters: how a key is masked.
+pub fn masked(secret: &str) -> String {
+    let prefix_end = secret
+        .chars()
+        .take(8)
+        .position(|c| c == '-' || c == '_')
+        .map_or(3, |i| i + 1);
+    format!("{}…{}", &secret[..prefix_end], &secret[secret.len() - 4..])
+}
+
+/// Replaces the random six characters that end every `pc-…` config slug with `XXXXXX`, keeping
+/// the text's length (so table columns stay aligned).
+pub fn normalise_slugs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("pc-") {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let len = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            .unwrap_or(tail.len());
+        let slug = &tail[..len];
+        match slug.rfind('-') {
+            Some(dash) if dash > 2 && slug.len() - dash - 1 == 6 => {
+                out.push_str(&slug[..=dash]);
+                out.push_str("XXXXXX");
+            }
+            _ => out.push_str(slug),
+        }
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The string values of a JSON array field, e.g. `scopes`.
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().expect("a string").to_string())
+        .collect()
+}
+
+#[cfg(unix)]
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn slug_filter_keeps_lengths() {
+    assert_eq!(
+        normalise_slugs("│ prod   pc-prod-7u55rf   unchanged │"),
+        "│ prod   pc-prod-XXXXXX   unchanged │"
+    );
+    assert_eq!(normalise_slugs("pc-a-b"), "pc-a-b");
+    assert_eq!(masked("tgk_abcdefghijklmnop1234"), "tgk_…1234");
+    assert_eq!(masked("sk-live-SECRETVALUE123456"), "sk-…3456");
+}
