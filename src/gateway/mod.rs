@@ -7,5 +7,6 @@ pub mod config;
 pub mod model;
 pub mod params;
 pub mod providers;
+pub mod responses;
 pub mod routing;
 pub mod sse;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::CONTENT_TYPE;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
+use super::gateway;
 use super::handlers::{configs, health, integrations, keys};
 use super::state::AppState;
 
@@ -61,6 +62,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(keys::get, keys::update, keys::delete))
         .routes(routes!(keys::rotate))
         .split_for_parts();
+    let data_plane = Router::new()
+        .route("/v1/chat/completions", post(gateway::chat_completions))
+        .route("/v1/completions", post(gateway::completions))
+        .route("/v1/embeddings", post(gateway::embeddings))
+        .route("/v1/responses", post(gateway::responses))
+        .route("/v1/models", get(gateway::models))
+        .layer(DefaultBodyLimit::max(gateway::BODY_LIMIT));
     let document: Arc<str> = openapi
         .to_json()
         .expect("the OpenAPI document serialises")
@@ -73,6 +81,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             ),
         )
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .merge(data_plane)
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
 }

@@ -13,7 +13,6 @@ use crate::store::{Store, StoreResult};
 
 /// An integration as the gateway uses it: the provider, its decrypted key, its settings.
 pub struct IntegrationEntry {
-    pub slug: String,
     pub provider: &'static Provider,
     pub secret: Option<String>,
     pub configurations: Map<String, Value>,
@@ -90,7 +89,6 @@ impl AppState {
                 Some((
                     i.slug.clone(),
                     Arc::new(IntegrationEntry {
-                        slug: i.slug,
                         provider,
                         secret,
                         configurations: i.configurations,

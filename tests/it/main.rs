@@ -7,3 +7,4 @@ mod generated;
 mod integrations;
 mod keys;
 mod server;
+mod upstream;

@@ -39,7 +39,10 @@ fn check_custom_host(url: &str) -> Result<(), GatewayError> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(bad_request(format!("custom_host {url:?} must be http(s)")));
     }
-    let host = parsed.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    let host = parsed
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']']);
     let trusted = crate::env::var("TOLLGATE_TRUSTED_CUSTOM_HOSTS")
         .is_some_and(|list| list.split(',').any(|h| h.trim() == host));
     let private = match parsed.host() {
@@ -108,7 +111,12 @@ fn resolve(
         let mut settings = entry.configurations.clone();
         settings.extend(node.settings.clone());
         let base_url = custom_host
-            .or_else(|| settings.get("custom_host").and_then(Value::as_str).map(String::from))
+            .or_else(|| {
+                settings
+                    .get("custom_host")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
             .unwrap_or_else(|| entry.provider.base_url.to_string());
         return Ok(Resolved {
             provider: entry.provider,
@@ -147,13 +155,22 @@ fn forwarded(call: &Call, inherited: &Inherited) -> Vec<(String, String)> {
         Some(list) => list.clone(),
         None => call
             .header("x-portkey-forward-headers")
-            .map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .collect()
+            })
             .unwrap_or_default(),
     };
     names
         .iter()
         .map(|n| n.to_ascii_lowercase())
-        .filter(|n| !matches!(n.as_str(), "authorization" | "x-portkey-api-key" | "host" | "content-length"))
+        .filter(|n| {
+            !matches!(
+                n.as_str(),
+                "authorization" | "x-portkey-api-key" | "host" | "content-length"
+            )
+        })
         .filter_map(|n| Some((n.clone(), call.header(&n)?.to_string())))
         .collect()
 }
@@ -229,7 +246,9 @@ async fn send_once(
     };
     let request = match adapter.request(&target, endpoint, body, call.stream) {
         Ok(r) => r,
-        Err(e) => return Answer::from_error(bad_request(format!("{}: {}", provider.slug, e.0)), None),
+        Err(e) => {
+            return Answer::from_error(bad_request(format!("{}: {}", provider.slug, e.0)), None)
+        }
     };
     let mut builder = state.http.post(&request.url).body(request.body);
     for (k, v) in request.headers.iter().chain(forward) {
@@ -253,10 +272,15 @@ async fn send_once(
         }
         return answer;
     }
-    let model = body.get("model").and_then(Value::as_str).unwrap_or_default();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if call.stream {
         let framing = match (shape, endpoint) {
-            (Shape::ResponsesViaChat, _) => Framing::Responses(Box::new(responses::EventStream::new(model))),
+            (Shape::ResponsesViaChat, _) => {
+                Framing::Responses(Box::new(responses::EventStream::new(model)))
+            }
             (Shape::Native, Endpoint::Responses) => Framing::Raw,
             (Shape::Native, _) => Framing::Chat {
                 include_usage: call.include_usage,
@@ -337,15 +361,28 @@ pub async fn leaf(
     answer
 }
 
-async fn leaf_inner(state: &Arc<AppState>, call: &Call, node: &Node, inherited: &Inherited) -> Answer {
+async fn leaf_inner(
+    state: &Arc<AppState>,
+    call: &Call,
+    node: &Node,
+    inherited: &Inherited,
+) -> Answer {
     let mut body = call.body.clone();
-    params::apply(&mut body, &node.default_params, &inherited.override_params, &node.drop_params);
+    params::apply(
+        &mut body,
+        &node.default_params,
+        &inherited.override_params,
+        &node.drop_params,
+    );
     let resolved = match resolve(state, call, node, inherited, &mut body) {
         Ok(r) => r,
         Err(e) => return Answer::from_error(e, None),
     };
     let adapter = providers::adapter(resolved.provider.wire);
-    let native_responses = matches!(resolved.provider.wire, WireFormat::OpenAi | WireFormat::AzureOpenAi);
+    let native_responses = matches!(
+        resolved.provider.wire,
+        WireFormat::OpenAi | WireFormat::AzureOpenAi
+    );
     let (endpoint, shape, body) = if call.endpoint == Endpoint::Responses && !native_responses {
         match responses::to_chat(&body) {
             Ok(chat) => (Endpoint::Chat, Shape::ResponsesViaChat, Value::Object(chat)),
@@ -355,9 +392,10 @@ async fn leaf_inner(state: &Arc<AppState>, call: &Call, node: &Node, inherited: 
         (call.endpoint, Shape::Native, Value::Object(body))
     };
     let forward = forwarded(call, inherited);
-    let timeout_ms = inherited
-        .request_timeout
-        .or_else(|| call.header("x-portkey-request-timeout").and_then(|v| v.parse().ok()));
+    let timeout_ms = inherited.request_timeout.or_else(|| {
+        call.header("x-portkey-request-timeout")
+            .and_then(|v| v.parse().ok())
+    });
     let retry = inherited.retry.clone().unwrap_or(Retry {
         attempts: 0,
         on_status_codes: None,
@@ -366,7 +404,9 @@ async fn leaf_inner(state: &Arc<AppState>, call: &Call, node: &Node, inherited: 
     let mut retries = 0;
     let mut waited = Duration::ZERO;
     loop {
-        let once = send_once(state, call, &resolved, adapter, endpoint, &shape, &body, &forward);
+        let once = send_once(
+            state, call, &resolved, adapter, endpoint, &shape, &body, &forward,
+        );
         let mut answer = match timeout_ms {
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), once).await {
                 Ok(a) => a,
@@ -434,7 +474,10 @@ mod tests {
     #[test]
     fn waits_asked_in_either_unit() {
         let ms = HeaderValue::from_static("250");
-        assert_eq!(asked_wait("retry-after-ms", &ms), Some(Duration::from_millis(250)));
+        assert_eq!(
+            asked_wait("retry-after-ms", &ms),
+            Some(Duration::from_millis(250))
+        );
         let s = HeaderValue::from_static("2");
         assert_eq!(asked_wait("retry-after", &s), Some(Duration::from_secs(2)));
         let date = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");

@@ -43,15 +43,15 @@ fn invalid(message: impl Into<String>) -> GatewayError {
 /// `x-portkey-config`: a saved config's `pc-` slug, or the config as JSON.
 fn config_from_header(state: &AppState, value: &str) -> Result<Arc<Node>, GatewayError> {
     if value.starts_with("pc-") {
-        return state.config(value).ok_or_else(|| {
-            invalid(format!("no saved config with slug {value:?}"))
-        });
+        return state
+            .config(value)
+            .ok_or_else(|| invalid(format!("no saved config with slug {value:?}")));
     }
-    let parsed: Value = serde_json::from_str(value).map_err(|_| {
-        invalid("Invalid config passed. You need to pass a valid json")
-    })?;
+    let parsed: Value = serde_json::from_str(value)
+        .map_err(|_| invalid("Invalid config passed. You need to pass a valid json"))?;
     config::validate(&parsed).map_err(|errors| {
-        invalid("Invalid config passed").with_errors(errors.iter().map(ToString::to_string).collect())
+        invalid("Invalid config passed")
+            .with_errors(errors.iter().map(ToString::to_string).collect())
     })?;
     Ok(Arc::new(Node::parse(&parsed)))
 }
@@ -123,7 +123,9 @@ impl Call {
             Some(value) => Some(config_from_header(state, value)?),
             None => match &caller.0.defaults.config_id {
                 Some(slug) => Some(state.config(slug).ok_or_else(|| {
-                    invalid(format!("the key's default config {slug:?} no longer exists"))
+                    invalid(format!(
+                        "the key's default config {slug:?} no longer exists"
+                    ))
                 })?),
                 None => None,
             },
@@ -163,7 +165,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
         );
         assert_eq!(trace_id(&h), "4bf92f3577b34da6a3ce929d0e0e4736");
         h.insert("x-portkey-trace-id", "mine".parse().unwrap());
@@ -174,7 +178,10 @@ mod tests {
     #[test]
     fn metadata_values_become_strings() {
         let m = metadata_from_header(Some(r#"{"tier":"pro","n":3}"#)).unwrap();
-        assert_eq!(Value::Object(m), serde_json::json!({"tier": "pro", "n": "3"}));
+        assert_eq!(
+            Value::Object(m),
+            serde_json::json!({"tier": "pro", "n": "3"})
+        );
         assert!(metadata_from_header(Some("[1]")).is_err());
     }
 }

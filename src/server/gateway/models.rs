@@ -21,18 +21,33 @@ pub async fn models(
     if !caller.has(scopes::COMPLETIONS_WRITE) {
         return Err(GatewayError::new(
             axum::http::StatusCode::FORBIDDEN,
-            format!("the API key {:?} lacks the {} scope", caller.0.name, scopes::COMPLETIONS_WRITE),
+            format!(
+                "the API key {:?} lacks the {} scope",
+                caller.0.name,
+                scopes::COMPLETIONS_WRITE
+            ),
         ));
     }
-    let integrations = state.integrations.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let integrations = state
+        .integrations
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let mut slugs: Vec<&String> = integrations.keys().collect();
     slugs.sort();
     let mut data = Vec::new();
     for slug in slugs {
         let entry = &integrations[slug];
-        let listed: Vec<String> = match entry.configurations.get("models").and_then(Value::as_array) {
-            Some(models) => models.iter().filter_map(Value::as_str).map(String::from).collect(),
-            None => pricing::models(entry.provider.slug).map(|(m, _)| m.to_string()).collect(),
+        let listed: Vec<String> = match entry.configurations.get("models").and_then(Value::as_array)
+        {
+            Some(models) => models
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            None => pricing::models(entry.provider.slug, None)
+                .map(|(m, _)| m.to_string())
+                .collect(),
         };
         data.extend(listed.into_iter().map(|m| {
             json!({"id": format!("@{slug}/{m}"), "object": "model", "created": 0, "owned_by": entry.provider.slug})

@@ -105,7 +105,10 @@ impl Answer {
                 let mut r = Response::new(body);
                 *r.status_mut() = status;
                 let h = r.headers_mut();
-                h.insert("content-type", HeaderValue::from_static("text/event-stream"));
+                h.insert(
+                    "content-type",
+                    HeaderValue::from_static("text/event-stream"),
+                );
                 h.insert("cache-control", HeaderValue::from_static("no-cache"));
                 h.insert("x-accel-buffering", HeaderValue::from_static("no"));
                 r

@@ -77,7 +77,9 @@ impl Forwarder {
             }
         }
         let stream = futures_util::stream::unfold(self, |mut f| async move {
-            f.next_frame().await.map(|b| (Ok::<_, std::io::Error>(b), f))
+            f.next_frame()
+                .await
+                .map(|b| (Ok::<_, std::io::Error>(b), f))
         });
         Ok(Body::from_stream(stream))
     }
@@ -131,7 +133,9 @@ impl Forwarder {
     fn close(&mut self) {
         self.ended = true;
         match &mut self.framing {
-            Framing::Chat { .. } => self.queue.push_back(Bytes::from_static(b"data: [DONE]\n\n")),
+            Framing::Chat { .. } => self
+                .queue
+                .push_back(Bytes::from_static(b"data: [DONE]\n\n")),
             Framing::Responses(events) => {
                 let mut out = Vec::new();
                 events.finish(self.translator.usage(), &mut out);
@@ -148,7 +152,8 @@ impl Forwarder {
                 let body = json!({"error": {"message": error.message, "type": error.kind, "param": null, "code": null}});
                 self.queue.push_back(frame(format!("data: {body}\n\n")));
                 if matches!(self.framing, Framing::Chat { .. }) {
-                    self.queue.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+                    self.queue
+                        .push_back(Bytes::from_static(b"data: [DONE]\n\n"));
                 }
             }
             Framing::Responses(events) => {
