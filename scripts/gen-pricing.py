@@ -73,10 +73,6 @@ PROVIDERS = {
     "novita": "novita-ai",
 }
 
-# First path segments that are routing prefixes, not part of a model id. Exactly one is
-# stripped, so `perplexity/perplexity/sonar` keeps its own `perplexity/` and
-# `groq/openai/gpt-oss-120b` becomes `openai/gpt-oss-120b`.
-ROUTE_PREFIXES = set(PROVIDERS) | {"vertex_ai", "text-completion-openai"}
 
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d+$")
 COMMITMENT = re.compile(r"^\d+-month-commitment$")
@@ -93,7 +89,10 @@ def normalise(slug, key):
     """Returns (model id, region preference, stripped segments) or a skip reason (str)."""
     parts = key.split("/")
     stripped = 0
-    if len(parts) > 1 and parts[0] in ROUTE_PREFIXES:
+    # A first segment naming the entry's own provider is a routing prefix. Exactly one is
+    # stripped: `perplexity/perplexity/sonar` keeps its second `perplexity/`, and
+    # `groq/openai/gpt-oss-120b` becomes `openai/gpt-oss-120b` (a vendor name in a Groq id).
+    if len(parts) > 1 and parts[0] in PROVIDERS and slug_for(parts[0]) == slug:
         parts = parts[1:]
         stripped = 1
     region = None  # None: no region; 0: the default one; 1: another region; 2: government / any

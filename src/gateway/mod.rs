@@ -4,6 +4,7 @@
 
 pub mod conditions;
 pub mod config;
+pub mod embeddings;
 pub mod model;
 pub mod params;
 pub mod providers;

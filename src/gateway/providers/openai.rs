@@ -90,10 +90,8 @@ fn fix_request(slug: &str, body: &mut Map<String, Value>) {
                 }
             }
         }
-        "groq" => {
-            if body.get("temperature").and_then(Value::as_f64) == Some(0.0) {
-                body.insert("temperature".into(), json!(1e-8));
-            }
+        "groq" if body.get("temperature").and_then(Value::as_f64) == Some(0.0) => {
+            body.insert("temperature".into(), json!(1e-8));
         }
         _ => {}
     }

@@ -13,7 +13,7 @@ use super::stream::{Forwarder, Framing};
 use crate::gateway::providers::adapter::{Adapter, Endpoint, Target};
 use crate::gateway::providers::{self, Provider, WireFormat};
 use crate::gateway::routing::{Inherited, Node, Retry};
-use crate::gateway::{model, params, responses};
+use crate::gateway::{embeddings, model, params, responses};
 use crate::server::state::AppState;
 
 /// Cumulative Retry-After waits beyond this abort retrying (Portkey's `MAX_RETRY_LIMIT_MS`).
@@ -226,17 +226,27 @@ enum Shape {
     ResponsesViaChat,
 }
 
-/// Sends one request and reads its answer (for streams, up to the first event).
-async fn send_once(
-    state: &AppState,
-    call: &Call,
-    resolved: &Resolved,
-    adapter: &dyn Adapter,
+/// Everything one leaf sends, fixed across its retries.
+struct Plan {
+    resolved: Resolved,
+    adapter: &'static dyn Adapter,
     endpoint: Endpoint,
-    shape: &Shape,
-    body: &Value,
-    forward: &[(String, String)],
-) -> Answer {
+    shape: Shape,
+    body: Value,
+    forward: Vec<(String, String)>,
+}
+
+/// Sends one request and reads its answer (for streams, up to the first event).
+async fn send_once(state: &AppState, call: &Call, plan: &Plan) -> Answer {
+    let Plan {
+        resolved,
+        adapter,
+        endpoint,
+        shape,
+        body,
+        forward,
+    } = plan;
+    let (adapter, endpoint) = (*adapter, *endpoint);
     let provider = resolved.provider;
     let target = Target {
         provider,
@@ -251,7 +261,7 @@ async fn send_once(
         }
     };
     let mut builder = state.http.post(&request.url).body(request.body);
-    for (k, v) in request.headers.iter().chain(forward) {
+    for (k, v) in request.headers.iter().chain(forward.iter()) {
         builder = builder.header(k, v);
     }
     let response = match builder.send().await {
@@ -309,10 +319,15 @@ async fn send_once(
     };
     match adapter.response(endpoint, &bytes, model) {
         Ok(answer) => {
-            let answer = match shape {
+            let mut answer = match shape {
                 Shape::ResponsesViaChat => responses::from_chat(&answer),
                 Shape::Native => answer,
             };
+            if endpoint == Endpoint::Embeddings
+                && body.get("encoding_format").and_then(Value::as_str) == Some("base64")
+            {
+                embeddings::encode_base64(&mut answer);
+            }
             upstream_answer(provider, status, answer)
         }
         Err(e) => upstream_answer(
@@ -391,7 +406,14 @@ async fn leaf_inner(
     } else {
         (call.endpoint, Shape::Native, Value::Object(body))
     };
-    let forward = forwarded(call, inherited);
+    let plan = Plan {
+        forward: forwarded(call, inherited),
+        resolved,
+        adapter,
+        endpoint,
+        shape,
+        body,
+    };
     let timeout_ms = inherited.request_timeout.or_else(|| {
         call.header("x-portkey-request-timeout")
             .and_then(|v| v.parse().ok())
@@ -404,13 +426,11 @@ async fn leaf_inner(
     let mut retries = 0;
     let mut waited = Duration::ZERO;
     loop {
-        let once = send_once(
-            state, call, &resolved, adapter, endpoint, &shape, &body, &forward,
-        );
+        let once = send_once(state, call, &plan);
         let mut answer = match timeout_ms {
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), once).await {
                 Ok(a) => a,
-                Err(_) => timeout_answer(resolved.provider, ms),
+                Err(_) => timeout_answer(plan.resolved.provider, ms),
             },
             None => once.await,
         };

@@ -51,16 +51,25 @@ pub fn chat(body: &Value, stream: bool) -> Result<Value, AdapterError> {
         // Cohere rejects temperatures above 1.
         out.insert("temperature".into(), t.clamp(0.0, 1.0).into());
     }
-    for (from, to) in [
-        ("top_p", "p"),
-        ("top_k", "k"),
-        ("seed", "seed"),
-        ("frequency_penalty", "frequency_penalty"),
-        ("presence_penalty", "presence_penalty"),
+    // Cohere's documented ranges: p 0.01–0.99, k 0–500, penalties 0–1 (OpenAI allows more).
+    for (from, to, lo, hi) in [
+        ("top_p", "p", 0.01, 0.99),
+        ("top_k", "k", 0.0, 500.0),
+        ("frequency_penalty", "frequency_penalty", 0.0, 1.0),
+        ("presence_penalty", "presence_penalty", 0.0, 1.0),
     ] {
-        if let Some(v) = body.get(from).filter(|v| v.is_number()) {
-            out.insert(to.into(), v.clone());
+        if let Some(v) = body.get(from).and_then(Value::as_f64) {
+            let v = v.clamp(lo, hi);
+            let v = if from == "top_k" {
+                json!(v as u64)
+            } else {
+                json!(v)
+            };
+            out.insert(to.into(), v);
         }
+    }
+    if let Some(seed) = body.get("seed").filter(|s| s.is_i64() || s.is_u64()) {
+        out.insert("seed".into(), seed.clone());
     }
     if let Some(format) = response_format(body.get("response_format"))? {
         out.insert("response_format".into(), format);

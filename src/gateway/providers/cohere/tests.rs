@@ -55,8 +55,8 @@ fn chat_request_maps_and_strips() {
                 {"role": "assistant", "content": "Sure."},
                 {"role": "user", "content": "Go"}
             ],
-            "max_tokens": 200, "temperature": 1.4, "top_p": 0.8, "top_k": 40, "seed": 3,
-            "frequency_penalty": 0.1, "stop": "###", "user": "u1", "logit_bias": {"5": 1},
+            "max_tokens": 200, "temperature": 1.4, "top_p": 1, "top_k": 40, "seed": 3,
+            "frequency_penalty": 0.1, "presence_penalty": -0.5, "stop": "###", "user": "u1", "logit_bias": {"5": 1},
             "stream": true, "stream_options": {"include_usage": true},
             "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
         }),
@@ -79,7 +79,7 @@ fn chat_request_maps_and_strips() {
             "max_tokens": 200,
             "stop_sequences": ["###"],
             "temperature": 1.0,
-            "p": 0.8, "k": 40, "seed": 3, "frequency_penalty": 0.1,
+            "p": 0.99, "k": 40, "seed": 3, "frequency_penalty": 0.1, "presence_penalty": 0.0,
             "response_format": {"type": "json_object", "json_schema": {"type": "object"}},
             "stream": true
         })
