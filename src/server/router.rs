@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::gateway;
 use super::handlers::{configs, health, integrations, keys};
 use super::state::AppState;
+use crate::gateway::providers::adapter::Endpoint;
 
 /// Admin request bodies are small documents; anything larger is a mistake.
 const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
@@ -63,10 +64,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(keys::rotate))
         .split_for_parts();
     let data_plane = Router::new()
-        .route("/v1/chat/completions", post(gateway::chat_completions))
-        .route("/v1/completions", post(gateway::completions))
-        .route("/v1/embeddings", post(gateway::embeddings))
-        .route("/v1/responses", post(gateway::responses))
+        .route(
+            "/v1/chat/completions",
+            post(gateway::endpoint(Endpoint::Chat)),
+        )
+        .route(
+            "/v1/completions",
+            post(gateway::endpoint(Endpoint::Completions)),
+        )
+        .route(
+            "/v1/embeddings",
+            post(gateway::endpoint(Endpoint::Embeddings)),
+        )
+        .route(
+            "/v1/responses",
+            post(gateway::endpoint(Endpoint::Responses)),
+        )
         .route("/v1/models", get(gateway::models))
         .layer(DefaultBodyLimit::max(gateway::BODY_LIMIT));
     let document: Arc<str> = openapi

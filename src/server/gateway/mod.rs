@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
 
 use super::auth::Caller;
 use super::state::AppState;
@@ -24,56 +25,20 @@ pub use models::models;
 /// Requests to the gateway may carry images; the limit is generous but bounded.
 pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-async fn serve(
-    state: Arc<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
+/// The handler of one OpenAI endpoint.
+pub fn endpoint(
     endpoint: Endpoint,
-) -> Response {
-    match call::Call::new(&state, &caller, &headers, uri.path(), &body, endpoint) {
-        Ok(call) => execute::run(&state, call).await,
-        Err(e) => e.into_response(),
+) -> impl Fn(State<Arc<AppState>>, Caller, HeaderMap, Uri, Bytes) -> BoxFuture<'static, Response>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |State(state), caller, headers, uri, body| {
+        Box::pin(async move {
+            match call::Call::new(&state, &caller, &headers, uri.path(), &body, endpoint) {
+                Ok(call) => execute::run(&state, call).await,
+                Err(e) => e.into_response(),
+            }
+        })
     }
-}
-
-pub async fn chat_completions(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    serve(state, caller, headers, uri, body, Endpoint::Chat).await
-}
-
-pub async fn completions(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    serve(state, caller, headers, uri, body, Endpoint::Completions).await
-}
-
-pub async fn embeddings(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    serve(state, caller, headers, uri, body, Endpoint::Embeddings).await
-}
-
-pub async fn responses(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    serve(state, caller, headers, uri, body, Endpoint::Responses).await
 }
