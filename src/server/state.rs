@@ -44,6 +44,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub settings: GatewaySettings,
     pub lb_rng: Option<std::sync::Mutex<rand::rngs::StdRng>>,
+    /// Vertex AI access tokens minted from service-account keys.
+    pub google_tokens: super::gateway::GoogleTokens,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
                 .lb_seed
                 .map(|s| std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(s))),
             settings,
+            google_tokens: Default::default(),
         };
         state.reload_keys()?;
         state.reload_integrations()?;

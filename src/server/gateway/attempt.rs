@@ -149,6 +149,35 @@ fn resolve(
     })
 }
 
+/// A Vertex AI integration may hold a service-account JSON key: swap in an access token (and
+/// the account's project, unless the integration names one).
+async fn vertex_service_account(state: &AppState, resolved: &mut Resolved) -> Result<(), Answer> {
+    let provider = resolved.provider;
+    let key = match &resolved.api_key {
+        Some(k) if provider.wire == WireFormat::VertexAi && k.trim_start().starts_with('{') => k,
+        _ => return Ok(()),
+    };
+    match state.google_tokens.token(&state.http, key).await {
+        Ok(token) => {
+            resolved.api_key = Some(token.access_token);
+            if let Some(project) = token.project_id {
+                resolved
+                    .settings
+                    .entry("vertex_project_id")
+                    .or_insert(Value::String(project));
+            }
+            Ok(())
+        }
+        Err(e) => Err(upstream_answer(
+            provider,
+            401,
+            json!({"error": {"message": format!("{} error: {e}", provider.slug),
+                "type": "authentication_error", "param": null, "code": "invalid_api_key"},
+                "provider": provider.slug}),
+        )),
+    }
+}
+
 /// Headers named in `forward_headers` / `x-portkey-forward-headers`, never credentials.
 fn forwarded(call: &Call, inherited: &Inherited) -> Vec<(String, String)> {
     let names: Vec<String> = match &inherited.forward_headers {
@@ -389,10 +418,13 @@ async fn leaf_inner(
         &inherited.override_params,
         &node.drop_params,
     );
-    let resolved = match resolve(state, call, node, inherited, &mut body) {
+    let mut resolved = match resolve(state, call, node, inherited, &mut body) {
         Ok(r) => r,
         Err(e) => return Answer::from_error(e, None),
     };
+    if let Err(answer) = vertex_service_account(state, &mut resolved).await {
+        return answer;
+    }
     let adapter = providers::adapter(resolved.provider.wire);
     let native_responses = matches!(
         resolved.provider.wire,

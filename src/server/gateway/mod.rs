@@ -4,6 +4,7 @@
 mod attempt;
 mod call;
 mod execute;
+mod google_auth;
 mod models;
 mod respond;
 mod stream;
@@ -20,6 +21,7 @@ use super::auth::Caller;
 use super::state::AppState;
 use crate::gateway::providers::adapter::Endpoint;
 
+pub use google_auth::GoogleTokens;
 pub use models::models;
 
 /// Requests to the gateway may carry images; the limit is generous but bounded.
