@@ -91,6 +91,7 @@ pub fn presented_key(parts: &Parts) -> Option<&str> {
     let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
     header(PORTKEY_API_KEY)
         .map(str::trim)
+        .filter(|k| !k.is_empty())
         .or_else(|| {
             header("authorization").and_then(|v| {
                 v.strip_prefix("Bearer ")

@@ -6,5 +6,8 @@ mod contexts;
 mod generated;
 mod integrations;
 mod keys;
+mod providers;
+mod python_sdk;
+mod routing;
 mod server;
 mod upstream;

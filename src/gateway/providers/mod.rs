@@ -7,6 +7,7 @@ mod bedrock;
 mod cohere;
 mod gemini;
 mod openai;
+mod translation;
 
 use adapter::Adapter;
 

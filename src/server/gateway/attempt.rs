@@ -126,6 +126,11 @@ fn resolve(
         });
     }
     let Some(name) = node.provider.as_deref() else {
+        if let Some(bare) = call.header("x-portkey-provider") {
+            return Err(bad_request(format!(
+                "x-portkey-provider: {bare} names no integration: write @slug with an integration's slug, e.g. @openai-dev"
+            )));
+        }
         return Err(bad_request(
             "no provider for this request: use a model such as @openai-dev/gpt-4o, the x-portkey-provider: @slug header, or a config with a provider",
         ));

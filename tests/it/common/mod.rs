@@ -613,3 +613,461 @@ fn slug_filter_keeps_lengths() {
     assert_eq!(masked("tgk_abcdefghijklmnop1234"), "tgk_…1234");
     assert_eq!(masked("sk-live-SECRETVALUE123456"), "sk-…3456");
 }
+
+// --- routing helpers ---
+
+/// An HTTP answer with its headers (names lower-cased) and its body, de-chunked.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl std::fmt::Display for HttpReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "HTTP {}", self.status)?;
+        for (k, v) in &self.headers {
+            writeln!(f, "{k}: {v}")?;
+        }
+        write!(f, "\n{}", self.body)
+    }
+}
+
+impl HttpReply {
+    /// The first header with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("the body is not JSON ({e})\n{self}"))
+    }
+
+    /// The `data:` payloads of a server-sent-events body, in order.
+    pub fn sse_data(&self) -> Vec<String> {
+        self.body
+            .split("\n\n")
+            .flat_map(|event| event.lines())
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.trim().to_string())
+            .collect()
+    }
+}
+
+fn read_http_line(r: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("read an HTTP line");
+    line.trim_end_matches(['\r', '\n']).to_string()
+}
+
+/// Reads one HTTP/1.1 response: the body by content-length, chunked, or up to EOF.
+fn read_http_reply(r: &mut impl BufRead, head_only: bool) -> HttpReply {
+    let status_line = read_http_line(r);
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {status_line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let line = read_http_line(r);
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let mut reply = HttpReply {
+        status,
+        headers,
+        body: String::new(),
+    };
+    if head_only {
+        return reply;
+    }
+    let mut body = Vec::new();
+    if reply
+        .header("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
+        loop {
+            let size_line = read_http_line(r);
+            let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16)
+                .unwrap_or_else(|_| panic!("bad chunk size {size_line:?}"));
+            if size == 0 {
+                read_http_line(r);
+                break;
+            }
+            let mut chunk = vec![0; size];
+            r.read_exact(&mut chunk).expect("read a chunk");
+            body.extend_from_slice(&chunk);
+            read_http_line(r);
+        }
+    } else if let Some(len) = reply.header("content-length") {
+        let mut chunk = vec![0; len.parse().expect("a content-length")];
+        r.read_exact(&mut chunk).expect("read the body");
+        body = chunk;
+    } else {
+        r.read_to_end(&mut body).expect("read the body");
+    }
+    reply.body = String::from_utf8_lossy(&body).into_owned();
+    reply
+}
+
+fn write_http_request(
+    w: &mut impl Write,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    close: bool,
+) {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    if close {
+        request.push_str("Connection: close\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    w.write_all(request.as_bytes()).expect("send");
+}
+
+fn host_of(base_url: &str) -> &str {
+    base_url
+        .strip_prefix("http://")
+        .expect("an http:// URL")
+        .trim_end_matches('/')
+}
+
+/// A plain HTTP/1.1 request (`Connection: close`) that keeps the answer's headers.
+pub fn http_send(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> HttpReply {
+    let host = host_of(base_url);
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write_http_request(&mut stream, host, method, path, headers, body, true);
+    read_http_reply(&mut BufReader::new(stream), false)
+}
+
+/// One persistent HTTP/1.1 connection for many sequential requests.
+pub struct HttpConn {
+    host: String,
+    reader: BufReader<std::net::TcpStream>,
+}
+
+impl HttpConn {
+    pub fn connect(base_url: &str) -> HttpConn {
+        let host = host_of(base_url).to_string();
+        let stream = std::net::TcpStream::connect(&host).expect("connect to the server");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        HttpConn {
+            host,
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> HttpReply {
+        let host = self.host.clone();
+        write_http_request(
+            self.reader.get_mut(),
+            &host,
+            method,
+            path,
+            headers,
+            body,
+            false,
+        );
+        read_http_reply(&mut self.reader, false)
+    }
+}
+
+/// A temp dir and a server started with `tollgate serve EXTRA...` (e.g. `--retry-base-ms 10`).
+pub fn gateway_env(extra: &[&str]) -> TestEnv {
+    let mut env = TestEnv::offline();
+    env.admin_key = env
+        .start_server(extra)
+        .expect("a first start prints the admin key on stdout");
+    env
+}
+
+/// `tollgate integrations create --slug SLUG --provider openai --base-url BASE_URL/v1`.
+#[track_caller]
+pub fn add_openai_integration(env: &TestEnv, slug: &str, base_url: &str) {
+    env.run_stdin(
+        &[
+            "integrations",
+            "create",
+            "--slug",
+            slug,
+            "--provider",
+            "openai",
+            "--base-url",
+            &format!("{base_url}/v1"),
+            "--api-key-stdin",
+        ],
+        "sk-upstream-test\n",
+    )
+    .ok();
+}
+
+/// An OpenAI chat completion answering `text`.
+pub fn openai_chat_json(model: &str, text: &str) -> Value {
+    serde_json::json!({
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    })
+}
+
+/// OpenAI chat stream events (each `data: ...\n\n`): one chunk per piece of text, a finish
+/// chunk, a usage chunk and `[DONE]`.
+pub fn openai_chat_sse(model: &str, pieces: &[&str]) -> Vec<String> {
+    let chunk = |delta: Value, finish: Value| {
+        serde_json::json!({
+            "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_700_000_000,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+        })
+    };
+    let mut events = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let delta = if i == 0 {
+            serde_json::json!({"role": "assistant", "content": piece})
+        } else {
+            serde_json::json!({"content": piece})
+        };
+        events.push(chunk(delta, Value::Null));
+    }
+    events.push(chunk(serde_json::json!({}), serde_json::json!("stop")));
+    events.push(serde_json::json!({
+        "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_700_000_000,
+        "model": model, "choices": [],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    }));
+    let mut out: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    out.push("data: [DONE]\n\n".into());
+    out
+}
+
+// ---- Requests with headers and bodies, and server-sent events (used by tests/it/providers) ----
+
+/// An HTTP answer with its headers: names lower-cased, in the order sent; a chunked body is
+/// decoded.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl std::fmt::Display for HttpAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "HTTP {}", self.status)?;
+        for (k, v) in &self.headers {
+            writeln!(f, "{k}: {v}")?;
+        }
+        write!(f, "\n{}", self.body)
+    }
+}
+
+impl HttpAnswer {
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as one JSON document.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("the body is not JSON ({e})\n{self}"))
+    }
+
+    /// The body read as server-sent events.
+    pub fn events(&self) -> Vec<SseEvent> {
+        parse_sse(&self.body)
+    }
+}
+
+/// One server-sent event: its `event:` field, if any, and its `data:` lines joined by `\n`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+/// Splits a text/event-stream body into events; comments (`: keep-alive`) are skipped.
+pub fn parse_sse(text: &str) -> Vec<SseEvent> {
+    let mut events = Vec::new();
+    let mut event = None;
+    let mut data: Option<String> = None;
+    for line in text.lines() {
+        if line.is_empty() {
+            if let Some(data) = data.take() {
+                events.push(SseEvent {
+                    event: event.take(),
+                    data,
+                });
+            }
+            event = None;
+            continue;
+        }
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => event = Some(value.to_string()),
+            "data" => match &mut data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => data = Some(value.to_string()),
+            },
+            _ => {}
+        }
+    }
+    if let Some(data) = data {
+        events.push(SseEvent { event, data });
+    }
+    events
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body.
+fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = bytes.windows(2).position(|w| w == b"\r\n") {
+        let line = String::from_utf8_lossy(&bytes[..eol]);
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size line {line:?}"));
+        bytes = &bytes[eol + 2..];
+        if size == 0 {
+            break;
+        }
+        let size = size.min(bytes.len());
+        out.extend_from_slice(&bytes[..size]);
+        bytes = &bytes[(size + 2).min(bytes.len())..];
+    }
+    out
+}
+
+/// A plain HTTP/1.1 request over a TcpStream, keeping the answer's headers.
+pub fn http_full(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> HttpAnswer {
+    let host = base_url
+        .strip_prefix("http://")
+        .expect("an http:// URL")
+        .trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty()
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read the answer");
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(&response)));
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let raw = &response[end + 4..];
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { dechunk(raw) } else { raw.to_vec() };
+    HttpAnswer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// POSTs `body` as JSON to the server with these headers.
+pub fn post_json(env: &TestEnv, path: &str, headers: &[(&str, &str)], body: &Value) -> HttpAnswer {
+    http_full(&env.url, "POST", path, headers, Some(&body.to_string()))
+}
+
+#[test]
+fn sse_and_chunked_bodies_are_read() {
+    let events = parse_sse(": ping\n\nevent: a\ndata: 1\ndata: 2\n\ndata: [DONE]\n\n");
+    assert_eq!(
+        events,
+        vec![
+            SseEvent {
+                event: Some("a".into()),
+                data: "1\n2".into()
+            },
+            SseEvent {
+                event: None,
+                data: "[DONE]".into()
+            }
+        ]
+    );
+    assert_eq!(dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"), b"abcde");
+}
