@@ -1,0 +1,879 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_tollgate_global_optspecs
+    string join \n context= url= o/output= q/quiet v/verbose color= y/yes no-input h/help V/version
+end
+
+function __fish_tollgate_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_tollgate_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_tollgate_using_subcommand
+    set -l cmd (__fish_tollgate_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c tollgate -n "__fish_tollgate_needs_command" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_needs_command" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_needs_command" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_needs_command" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_needs_command" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_needs_command" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_needs_command" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_needs_command" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tollgate -n "__fish_tollgate_needs_command" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "serve" -d 'Run the control plane and gateway'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "integrations" -d 'Provider credentials'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "context" -d 'Named control planes (URL + stored credential)'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "logout" -d 'Forget the stored API key of the current context'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "api" -d 'Send a raw authenticated request to the control plane'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l addr -d 'Address to listen on' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l data-dir -d 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]' -r -F
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l retry-base-ms -d 'The first retry of a failed upstream call waits about this long, doubling each time' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l lb-seed -d 'Seed load balancing\'s random choices (for reproducible tests)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "list" -d 'List integrations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "ls" -d 'List integrations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "get" -d 'Show one integration (its key masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "create" -d 'Store a provider\'s credential under a slug'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "update" -d 'Change an integration\'s name, base URL, description or key'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "delete" -d 'Delete an integration'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "rm" -d 'Delete an integration'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l slug -d 'The slug requests use, as in `@openai-dev/gpt-4o`' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l provider -d 'The provider (`openai`, `anthropic`, `google`, `bedrock`, ...)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l name -d 'A display name [default: the slug]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l base-url -d 'Send requests to this base URL instead of the provider\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l api-key-stdin -d 'Read the provider\'s API key from standard input instead of a hidden prompt'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l base-url -d 'A new base URL; an empty string removes it' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l api-key-stdin -d 'Replace the API key with one read from standard input'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l prompt-api-key -d 'Replace the API key with one typed at a hidden prompt'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from help" -f -a "list" -d 'List integrations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one integration (its key masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from help" -f -a "create" -d 'Store a provider\'s credential under a slug'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change an integration\'s name, base URL, description or key'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete an integration'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "list" -d 'List saved configs'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "ls" -d 'List saved configs'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "get" -d 'Show a config (`-o yaml` output can be fed back to `apply`)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "create" -d 'Save a config from a YAML or JSON file'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "update" -d 'Change a config; every update makes a new version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "delete" -d 'Delete a config and its versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "rm" -d 'Delete a config and its versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "versions" -d 'List a config\'s versions, newest first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "validate" -d 'Check a config file without a server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "apply" -d 'Create or update configs by name from a file, a folder of files, or stdin'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "diff" -d 'Show how a file differs from the saved config of the same name (exit 1 if it does)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -s f -l file -d 'The config as YAML or JSON, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -s f -l file -d 'The new config as YAML or JSON, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -s f -l file -d 'A YAML or JSON file, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -s f -l file -d 'A file, a folder of .yaml/.yml/.json files, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -l dry-run -d 'Show the plan without changing anything'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -s f -l file -d 'A YAML or JSON file, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "list" -d 'List saved configs'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a config (`-o yaml` output can be fed back to `apply`)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "create" -d 'Save a config from a YAML or JSON file'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a config; every update makes a new version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a config and its versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "versions" -d 'List a config\'s versions, newest first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "validate" -d 'Check a config file without a server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "apply" -d 'Create or update configs by name from a file, a folder of files, or stdin'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "diff" -d 'Show how a file differs from the saved config of the same name (exit 1 if it does)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -f -a "list" -d 'List keys (secrets masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -f -a "ls" -d 'List keys (secrets masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -f -a "get" -d 'Show one key (secret masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -f -a "create" -d 'Create a key and print its secret, once'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -f -a "update" -d 'Change a key\'s name, scopes, defaults or expiry'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -f -a "delete" -d 'Revoke a key at once'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -f -a "rm" -d 'Revoke a key at once'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -f -a "rotate" -d 'Give a key a new secret; the old one keeps working for the grace period'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l type -d 'admin: manages the control plane; workspace: calls the gateway' -r -f -a "admin\t'An organisation service key: manages the control plane'
+workspace\t'A workspace service key: calls the gateway'"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l scopes -d 'Comma-separated scopes, e.g. configs.read,configs.list' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l config -d 'A saved config applied to requests that name none' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l metadata -d 'Metadata added to every request made with the key (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l expires -d 'When the key stops working, from now: 30d, 12h, 1w' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l scopes -d 'Comma-separated scopes, e.g. configs.read,configs.list' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l config -d 'A saved config applied to requests that name none' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l metadata -d 'Metadata added to every request made with the key (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l expires -d 'When the key stops working, from now: 30d, 12h, 1w' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l grace -d 'How long the old secret keeps working, e.g. 24h [default: it stops at once]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (secrets masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one key (secret masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a key and print its secret, once'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a key\'s name, scopes, defaults or expiry'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Revoke a key at once'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give a key a new secret; the old one keeps working for the grace period'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s m -l model -d 'The model, e.g. @openai-dev/gpt-4o (may be left to the config)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l config -d 'A saved config (pc-...) or a config file (YAML or JSON)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l metadata -d 'Request metadata (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l trace-id -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l system -d 'A system message' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l temperature -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l max-tokens -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -f -a "add" -d 'Add (or change) a context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -f -a "use" -d 'Make a context the current one'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -f -a "list" -d 'List contexts'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -f -a "ls" -d 'List contexts'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -f -a "remove" -d 'Remove a context and its stored key'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -f -a "rm" -d 'Remove a context and its stored key'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -l url -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -l default-output -d 'This context\'s default output format' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -l use -d 'Make it the current context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from help" -f -a "add" -d 'Add (or change) a context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from help" -f -a "use" -d 'Make a context the current one'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from help" -f -a "list" -d 'List contexts'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove a context and its stored key'
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -l with-token -d 'Read the key from standard input (the default when stdin is not a terminal)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s d -l data -d 'A JSON body; @FILE reads it from a file, @- from standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "list" -d 'List integrations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "get" -d 'Show one integration (its key masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "create" -d 'Store a provider\'s credential under a slug'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "update" -d 'Change an integration\'s name, base URL, description or key'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "delete" -d 'Delete an integration'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from configs" -f -a "list" -d 'List saved configs'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from configs" -f -a "get" -d 'Show a config (`-o yaml` output can be fed back to `apply`)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from configs" -f -a "create" -d 'Save a config from a YAML or JSON file'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from configs" -f -a "update" -d 'Change a config; every update makes a new version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from configs" -f -a "delete" -d 'Delete a config and its versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from configs" -f -a "versions" -d 'List a config\'s versions, newest first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from configs" -f -a "validate" -d 'Check a config file without a server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from configs" -f -a "apply" -d 'Create or update configs by name from a file, a folder of files, or stdin'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from configs" -f -a "diff" -d 'Show how a file differs from the saved config of the same name (exit 1 if it does)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "list" -d 'List keys (secrets masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "get" -d 'Show one key (secret masked)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "create" -d 'Create a key and print its secret, once'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "update" -d 'Change a key\'s name, scopes, defaults or expiry'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "delete" -d 'Revoke a key at once'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate" -d 'Give a key a new secret; the old one keeps working for the grace period'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "add" -d 'Add (or change) a context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "use" -d 'Make a context the current one'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "list" -d 'List contexts'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "remove" -d 'Remove a context and its stored key'
