@@ -26,10 +26,15 @@ pub fn write_completions(shell: Shell) -> Vec<u8> {
     out
 }
 
+/// The command tree with a fixed help width, so generated files do not depend on the terminal.
+fn fixed_width_command() -> clap::Command {
+    super::command().term_width(100)
+}
+
 /// One man page per command and subcommand: (file name, roff text).
 pub fn man_pages() -> Vec<(String, Vec<u8>)> {
     let mut pages = Vec::new();
-    collect_man(super::command(), "tollgate", &mut pages);
+    collect_man(fixed_width_command(), "tollgate", &mut pages);
     pages
 }
 
@@ -47,7 +52,7 @@ fn collect_man(cmd: clap::Command, name: &str, pages: &mut Vec<(String, Vec<u8>)
 
 /// The CLI reference in Markdown: every command's usage, options and help.
 pub fn markdown_reference() -> String {
-    let mut cmd = super::command();
+    let mut cmd = fixed_width_command();
     cmd.build();
     let mut out = String::from(
         "# tollgate CLI reference\n\nGenerated from the command definitions; do not edit by hand \

@@ -48,13 +48,13 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {
     /// Which control plane to talk to (a context added with `tollgate context add`)
-    #[arg(long, global = true, env = crate::env::TOLLGATE_CONTEXT, value_name = "NAME")]
+    #[arg(long, global = true, env = crate::env::TOLLGATE_CONTEXT, hide_env_values = true, value_name = "NAME")]
     pub context: Option<String>,
     /// The control plane's address, overriding the context's
-    #[arg(long, global = true, env = crate::env::TOLLGATE_URL, value_name = "URL")]
+    #[arg(long, global = true, env = crate::env::TOLLGATE_URL, hide_env_values = true, value_name = "URL")]
     pub url: Option<String>,
     /// Output format [default: table, or the context's]
-    #[arg(short, long, global = true, env = crate::env::TOLLGATE_OUTPUT, value_enum)]
+    #[arg(short, long, global = true, env = crate::env::TOLLGATE_OUTPUT, hide_env_values = true, value_enum)]
     pub output: Option<Format>,
     /// Print less on stderr
     #[arg(short, long, global = true)]

@@ -14,21 +14,22 @@ use crate::server::{shutdown_signal, GatewaySettings, Server, Settings, DEFAULT_
 )]
 pub struct ServeArgs {
     /// Address to listen on
-    #[arg(long, env = crate::env::TOLLGATE_ADDR, default_value = DEFAULT_ADDR)]
+    #[arg(long, env = crate::env::TOLLGATE_ADDR, hide_env_values = true, default_value = DEFAULT_ADDR)]
     addr: String,
     /// Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]
-    #[arg(long, env = crate::env::TOLLGATE_DATA_DIR, value_name = "DIR")]
+    #[arg(long, env = crate::env::TOLLGATE_DATA_DIR, hide_env_values = true, value_name = "DIR")]
     data_dir: Option<std::path::PathBuf>,
     /// The first retry of a failed upstream call waits about this long, doubling each time
     #[arg(
         long,
         env = "TOLLGATE_RETRY_BASE_MS",
+        hide_env_values = true,
         default_value_t = 1000,
         value_name = "MS"
     )]
     retry_base_ms: u64,
     /// Seed load balancing's random choices (for reproducible tests)
-    #[arg(long, env = "TOLLGATE_LB_SEED", hide = true)]
+    #[arg(long, env = "TOLLGATE_LB_SEED", hide = true, hide_env_values = true)]
     lb_seed: Option<u64>,
 }
 
