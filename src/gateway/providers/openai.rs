@@ -14,6 +14,8 @@ use crate::gateway::sse;
 pub struct OpenAi;
 
 const AZURE_API_VERSION: &str = "2024-10-21";
+/// The Responses API needs a newer version than chat.
+const AZURE_RESPONSES_API_VERSION: &str = "2025-04-01-preview";
 
 /// Providers known to reject `stream_options`; everyone else is asked for streamed usage.
 fn rejects_stream_options(slug: &str) -> bool {
@@ -39,10 +41,13 @@ fn url(target: &Target, endpoint: Endpoint) -> Result<String, AdapterError> {
                 .into(),
         )),
     };
-    let version = target.setting("api_version").unwrap_or(AZURE_API_VERSION);
     if endpoint == Endpoint::Responses {
+        let version = target
+            .setting("api_version")
+            .unwrap_or(AZURE_RESPONSES_API_VERSION);
         return Ok(format!("{host}/openai/responses?api-version={version}"));
     }
+    let version = target.setting("api_version").unwrap_or(AZURE_API_VERSION);
     let deployment = target.setting("deployment_id").ok_or_else(|| {
         AdapterError("azure-openai needs deployment_id in the integration's configurations".into())
     })?;
@@ -79,8 +84,14 @@ fn fix_request(slug: &str, body: &mut Map<String, Value>) {
             if let Some(seed) = body.remove("seed") {
                 body.insert("random_seed".into(), seed);
             }
+            if let Some(max) = body.remove("max_completion_tokens") {
+                body.entry("max_tokens").or_insert(max);
+            }
             if body.get("tool_choice").and_then(Value::as_str) == Some("required") {
                 body.insert("tool_choice".into(), json!("any"));
+            }
+            if let Some(Value::Array(messages)) = body.get_mut("messages") {
+                rewrite_tool_call_ids(messages);
             }
         }
         "deepseek" => {
@@ -94,6 +105,43 @@ fn fix_request(slug: &str, body: &mut Map<String, Value>) {
             body.insert("temperature".into(), json!(1e-8));
         }
         _ => {}
+    }
+}
+
+/// Mistral accepts only tool-call ids of nine letters and digits: others (from another
+/// provider, earlier in a conversation) are replaced by a stable nine-character digest, the
+/// same for a call and for the tool message that answers it.
+fn rewrite_tool_call_ids(messages: &mut [Value]) {
+    fn valid(id: &str) -> bool {
+        id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+    fn digest(id: &str) -> String {
+        const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        // FNV-1a: stable across runs, which is all that is needed here.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in id.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+        }
+        (0..9)
+            .map(|i| CHARS[((h >> (i * 7)) % CHARS.len() as u64) as usize] as char)
+            .collect()
+    }
+    let fix = |v: &mut Value| {
+        if let Some(id) = v.as_str().filter(|id| !valid(id)) {
+            *v = Value::String(digest(id));
+        }
+    };
+    for message in messages.iter_mut() {
+        if let Some(calls) = message.get_mut("tool_calls").and_then(Value::as_array_mut) {
+            for call in calls {
+                if let Some(id) = call.get_mut("id") {
+                    fix(id);
+                }
+            }
+        }
+        if let Some(id) = message.get_mut("tool_call_id") {
+            fix(id);
+        }
     }
 }
 
@@ -145,6 +193,14 @@ impl Adapter for OpenAi {
             .cloned()
             .ok_or_else(|| AdapterError("the request body must be a JSON object".into()))?;
         fix_request(target.provider.slug, &mut body);
+        if endpoint == Endpoint::Responses && target.provider.wire == WireFormat::AzureOpenAi {
+            if let Some(deployment) = target.setting("deployment_id") {
+                body.insert("model".into(), json!(deployment));
+            }
+        }
+        if rejects_stream_options(target.provider.slug) {
+            body.remove("stream_options");
+        }
         let wants_usage = stream
             && matches!(endpoint, Endpoint::Chat | Endpoint::Completions)
             && !rejects_stream_options(target.provider.slug);
@@ -239,15 +295,26 @@ impl Stream {
             if let Some(usage) = chunk.get("usage").and_then(Usage::from_openai) {
                 self.usage = Some(usage);
             }
+            // Azure's filter annotations carry choices without a delta: not content.
+            if let Some(Value::Array(choices)) = chunk.get_mut("choices") {
+                choices.retain(|c| c.get("delta").is_some() || c.get("text").is_some());
+            }
             let empty = chunk
                 .get("choices")
                 .and_then(Value::as_array)
                 .is_none_or(Vec::is_empty);
-            let has_usage = chunk.get("usage").is_some_and(|u| !u.is_null());
-            if empty && !has_usage {
-                continue;
+            let usage = chunk.remove("usage").filter(|u| !u.is_null());
+            if !empty {
+                out.push(Value::Object(chunk.clone()).to_string());
             }
-            out.push(Value::Object(chunk).to_string());
+            // Usage always travels in a chunk of its own, as OpenAI sends it, so the gateway
+            // can pass it on only to clients that asked (some providers put it on the last
+            // content chunk).
+            if let Some(usage) = usage {
+                chunk.insert("choices".into(), json!([]));
+                chunk.insert("usage".into(), usage);
+                out.push(Value::Object(chunk).to_string());
+            }
         }
         Ok(())
     }
@@ -358,6 +425,45 @@ mod tests {
             sent,
             json!({"model": "m", "random_seed": 7, "tool_choice": "any", "stream": true})
         );
+    }
+
+    #[test]
+    fn mistral_gets_nine_character_tool_call_ids_consistently() {
+        let mut messages = vec![
+            json!({"role": "assistant", "tool_calls": [{"id": "call_abc123XYZ_long", "type": "function"}, {"id": "Ab3dE6gH9", "type": "function"}]}),
+            json!({"role": "tool", "tool_call_id": "call_abc123XYZ_long", "content": "x"}),
+            json!({"role": "tool", "tool_call_id": "Ab3dE6gH9", "content": "y"}),
+        ];
+        rewrite_tool_call_ids(&mut messages);
+        let new_id = messages[0]["tool_calls"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(new_id.len(), 9);
+        assert!(
+            new_id.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{new_id}"
+        );
+        assert_eq!(messages[1]["tool_call_id"], new_id.as_str());
+        assert_eq!(messages[0]["tool_calls"][1]["id"], "Ab3dE6gH9");
+        assert_eq!(messages[2]["tool_call_id"], "Ab3dE6gH9");
+    }
+
+    #[test]
+    fn usage_on_a_content_chunk_travels_on_its_own() {
+        let mut s = OpenAi.stream(Endpoint::Chat, "m");
+        let mut out = Vec::new();
+        s.feed(
+            b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n",
+            &mut out,
+        )
+        .unwrap();
+        s.finish(&mut out).unwrap();
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(!out[0].contains("usage"));
+        let usage: Value = serde_json::from_str(&out[1]).unwrap();
+        assert_eq!(usage["choices"], json!([]));
+        assert_eq!(usage["usage"]["completion_tokens"], 2);
     }
 
     #[test]

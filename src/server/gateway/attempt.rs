@@ -431,10 +431,8 @@ async fn leaf_inner(
         return answer;
     }
     let adapter = providers::adapter(resolved.provider.wire);
-    let native_responses = matches!(
-        resolved.provider.wire,
-        WireFormat::OpenAi | WireFormat::AzureOpenAi
-    );
+    // Only these serve `/responses` themselves; the rest get it translated to chat.
+    let native_responses = matches!(resolved.provider.slug, "openai" | "azure-openai" | "x-ai");
     let (endpoint, shape, body) = if call.endpoint == Endpoint::Responses && !native_responses {
         match responses::to_chat(&body) {
             Ok(chat) => (Endpoint::Chat, Shape::ResponsesViaChat, Value::Object(chat)),

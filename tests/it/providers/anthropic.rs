@@ -456,3 +456,87 @@ fn embeddings_are_refused_before_any_upstream_call() {
     );
     assert!(upstream.requests().is_empty());
 }
+
+/// Two calls in one assistant turn: their two results go back in ONE user turn; `required`
+/// becomes `any`, `parallel_tool_calls: false` disables parallel use.
+#[test]
+fn parallel_tool_results_share_one_user_turn() {
+    let upstream = Upstream::start(|_| {
+        Reply::ok(message(
+            json!([{"type": "text", "text": "Oslo 3 °C, Bergen 8 °C."}]),
+            "end_turn",
+        ))
+    });
+    let env = start(&upstream);
+    let call = |id: &str, city: &str| {
+        json!({"id": id, "type": "function",
+               "function": {"name": "get_weather", "arguments": format!("{{\"city\":\"{city}\"}}")}})
+    };
+    let answer = chat(
+        &env,
+        &json!({
+            "model": "@claude/claude-sonnet-4-5",
+            "tools": [super::weather_tool()], "tool_choice": "required", "parallel_tool_calls": false,
+            "messages": [
+                {"role": "user", "content": "Oslo and Bergen?"},
+                {"role": "assistant", "content": "Checking both.",
+                 "tool_calls": [call("toolu_1", "Oslo"), call("toolu_2", "Bergen")]},
+                {"role": "tool", "tool_call_id": "toolu_1", "content": "3 °C"},
+                {"role": "tool", "tool_call_id": "toolu_2", "content": "8 °C"},
+            ],
+        }),
+    );
+    assert_eq!(answer.status, 200, "{answer}");
+    let sent = check_request(&only_request(&upstream));
+    assert_eq!(
+        sent["tool_choice"],
+        json!({"type": "any", "disable_parallel_tool_use": true})
+    );
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "user", "content": [{"type": "text", "text": "Oslo and Bergen?"}]},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Checking both."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}},
+                {"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {"city": "Bergen"}},
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "3 °C"},
+                {"type": "tool_result", "tool_use_id": "toolu_2", "content": "8 °C"},
+            ]},
+        ])
+    );
+}
+
+/// `response_format: json_schema` through the tool trick: one forced tool whose input is the
+/// answer, given back as text with finish_reason `stop`.
+#[test]
+fn json_schema_response_format_through_a_forced_tool() {
+    let schema = json!({"type": "object", "properties": {"temp_c": {"type": "number"}}, "required": ["temp_c"]});
+    let upstream = Upstream::start(|_| {
+        Reply::ok(message(
+            json!([{"type": "tool_use", "id": "toolu_J", "name": "json_response", "input": {"temp_c": 3}}]),
+            "tool_use",
+        ))
+    });
+    let env = start(&upstream);
+    let answer = chat(
+        &env,
+        &json!({"model": "@claude/claude-sonnet-4-5",
+                "messages": [{"role": "user", "content": "Temperature in Oslo as JSON"}],
+                "response_format": {"type": "json_schema",
+                                    "json_schema": {"name": "weather", "schema": schema, "strict": true}}}),
+    );
+    assert_eq!(answer.status, 200, "{answer}");
+    let v = answer.json();
+    let choice = assert_completion(&v, Some("{\"temp_c\":3}"), "stop");
+    assert!(choice["message"].get("tool_calls").is_none(), "{v:#}");
+    let sent = check_request(&only_request(&upstream));
+    assert_eq!(sent["tools"][0]["name"], "json_response");
+    assert_eq!(sent["tools"][0]["input_schema"], schema);
+    assert_eq!(
+        sent["tool_choice"],
+        json!({"type": "tool", "name": "json_response"})
+    );
+}

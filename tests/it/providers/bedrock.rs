@@ -218,7 +218,7 @@ fn check_request(r: &Recorded, action: &str) -> Value {
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, format!("{MODEL_PATH}/{action}"));
     assert_eq!(r.header("content-type"), Some("application/json"));
-    check_signature(&r);
+    check_signature(r);
     r.json()
 }
 
@@ -576,4 +576,52 @@ fn a_bedrock_api_key_is_a_bearer_token() {
         Some("Bearer ABSKbedrockapikey123")
     );
     assert!(r.header("x-amz-date").is_none());
+}
+
+/// Converse needs strict user/assistant alternation: two tool results go in one user turn.
+#[test]
+fn parallel_tool_results_share_one_user_turn() {
+    let upstream = Upstream::start(|_| {
+        Reply::ok(converse(
+            json!([{"text": "Oslo 3 °C, Bergen 8 °C."}]),
+            "end_turn",
+            50,
+            9,
+        ))
+    });
+    let env = start(&upstream);
+    let call = |id: &str, city: &str| {
+        json!({"id": id, "type": "function",
+               "function": {"name": "get_weather", "arguments": format!("{{\"city\":\"{city}\"}}")}})
+    };
+    let answer = chat(
+        &env,
+        &json!({
+            "model": model_ref(), "tools": [super::weather_tool()], "tool_choice": "required",
+            "messages": [
+                {"role": "user", "content": "Oslo and Bergen?"},
+                {"role": "assistant", "content": null, "tool_calls": [call("t1", "Oslo"), call("t2", "Bergen")]},
+                {"role": "tool", "tool_call_id": "t1", "content": "3 °C"},
+                {"role": "tool", "tool_call_id": "t2", "content": "8 °C"},
+            ],
+        }),
+    );
+    assert_eq!(answer.status, 200, "{answer}");
+    assert_completion(&answer.json(), Some("Oslo 3 °C, Bergen 8 °C."), "stop");
+    let sent = check_request(&only_request(&upstream), "converse");
+    assert_eq!(sent["toolConfig"]["toolChoice"], json!({"any": {}}));
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "user", "content": [{"text": "Oslo and Bergen?"}]},
+            {"role": "assistant", "content": [
+                {"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {"city": "Oslo"}}},
+                {"toolUse": {"toolUseId": "t2", "name": "get_weather", "input": {"city": "Bergen"}}},
+            ]},
+            {"role": "user", "content": [
+                {"toolResult": {"toolUseId": "t1", "content": [{"text": "3 °C"}]}},
+                {"toolResult": {"toolUseId": "t2", "content": [{"text": "8 °C"}]}},
+            ]},
+        ])
+    );
 }

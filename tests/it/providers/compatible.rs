@@ -60,7 +60,7 @@ fn groq_temperature_zero_and_x_groq_usage() {
             chunk(m, json!({"role": "assistant", "content": ""}), None),
             chunk(m, json!({"content": "Cold."}), None),
             data(
-                json!({"id": "chatcmpl-g1", "object": "chat.completion.chunk", "created": 1_735_689_600,
+                json!({"id": "chatcmpl-up2", "object": "chat.completion.chunk", "created": 1_735_689_600,
                         "model": m, "choices": [{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "stop"}],
                         "x_groq": {"id": "req_01j", "usage": {"queue_time": 0.02, "prompt_tokens": 12,
                             "prompt_time": 0.001, "completion_tokens": 2, "completion_time": 0.004,

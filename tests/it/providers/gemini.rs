@@ -459,3 +459,58 @@ fn embeddings_use_batch_embed_contents() {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     );
 }
+
+/// Gemini 3 signs its function calls; the signature comes back to the client as
+/// `function.thought_signature` and must be sent back on that call's part.
+#[test]
+fn gemini_3_thought_signatures_make_the_round_trip() {
+    let upstream = Upstream::start(|r| {
+        let sent = r.json();
+        let last = sent["contents"].as_array().unwrap().last().unwrap().clone();
+        if last["parts"][0].get("functionResponse").is_some() {
+            return Reply::ok(response(
+                "gemini-3-pro-preview",
+                json!([{"text": "Snowing."}]),
+                Some("STOP"),
+                json!({"promptTokenCount": 40, "candidatesTokenCount": 2, "totalTokenCount": 42}),
+            ));
+        }
+        Reply::ok(response(
+            "gemini-3-pro-preview",
+            json!([{"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}},
+                    "thoughtSignature": "CiQB0e2Kb9c2lnbmF0dXJl"}]),
+            Some("STOP"),
+            json!({"promptTokenCount": 30, "candidatesTokenCount": 9, "totalTokenCount": 39}),
+        ))
+    });
+    let env = gemini().start(&upstream);
+    let answer = chat(&env, &tool_question("@gem/gemini-3-pro-preview"));
+    assert_eq!(answer.status, 200, "{answer}");
+    let v = answer.json();
+    let call = v["choices"][0]["message"]["tool_calls"][0].clone();
+    assert_eq!(
+        call["function"]["thought_signature"], "CiQB0e2Kb9c2lnbmF0dXJl",
+        "{v:#}"
+    );
+
+    let mut follow_up = tool_answer(
+        "@gem/gemini-3-pro-preview",
+        call["id"].as_str().unwrap(),
+        call["function"]["arguments"].as_str().unwrap(),
+    );
+    follow_up["messages"][2]["tool_calls"] = json!([call]);
+    let answer = chat(&env, &follow_up);
+    assert_eq!(answer.status, 200, "{answer}");
+    assert_completion(&answer.json(), Some("Snowing."), "stop");
+    let requests = upstream.requests();
+    assert_eq!(
+        requests[1].path,
+        "/v1beta/models/gemini-3-pro-preview:generateContent"
+    );
+    let second = requests[1].json();
+    assert_eq!(
+        second["contents"][1]["parts"][0],
+        json!({"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}},
+               "thoughtSignature": "CiQB0e2Kb9c2lnbmF0dXJl"})
+    );
+}

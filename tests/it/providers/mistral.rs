@@ -64,7 +64,6 @@ fn seed_tool_choice_and_finish_reason_fix_ups() {
 /// finish reason. The client still gets OpenAI's stream: usage only when asked, in its own
 /// `choices: []` chunk.
 #[test]
-#[ignore = "bug: usage on Mistral's finish chunk is passed as is (src/gateway/providers/openai.rs Stream::handle, src/server/gateway/stream.rs frame_chunks): shown without include_usage, no separate usage chunk with it"]
 fn stream_with_usage_on_the_last_chunk() {
     let m = "mistral-large-latest";
     let upstream = Upstream::start(move |_| {
@@ -72,8 +71,8 @@ fn stream_with_usage_on_the_last_chunk() {
             chunk(m, json!({"role": "assistant", "content": ""}), None),
             chunk(m, json!({"content": "Cold: 3 °C."}), None),
             data(
-                json!({"id": "cmpl-e5cc70bb28c444948073e77776eb30ef", "object": "chat.completion.chunk",
-                        "created": 1_702_256_327, "model": m,
+                json!({"id": "chatcmpl-up2", "object": "chat.completion.chunk",
+                        "created": 1_735_689_600, "model": m,
                         "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop", "logprobs": null}],
                         "usage": {"prompt_tokens": 12, "total_tokens": 16, "completion_tokens": 4}}),
             ),
@@ -121,7 +120,6 @@ fn stream_is_not_asked_for_stream_options() {
 /// Mistral accepts only 9-alphanumeric tool-call ids: ids made by another provider (a
 /// conversation that fell back from OpenAI, say) are rewritten consistently.
 #[test]
-#[ignore = "bug: foreign tool-call ids are sent to Mistral unchanged (src/gateway/providers/openai.rs fix_request has no id rewrite); Mistral answers 400 for ids not matching [a-zA-Z0-9]{9}"]
 fn foreign_tool_call_ids_are_rewritten() {
     let upstream = Upstream::start(|_| {
         let message = json!({"role": "assistant", "content": "3 °C."});
@@ -172,4 +170,46 @@ fn rate_limit_is_a_429() {
         ),
         (429, "rate_limit_error", "Requests rate limit exceeded"),
     );
+}
+
+/// Mistral rejects `max_completion_tokens` (422 extra_forbidden), which current OpenAI SDKs
+/// send and which the gateway's own Responses translation produces: it goes as `max_tokens`.
+#[test]
+fn max_completion_tokens_becomes_max_tokens() {
+    let upstream = Upstream::start(|_| {
+        let message = json!({"role": "assistant", "content": "Cold."});
+        Reply::ok(completion("mistral-large-latest", message, "stop", 5, 2))
+    });
+    let env = mistral().start(&upstream);
+    let answer = chat(
+        &env,
+        &json!({"model": "@mis/mistral-large-latest", "max_completion_tokens": 64,
+                "messages": [{"role": "user", "content": "Weather?"}]}),
+    );
+    assert_eq!(answer.status, 200, "{answer}");
+    let sent = only_request(&upstream).json();
+    assert_eq!(sent["max_tokens"], 64, "{sent:#}");
+    assert!(sent.get("max_completion_tokens").is_none(), "{sent:#}");
+}
+
+/// Mistral has no `/responses` endpoint: `POST /v1/responses` is served through its chat
+/// endpoint, as for Anthropic.
+#[test]
+fn responses_are_translated_to_chat() {
+    let upstream = Upstream::start(|_| {
+        let message = json!({"role": "assistant", "content": "Cold."});
+        Reply::ok(completion("mistral-large-latest", message, "stop", 5, 2))
+    });
+    let env = mistral().start(&upstream);
+    let answer = super::post(
+        &env,
+        "/v1/responses",
+        &json!({"model": "@mis/mistral-large-latest", "input": "Weather in Oslo?"}),
+    );
+    let r = only_request(&upstream);
+    assert_eq!(r.path, "/v1/chat/completions", "{answer}");
+    assert_eq!(answer.status, 200, "{answer}");
+    let v = answer.json();
+    assert_eq!(v["object"], "response", "{v:#}");
+    assert_eq!(v["output"][0]["content"][0]["text"], "Cold.", "{v:#}");
 }

@@ -344,3 +344,112 @@ fn openai_passes_the_stream_through() {
     assert_eq!(sent["stream"], true);
     assert!(sent.get("stream_options").is_none(), "{sent:#}");
 }
+
+#[test]
+fn anthropic_streamed_function_call_as_responses_events() {
+    let upstream = Upstream::start(|_| {
+        let events = [
+            named(
+                "message_start",
+                json!({"type": "message_start", "message": {
+                "id": "msg_01T", "type": "message", "role": "assistant", "content": [],
+                "model": "claude-sonnet-4-5", "usage": {"input_tokens": 300, "output_tokens": 1}}}),
+            ),
+            named(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "tool_use", "id": "toolu_01S", "name": "get_weather", "input": {}}}),
+            ),
+            named(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": "{\"city\":"}}),
+            ),
+            named(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": "\"Oslo\"}"}}),
+            ),
+            named(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            named(
+                "message_delta",
+                json!({"type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 20}}),
+            ),
+            named("message_stop", json!({"type": "message_stop"})),
+        ];
+        let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+        Reply::sse(&refs)
+    });
+    let env = claude(&upstream);
+    let tool = json!({"type": "function", "name": "get_weather",
+                      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}});
+    let answer = post(
+        &env,
+        "/v1/responses",
+        &json!({"model": "@claude/claude-sonnet-4-5", "input": "Weather in Oslo?", "tools": [tool],
+                "stream": true}),
+    );
+    let events = responses_events(&answer);
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed",
+        ],
+        "{answer}"
+    );
+    let added = &events[2]["item"];
+    assert_eq!(added["type"], "function_call");
+    assert_eq!(added["call_id"], "toolu_01S");
+    assert_eq!(added["name"], "get_weather");
+    assert_eq!(events[5]["arguments"], "{\"city\":\"Oslo\"}");
+    let item = &events[6]["item"];
+    assert_eq!(item["arguments"], "{\"city\":\"Oslo\"}");
+    assert_eq!(item["status"], "completed");
+    let done = &events[7]["response"];
+    assert_eq!(done["output"][0], *item);
+    assert_eq!(done["usage"]["input_tokens"], 300);
+    assert_eq!(done["usage"]["output_tokens"], 20);
+}
+
+/// Azure's Responses endpoint names the deployment in the body's `model`.
+#[test]
+fn azure_responses_name_the_deployment() {
+    let upstream = Upstream::start(|_| {
+        Reply::ok(
+            json!({"id": "resp_az", "object": "response", "created_at": 1_741_476_542,
+                         "status": "completed", "model": "gpt-4o", "output": []}),
+        )
+    });
+    let env = gateway(
+        "az",
+        "azure-openai",
+        "0123456789abcdef0123456789abcdef",
+        json!({"custom_host": upstream.url, "deployment_id": "chat-prod",
+               "api_version": "2025-04-01-preview"}),
+    );
+    let answer = post(
+        &env,
+        "/v1/responses",
+        &json!({"model": "@az/gpt-4o", "input": "hi"}),
+    );
+    assert_eq!(answer.status, 200, "{answer}");
+    let r = only_request(&upstream);
+    assert_eq!(r.path, "/openai/responses?api-version=2025-04-01-preview");
+    assert_eq!(
+        r.header("api-key"),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    assert_eq!(r.json()["model"], "chat-prod");
+}

@@ -91,3 +91,35 @@ fn embeddings_use_predict_and_sum_the_token_counts() {
                "parameters": {"outputDimensionality": 2}})
     );
 }
+
+/// Without a project, a Vertex API key uses express mode: the global publisher URL with
+/// `x-goog-api-key`.
+#[test]
+fn express_mode_with_an_api_key() {
+    let upstream = Upstream::start(|_| {
+        Reply::ok(
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hi."}]},
+                                          "finishReason": "STOP"}],
+                         "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 1, "totalTokenCount": 3}}),
+        )
+    });
+    let env = super::gateway(
+        "vtx-express",
+        "vertex-ai",
+        "AQ.Ab8RN6Ltestexpresskey",
+        json!({"custom_host": upstream.url}),
+    );
+    let answer = super::chat(
+        &env,
+        &json!({"model": "@vtx-express/gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    assert_eq!(answer.status, 200, "{answer}");
+    super::assert_completion(&answer.json(), Some("Hi."), "stop");
+    let r = only_request(&upstream);
+    assert_eq!(
+        r.path,
+        "/v1/publishers/google/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(r.header("x-goog-api-key"), Some("AQ.Ab8RN6Ltestexpresskey"));
+    assert!(r.header("authorization").is_none());
+}
