@@ -66,11 +66,12 @@ pub fn line(prompt: &str) -> Result<Option<String>> {
     }
 }
 
-/// Reads a secret from stdin (first line, trimmed); refuses an empty one.
+/// Reads a secret from all of stdin, trimmed (a service-account JSON file spans many lines);
+/// refuses an empty one.
 pub fn secret_from_stdin(what: &str) -> Result<String> {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    let secret = line.trim().to_string();
+    let secret = std::io::read_to_string(std::io::stdin())?
+        .trim()
+        .to_string();
     if secret.is_empty() {
         return Err(
             CliError::usage(format!("no {what} on standard input")).hint(format!(

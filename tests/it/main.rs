@@ -11,3 +11,4 @@ mod python_sdk;
 mod routing;
 mod server;
 mod upstream;
+mod vertex_service_account;
