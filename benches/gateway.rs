@@ -25,7 +25,8 @@
 //!
 //! Knobs (environment): `TOLLGATE_BENCH_CONC` (32), `TOLLGATE_BENCH_WARMUP` (2 s),
 //! `TOLLGATE_BENCH_SECS` (10 s, closed loop), `TOLLGATE_BENCH_RATE` (100 req/s),
-//! `TOLLGATE_BENCH_RATE_SECS` (10 s), `TOLLGATE_BENCH_STREAMS` (500 samples).
+//! `TOLLGATE_BENCH_RATE_SECS` (10 s), `TOLLGATE_BENCH_STREAMS` (500 samples). The gateway
+//! runs with a cleared environment; `TOKIO_WORKER_THREADS`, if set, is passed on to it.
 //!
 //! The load generator is deliberately small: pre-built requests written on raw sockets and
 //! answers framed by `Content-Length` or chunked encoding, one tokio thread for the closed
@@ -579,9 +580,13 @@ fn start_gateway(procs: &Procs, bin: &Path, dir: &Path) -> Result<Gateway, Strin
             bin.display()
         ));
     }
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command.env_clear();
+    if let Some(threads) = std::env::var_os("TOKIO_WORKER_THREADS") {
+        command.env("TOKIO_WORKER_THREADS", threads);
+    }
+    let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0"])
-        .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
         .env("TOLLGATE_DATA_DIR", dir.join("data"))
@@ -727,11 +732,11 @@ fn status_kib(pid: u32, key: &str) -> Option<u64> {
     line[key.len()..].split_whitespace().next()?.parse().ok()
 }
 
-/// Busy and steal ticks of the whole machine (`/proc/stat`).
-fn machine_ticks() -> (u64, u64) {
+/// Busy, softirq and steal ticks of the whole machine (`/proc/stat`).
+fn machine_ticks() -> (u64, u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(cpu) = stat.lines().next() else {
-        return (0, 0);
+        return (0, 0, 0);
     };
     let v: Vec<u64> = cpu
         .split_whitespace()
@@ -740,7 +745,7 @@ fn machine_ticks() -> (u64, u64) {
         .collect();
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
     // user nice system idle iowait irq softirq steal (guest time is inside user)
-    (at(0) + at(1) + at(2) + at(5) + at(6), at(7))
+    (at(0) + at(1) + at(2) + at(5) + at(6), at(6), at(7))
 }
 
 fn load_average() -> String {
@@ -775,17 +780,19 @@ struct Snap {
     mock: u64,
     me: u64,
     busy: u64,
+    softirq: u64,
     steal: u64,
 }
 
 fn snap(pids: Pids) -> Snap {
-    let (busy, steal) = machine_ticks();
+    let (busy, softirq, steal) = machine_ticks();
     Snap {
         at: Instant::now(),
         gateway: cpu_ticks(pids.gateway),
         mock: cpu_ticks(pids.mock),
         me: cpu_ticks(std::process::id()),
         busy,
+        softirq,
         steal,
     }
 }
@@ -796,6 +803,9 @@ struct Usage {
     gateway: f64,
     mock: f64,
     me: f64,
+    /// Kernel softirq time: loopback TCP work that is charged to no process.
+    softirq: f64,
+    /// Every other process.
     other: f64,
     steal: f64,
 }
@@ -803,12 +813,14 @@ struct Usage {
 fn usage(a: Snap, b: Snap, hz: f64) -> Usage {
     let d = |x: u64, y: u64| y.saturating_sub(x) as f64 / hz;
     let (gateway, mock, me) = (d(a.gateway, b.gateway), d(a.mock, b.mock), d(a.me, b.me));
+    let softirq = d(a.softirq, b.softirq);
     Usage {
         secs: (b.at - a.at).as_secs_f64(),
         gateway,
         mock,
         me,
-        other: (d(a.busy, b.busy) - gateway - mock - me).max(0.0),
+        softirq,
+        other: (d(a.busy, b.busy) - softirq - gateway - mock - me).max(0.0),
         steal: d(a.steal, b.steal),
     }
 }
@@ -1226,14 +1238,19 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
             " (quick check: `cargo bench --bench gateway` for figures)"
         }
     );
-    println!("  gateway  {} (pid {})", bin.display(), gw.pid);
+    let workers = std::env::var("TOKIO_WORKER_THREADS").unwrap_or_else(|_| "one per CPU".into());
+    println!(
+        "  gateway  {} (pid {}, tokio workers: {workers})",
+        bin.display(),
+        gw.pid
+    );
     println!(
         "  machine  {} CPUs, {}; load average before the run: {load_before}",
         thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model()
     );
     println!(
-        "  settings {} connections, {:.0} s warm-up + {:.0} s closed loop; {} req/s for {:.0} s open loop; {} stream samples",
+        "  settings {} connections, {:.1} s warm-up + {:.1} s closed loop; {} req/s for {:.1} s open loop; {} stream samples",
         s.conc,
         s.warmup.as_secs_f64(),
         s.secs.as_secs_f64(),
@@ -1384,11 +1401,12 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
             ms(percentile(&l.latencies, 0.99)),
         );
         println!(
-            "    CPU s: gateway {:.2}, load generator {:.2} ({:.1} µs/req), mock {:.2}, rest of machine {:.2}, steal {:.2}",
+            "    CPU s: gateway {:.2}, load generator {:.2} ({:.1} µs/req), mock {:.2}, kernel softirq {:.2}, other processes {:.2}, steal {:.2}",
             u.gateway,
             u.me,
             u.me * 1e6 / l.requests.max(1) as f64,
             u.mock,
+            u.softirq,
             u.other,
             u.steal
         );

@@ -6,12 +6,15 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-use rand::distributions::{Alphanumeric, DistString};
 use serde_json::{json, Value};
 
 use super::adapter::{
     finish_reason, normalised_error, Adapter, AdapterError, Endpoint, StreamTranslator, Target,
     UpstreamRequest, Usage,
+};
+use super::translation::{
+    api_key, bad, base_url, error_body_text, finish_with_calls, new_id, tool_call, Answer, Choice,
+    EventStream, Form,
 };
 use super::Provider;
 
@@ -22,19 +25,6 @@ const DEFAULT_VERSION: &str = "2023-06-01";
 const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// The tool that carries a `response_format` answer (the "tool trick", providers.md 3.1).
 const JSON_TOOL: &str = "json_response";
-
-fn bad(msg: impl Into<String>) -> AdapterError {
-    AdapterError(msg.into())
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn new_id(prefix: &str) -> String {
-    let random = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
-    format!("{prefix}{random}")
-}
 
 /// Anthropic's error `type` → the HTTP status it stands for.
 fn status_of(kind: &str) -> Option<u16> {
@@ -75,14 +65,8 @@ impl Adapter for Anthropic {
                 ))
             }
         };
-        let key = target
-            .api_key
-            .filter(|k| !k.trim().is_empty())
-            .ok_or_else(|| bad("the Anthropic integration has no API key"))?;
-        let base = match target.base_url.trim_end_matches('/') {
-            "" => target.provider.base_url.trim_end_matches('/'),
-            b => b,
-        };
+        let key = api_key(target)?;
+        let base = base_url(target);
         let version = target
             .setting("anthropic_version")
             .filter(|v| !v.is_empty())
@@ -108,10 +92,9 @@ impl Adapter for Anthropic {
         body: &[u8],
         model: &str,
     ) -> Result<Value, AdapterError> {
-        let chat = chat_response(body, model)?;
+        let answer = answer(body, model)?;
         match endpoint {
-            Endpoint::Chat => Ok(chat),
-            Endpoint::Completions => Ok(text_completion(chat)),
+            Endpoint::Chat | Endpoint::Completions => Ok(answer.into_openai(Form::of(endpoint))),
             Endpoint::Embeddings | Endpoint::Responses => {
                 Err(bad("Anthropic answers chat and completions only"))
             }
@@ -119,7 +102,7 @@ impl Adapter for Anthropic {
     }
 
     fn stream(&self, endpoint: Endpoint, model: &str) -> Box<dyn StreamTranslator> {
-        Box::new(stream::Translator::new(endpoint, model))
+        Box::new(EventStream::new(stream::Translator::new(endpoint, model)))
     }
 
     fn error(&self, provider: &Provider, status: u16, body: &[u8]) -> (u16, Value) {
@@ -134,18 +117,9 @@ impl Adapter for Anthropic {
             .and_then(Value::as_str)
             .filter(|m| !m.trim().is_empty())
             .map(String::from)
-            .unwrap_or_else(|| {
-                let text: String = String::from_utf8_lossy(body)
-                    .trim()
-                    .chars()
-                    .take(500)
-                    .collect();
-                match (text.is_empty(), kind) {
-                    (false, _) => text,
-                    (true, Some(kind)) => kind.to_string(),
-                    (true, None) => format!("HTTP {status}"),
-                }
-            });
+            .or_else(|| error_body_text(body))
+            .or_else(|| kind.map(String::from))
+            .unwrap_or_else(|| format!("HTTP {status}"));
         // An exhausted credit balance comes as a 400 `invalid_request_error`.
         let billing =
             kind == Some("billing_error") || message.contains("credit balance is too low");
@@ -199,15 +173,11 @@ impl RawUsage {
 
 /// The OpenAI finish reason; `tool_use` that only carried the JSON answer is a plain stop.
 fn finish(stop_reason: Option<&str>, has_calls: bool) -> &'static str {
-    match stop_reason.map(finish_reason) {
-        Some("tool_calls") if !has_calls => "stop",
-        Some(r) => r,
-        None => "stop",
-    }
+    finish_with_calls(stop_reason.map_or("stop", finish_reason), has_calls)
 }
 
-/// A whole Messages answer → `chat.completion`.
-fn chat_response(body: &[u8], model: &str) -> Result<Value, AdapterError> {
+/// A whole Messages answer.
+fn answer(body: &[u8], model: &str) -> Result<Answer, AdapterError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| bad(format!("Anthropic answered invalid JSON: {e}")))?;
     if v.get("type").and_then(Value::as_str) == Some("error") {
@@ -232,11 +202,8 @@ fn chat_response(body: &[u8], model: &str) -> Result<Value, AdapterError> {
                     text.push_str(&input.to_string());
                     continue;
                 }
-                calls.push(json!({
-                    "id": block.get("id").and_then(Value::as_str).unwrap_or(""),
-                    "type": "function",
-                    "function": {"name": name, "arguments": input.to_string()},
-                }));
+                let id = block.get("id").and_then(Value::as_str).unwrap_or("");
+                calls.push(tool_call(id, name, input.to_string()));
             }
             // thinking, redacted_thinking, server tool blocks: not part of OpenAI's answer.
             _ => {}
@@ -250,40 +217,22 @@ fn chat_response(body: &[u8], model: &str) -> Result<Value, AdapterError> {
         v.get("stop_reason").and_then(Value::as_str),
         !calls.is_empty(),
     );
-    let content = if text.is_empty() && !calls.is_empty() {
-        Value::Null
-    } else {
-        text.into()
-    };
-    let mut message = json!({"role": "assistant", "content": content, "refusal": null});
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    Ok(json!({
-        "id": v.get("id").and_then(Value::as_str).map_or_else(|| new_id("chatcmpl-"), String::from),
-        "object": "chat.completion",
-        "created": now(),
-        "model": v.get("model").and_then(Value::as_str).unwrap_or(model),
-        "system_fingerprint": null,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": reason}],
-        "usage": usage.to_openai(),
-    }))
-}
-
-/// A `chat.completion` → the legacy `text_completion` shape.
-fn text_completion(chat: Value) -> Value {
-    let choice = &chat["choices"][0];
-    json!({
-        "id": chat["id"],
-        "object": "text_completion",
-        "created": chat["created"],
-        "model": chat["model"],
-        "choices": [{
-            "text": choice["message"]["content"].as_str().unwrap_or(""),
-            "index": 0,
-            "logprobs": null,
-            "finish_reason": choice["finish_reason"],
+    Ok(Answer {
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .map_or_else(|| new_id("chatcmpl-"), String::from),
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or(model)
+            .to_string(),
+        choices: vec![Choice {
+            index: 0,
+            text,
+            tool_calls: calls,
+            finish_reason: reason,
         }],
-        "usage": chat["usage"],
+        usage: usage.to_openai(),
     })
 }

@@ -4,8 +4,12 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{bad, DEFAULT_MAX_TOKENS, JSON_TOOL};
+use super::{DEFAULT_MAX_TOKENS, JSON_TOOL};
 use crate::gateway::providers::adapter::AdapterError;
+use crate::gateway::providers::translation::{
+    bad, data_url, function_tools, json_format, max_tokens, messages, model, one_choice,
+    prompt_as_chat, push_turn, stop_sequences, tool_call_id, tool_choice, JsonFormat, ToolChoice,
+};
 
 /// `reasoning_effort` → `thinking.budget_tokens` (policy).
 fn thinking_budget(effort: Option<&str>) -> Result<Option<u64>, AdapterError> {
@@ -19,21 +23,9 @@ fn thinking_budget(effort: Option<&str>) -> Result<Option<u64>, AdapterError> {
 }
 
 pub fn chat(body: &Value, stream: bool) -> Result<Value, AdapterError> {
-    let model = body
-        .get("model")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| bad("`model` is required"))?;
-    if body.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
-        return Err(bad(
-            "Anthropic returns one choice per request: `n` must be 1",
-        ));
-    }
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("`messages` must be an array"))?;
-    let (system, turns) = messages_of(messages)?;
+    let model = model(body)?;
+    one_choice(body, "Anthropic")?;
+    let (system, turns) = messages_of(messages(body)?)?;
     if turns.is_empty() {
         return Err(bad(
             "Anthropic needs at least one user or assistant message",
@@ -42,11 +34,7 @@ pub fn chat(body: &Value, stream: bool) -> Result<Value, AdapterError> {
 
     let mut out = Map::new();
     out.insert("model".into(), model.into());
-    let asked = body
-        .get("max_completion_tokens")
-        .filter(|v| !v.is_null())
-        .or_else(|| body.get("max_tokens"))
-        .and_then(Value::as_u64);
+    let asked = max_tokens(body).and_then(Value::as_u64);
     let mut max_tokens = asked.unwrap_or(DEFAULT_MAX_TOKENS);
 
     let effort = body.get("reasoning_effort").and_then(Value::as_str);
@@ -85,8 +73,12 @@ pub fn chat(body: &Value, stream: bool) -> Result<Value, AdapterError> {
         out.insert("thinking".into(), t);
     }
 
-    if let Some(stops) = stop_sequences(body.get("stop"))? {
-        out.insert("stop_sequences".into(), stops);
+    if let Some(stops) = stop_sequences(body)? {
+        // Anthropic rejects blank stop sequences.
+        let stops: Vec<&str> = stops.into_iter().filter(|s| !s.trim().is_empty()).collect();
+        if !stops.is_empty() {
+            out.insert("stop_sequences".into(), json!(stops));
+        }
     }
     // Extended thinking refuses custom sampling.
     if !thinking_on {
@@ -100,7 +92,10 @@ pub fn chat(body: &Value, stream: bool) -> Result<Value, AdapterError> {
         }
     }
 
-    let json_schema = response_format(body.get("response_format"))?;
+    let json_schema = json_format(body)?.map(|format| match format {
+        JsonFormat::Any => json!({"type": "object"}),
+        JsonFormat::Schema(schema) => schema.clone(),
+    });
     let (tools, choice) = tools_and_choice(body, json_schema, thinking_on)?;
     if !tools.is_empty() {
         out.insert("tools".into(), Value::Array(tools));
@@ -121,80 +116,7 @@ pub fn chat(body: &Value, stream: bool) -> Result<Value, AdapterError> {
 
 /// Legacy completions: `prompt` (one string) as one user message.
 pub fn completion(body: &Value, stream: bool) -> Result<Value, AdapterError> {
-    let prompt = match body.get("prompt") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
-            a[0].as_str().unwrap_or("").into()
-        }
-        _ => return Err(bad("Anthropic completions take `prompt` as one string")),
-    };
-    if body.get("echo").and_then(Value::as_bool) == Some(true)
-        || body
-            .get("best_of")
-            .and_then(Value::as_u64)
-            .is_some_and(|n| n > 1)
-        || body.get("suffix").is_some_and(|s| !s.is_null())
-    {
-        return Err(bad(
-            "`echo`, `best_of` and `suffix` are not supported by Anthropic",
-        ));
-    }
-    let mut chat_body = body.clone();
-    if let Some(o) = chat_body.as_object_mut() {
-        o.remove("prompt");
-        o.insert(
-            "messages".into(),
-            json!([{"role": "user", "content": prompt}]),
-        );
-    }
-    chat(&chat_body, stream)
-}
-
-fn stop_sequences(stop: Option<&Value>) -> Result<Option<Value>, AdapterError> {
-    let list: Vec<Value> = match stop {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => vec![s.as_str().into()],
-        Some(Value::Array(items)) => {
-            let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-            let strings = strings.ok_or_else(|| bad("`stop` must be a string or strings"))?;
-            strings.into_iter().map(Value::from).collect()
-        }
-        Some(_) => return Err(bad("`stop` must be a string or strings")),
-    };
-    // Anthropic rejects blank stop sequences.
-    let list: Vec<Value> = list
-        .into_iter()
-        .filter(|s| s.as_str().is_some_and(|s| !s.trim().is_empty()))
-        .collect();
-    Ok((!list.is_empty()).then_some(Value::Array(list)))
-}
-
-/// The schema the answer must follow, if `response_format` asks for JSON.
-fn response_format(format: Option<&Value>) -> Result<Option<Value>, AdapterError> {
-    let Some(format) = format.filter(|f| !f.is_null()) else {
-        return Ok(None);
-    };
-    match format.get("type").and_then(Value::as_str) {
-        Some("text") => Ok(None),
-        Some("json_object") => Ok(Some(json!({"type": "object"}))),
-        Some("json_schema") => {
-            let schema = format
-                .pointer("/json_schema/schema")
-                .filter(|s| s.is_object())
-                .ok_or_else(|| bad("`response_format.json_schema.schema` must be an object"))?;
-            Ok(Some(schema.clone()))
-        }
-        _ => Err(bad(
-            "`response_format.type` must be text, json_object or json_schema",
-        )),
-    }
-}
-
-enum Choice {
-    Auto,
-    None,
-    Any,
-    Tool(String),
+    chat(&prompt_as_chat(body, "Anthropic")?, stream)
 }
 
 /// `tools` and `tool_choice`; a JSON `response_format` adds the answer tool (the tool trick).
@@ -204,56 +126,23 @@ fn tools_and_choice(
     thinking: bool,
 ) -> Result<(Vec<Value>, Option<Value>), AdapterError> {
     let mut tools = Vec::new();
-    for (i, t) in body
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        if t.get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|k| k != "function")
-        {
-            return Err(bad(format!(
-                "tools[{i}]: only `function` tools are supported by Anthropic"
-            )));
-        }
-        let f = t.get("function").unwrap_or(t);
-        let name = f
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| bad(format!("tools[{i}]: `function.name` is required")))?;
-        let schema = f
-            .get("parameters")
-            .filter(|p| p.is_object())
-            .cloned()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-        let mut tool = json!({"name": name});
-        if let Some(d) = f.get("description").and_then(Value::as_str) {
+    for f in function_tools(body, "Anthropic")? {
+        let mut tool = json!({"name": f.name});
+        if let Some(d) = f.description {
             tool["description"] = d.into();
         }
-        tool["input_schema"] = schema;
-        if let Some(cc) = t.get("cache_control").or_else(|| f.get("cache_control")) {
+        tool["input_schema"] = f.parameters;
+        if let Some(cc) = f
+            .tool
+            .get("cache_control")
+            .or_else(|| f.function.get("cache_control"))
+        {
             tool["cache_control"] = cc.clone();
         }
         tools.push(tool);
     }
-    let mut choice = match body.get("tool_choice") {
-        None | Some(Value::Null) => Choice::Auto,
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Choice::Auto,
-            "none" => Choice::None,
-            "required" => Choice::Any,
-            other => return Err(bad(format!("unknown `tool_choice` `{other}`"))),
-        },
-        Some(named) => match named.pointer("/function/name").and_then(Value::as_str) {
-            Some(name) => Choice::Tool(name.to_string()),
-            None => return Err(bad("`tool_choice` must name a function")),
-        },
-    };
-    if thinking && matches!(choice, Choice::Any | Choice::Tool(_)) {
+    let mut choice = tool_choice(body)?.unwrap_or(ToolChoice::Auto);
+    if thinking && matches!(choice, ToolChoice::Required | ToolChoice::Function(_)) {
         return Err(bad(
             "Anthropic cannot force a tool call while extended thinking is on; use tool_choice auto",
         ));
@@ -264,14 +153,14 @@ fn tools_and_choice(
                 "the tool name `{JSON_TOOL}` is reserved with `response_format`"
             )));
         }
-        if matches!(choice, Choice::None) {
+        if matches!(choice, ToolChoice::None) {
             tools.clear();
         }
         choice = match (tools.is_empty(), choice, thinking) {
-            (_, _, true) => Choice::Auto,
-            (true, _, false) => Choice::Tool(JSON_TOOL.into()),
+            (_, _, true) => ToolChoice::Auto,
+            (true, _, false) => ToolChoice::Function(JSON_TOOL),
             // With the client's tools: call one of them or answer through the JSON tool.
-            (false, Choice::Auto, false) => Choice::Any,
+            (false, ToolChoice::Auto, false) => ToolChoice::Required,
             (false, other, false) => other,
         };
         tools.push(json!({
@@ -284,10 +173,10 @@ fn tools_and_choice(
         return Ok((tools, None));
     }
     let mut choice = match choice {
-        Choice::Auto => json!({"type": "auto"}),
-        Choice::None => return Ok((tools, Some(json!({"type": "none"})))),
-        Choice::Any => json!({"type": "any"}),
-        Choice::Tool(name) => json!({"type": "tool", "name": name}),
+        ToolChoice::Auto => json!({"type": "auto"}),
+        ToolChoice::None => return Ok((tools, Some(json!({"type": "none"})))),
+        ToolChoice::Required => json!({"type": "any"}),
+        ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
     };
     if body.get("parallel_tool_calls").and_then(Value::as_bool) == Some(false) {
         choice["disable_parallel_tool_use"] = true.into();
@@ -322,14 +211,7 @@ fn messages_of(messages: &[Value]) -> Result<(Option<Value>, Vec<Value>), Adapte
                 ("assistant", blocks)
             }
             "tool" => {
-                let id = m
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "messages[{i}]: a tool message needs `tool_call_id`"
-                        ))
-                    })?;
+                let id = tool_call_id(m, i)?;
                 let mut result = json!({"type": "tool_result", "tool_use_id": id});
                 match content {
                     Value::String(s) if !s.is_empty() => result["content"] = s.as_str().into(),
@@ -345,17 +227,7 @@ fn messages_of(messages: &[Value]) -> Result<(Option<Value>, Vec<Value>), Adapte
             }
             other => return Err(bad(format!("messages[{i}]: unsupported role `{other}`"))),
         };
-        if blocks.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(content) = last["content"].as_array_mut() {
-                    content.extend(blocks);
-                }
-            }
-            _ => turns.push(json!({"role": role, "content": blocks})),
-        }
+        push_turn(&mut turns, role, "content", blocks);
     }
     let system = if system.is_empty() {
         None
@@ -420,13 +292,9 @@ fn blocks_of(content: &Value, media: bool) -> Result<Vec<Value>, AdapterError> {
 
 /// A data URL → base64 source; an http(s) URL → url source.
 fn source(url: &str) -> Result<Value, AdapterError> {
-    if let Some(rest) = url.strip_prefix("data:") {
-        let (meta, data) = rest
-            .split_once(',')
-            .ok_or_else(|| bad("malformed data URL"))?;
-        let media_type = meta
-            .strip_suffix(";base64")
-            .filter(|m| !m.is_empty())
+    if url.starts_with("data:") {
+        let (media_type, data) = data_url(url)
+            .filter(|(media_type, _)| !media_type.is_empty())
             .ok_or_else(|| bad("data URLs must be base64 with a media type"))?;
         return Ok(json!({"type": "base64", "media_type": media_type, "data": data}));
     }

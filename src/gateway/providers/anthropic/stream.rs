@@ -2,45 +2,22 @@
 //! id and input usage, blocks stream by content index, `message_delta` carries the stop reason
 //! and cumulative usage, `message_stop` ends the stream; `ping` is noise, `error` is fatal.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{finish, new_id, now, status_of, RawUsage, JSON_TOOL};
-use crate::gateway::providers::adapter::{
-    normalised_error, Endpoint, StreamError, StreamTranslator, Usage,
-};
+use super::{finish, status_of, RawUsage, JSON_TOOL};
+use crate::gateway::providers::adapter::{normalised_error, Endpoint, StreamError, Usage};
 use crate::gateway::providers::find;
-use crate::gateway::sse::{Decoder, Event};
-
-/// What a content block (by Anthropic's index) turns into.
-enum Block {
-    /// The OpenAI tool call with this ordinal.
-    Tool(usize),
-    /// The `response_format` tool: its JSON is the answer text.
-    Json,
-    Other,
-}
+use crate::gateway::providers::translation::{new_id, ChunkWriter, Form, TypedEvents};
 
 pub struct Translator {
-    chat: bool,
-    decoder: Decoder,
-    id: String,
-    created: i64,
-    model: String,
-    started: bool,
-    blocks: HashMap<u64, Block>,
-    calls: usize,
-    finished: bool,
+    chunks: ChunkWriter,
+    /// Content blocks (by Anthropic's index) of the `response_format` tool: their JSON is the
+    /// answer text. Other tool blocks are tool calls, keyed by the same index.
+    json_blocks: HashSet<u64>,
     done: bool,
     usage: Option<RawUsage>,
-}
-
-fn malformed(detail: impl std::fmt::Display) -> StreamError {
-    StreamError {
-        message: format!("Anthropic sent a malformed stream event: {detail}"),
-        kind: "server_error".into(),
-    }
 }
 
 /// An `error` event's `{"type","message"}` → the stream error, typed as section 0.2 says.
@@ -66,136 +43,70 @@ fn stream_error(err: &Value) -> StreamError {
 impl Translator {
     pub fn new(endpoint: Endpoint, model: &str) -> Translator {
         Translator {
-            chat: endpoint != Endpoint::Completions,
-            decoder: Decoder::default(),
-            id: new_id("chatcmpl-"),
-            created: now(),
-            model: model.to_string(),
-            started: false,
-            blocks: HashMap::new(),
-            calls: 0,
-            finished: false,
+            chunks: ChunkWriter::new(Form::of(endpoint), new_id("chatcmpl-"), model),
+            json_blocks: HashSet::new(),
             done: false,
             usage: None,
         }
     }
 
-    fn chunk(&self, choices: Value) -> Value {
-        let object = if self.chat {
-            "chat.completion.chunk"
-        } else {
-            "text_completion"
-        };
-        json!({"id": self.id, "object": object, "created": self.created, "model": self.model,
-               "choices": choices})
-    }
-
-    fn emit(&mut self, delta: Value, reason: Option<&str>, out: &mut Vec<String>) {
-        if !self.started {
-            self.started = true;
-            if self.chat {
-                let role = json!({"role": "assistant", "content": ""});
-                let first =
-                    json!([{"index": 0, "delta": role, "logprobs": null, "finish_reason": null}]);
-                out.push(self.chunk(first).to_string());
-            }
-        }
-        if delta.as_object().is_some_and(|d| d.is_empty()) && reason.is_none() {
-            return;
-        }
-        let choice = if self.chat {
-            json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": reason})
-        } else {
-            if delta.get("tool_calls").is_some() {
-                return;
-            }
-            let text = delta.get("content").and_then(Value::as_str).unwrap_or("");
-            json!({"text": text, "index": 0, "logprobs": null, "finish_reason": reason})
-        };
-        out.push(self.chunk(json!([choice])).to_string());
-    }
-
-    fn text(&mut self, text: &str, out: &mut Vec<String>) {
-        if !text.is_empty() {
-            self.emit(json!({"content": text}), None, out);
-        }
-    }
-
     fn finish_chunk(&mut self, stop_reason: Option<&str>, out: &mut Vec<String>) {
-        if !self.finished {
-            self.finished = true;
-            let reason = finish(stop_reason, self.calls > 0);
-            self.emit(json!({}), Some(reason), out);
+        if !self.chunks.finished() {
+            let reason = finish(stop_reason, self.chunks.tool_calls() > 0);
+            self.chunks.finish(out, reason);
         }
     }
+}
 
-    fn events(&mut self, events: Vec<Event>, out: &mut Vec<String>) -> Result<(), StreamError> {
-        for event in events {
-            let data = event.data.trim();
-            if data.is_empty() || self.done {
-                continue;
-            }
-            let v: Value = serde_json::from_str(data).map_err(malformed)?;
-            let kind = v
-                .get("type")
-                .and_then(Value::as_str)
-                .or(event.event.as_deref());
-            self.event(kind.unwrap_or(""), &v, out)?;
-        }
-        Ok(())
-    }
+impl TypedEvents for Translator {
+    const PROVIDER: &'static str = "Anthropic";
+    const LAST_EVENT: &'static str = "message_stop";
 
     fn event(&mut self, kind: &str, v: &Value, out: &mut Vec<String>) -> Result<(), StreamError> {
         let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
         match kind {
             "message_start" => {
                 let m = &v["message"];
-                if !self.started {
+                if !self.chunks.started() {
                     if let Some(id) = m.get("id").and_then(Value::as_str) {
-                        self.id = id.to_string();
+                        self.chunks.id = id.to_string();
                     }
                     if let Some(model) = m.get("model").and_then(Value::as_str) {
-                        self.model = model.to_string();
+                        self.chunks.model = model.to_string();
                     }
                 }
                 self.usage
                     .get_or_insert_with(RawUsage::default)
                     .update(&m["usage"]);
-                self.emit(json!({}), None, out);
+                self.chunks.start(out);
             }
             "content_block_start" => {
                 let b = &v["content_block"];
-                let block = match b.get("type").and_then(Value::as_str) {
-                    Some("tool_use") if b["name"] == JSON_TOOL => Block::Json,
+                match b.get("type").and_then(Value::as_str) {
+                    Some("tool_use") if b["name"] == JSON_TOOL => {
+                        self.json_blocks.insert(index);
+                    }
                     Some("tool_use") => {
-                        let k = self.calls;
-                        self.calls += 1;
-                        let call = json!({"index": k, "id": b["id"], "type": "function",
-                                          "function": {"name": b["name"], "arguments": ""}});
-                        self.emit(json!({"tool_calls": [call]}), None, out);
-                        Block::Tool(k)
+                        let (id, name) = (b["id"].clone(), b["name"].clone());
+                        self.chunks.tool_call_start(out, index, id, name, "");
                     }
                     Some("text") => {
-                        self.text(b.get("text").and_then(Value::as_str).unwrap_or(""), out);
-                        Block::Other
+                        let text = b.get("text").and_then(Value::as_str).unwrap_or("");
+                        self.chunks.text(out, text);
                     }
-                    _ => Block::Other,
-                };
-                self.blocks.insert(index, block);
+                    _ => {}
+                }
             }
             "content_block_delta" => {
                 let d = &v["delta"];
                 match d.get("type").and_then(Value::as_str) {
-                    Some("text_delta") => self.text(d["text"].as_str().unwrap_or(""), out),
+                    Some("text_delta") => self.chunks.text(out, d["text"].as_str().unwrap_or("")),
                     Some("input_json_delta") => {
                         let fragment = d["partial_json"].as_str().unwrap_or("");
-                        match self.blocks.get(&index) {
-                            Some(Block::Tool(k)) if !fragment.is_empty() => {
-                                let call = json!({"index": k, "function": {"arguments": fragment}});
-                                self.emit(json!({"tool_calls": [call]}), None, out);
-                            }
-                            Some(Block::Json) => self.text(fragment, out),
-                            _ => {}
+                        if self.json_blocks.contains(&index) {
+                            self.chunks.text(out, fragment);
+                        } else if let Some(k) = self.chunks.tool_call(index) {
+                            self.chunks.tool_call_args(out, k, fragment);
                         }
                     }
                     // thinking_delta, signature_delta, citations_delta: not exposed.
@@ -212,9 +123,10 @@ impl Translator {
             }
             "message_stop" => {
                 self.finish_chunk(None, out);
-                let mut chunk = self.chunk(json!([]));
-                chunk["usage"] = self.usage.unwrap_or_default().to_openai();
-                out.push(chunk.to_string());
+                out.push(
+                    self.chunks
+                        .usage(self.usage.unwrap_or_default().to_openai()),
+                );
                 self.done = true;
             }
             "error" => return Err(stream_error(v.get("error").unwrap_or(v))),
@@ -223,28 +135,9 @@ impl Translator {
         }
         Ok(())
     }
-}
 
-impl StreamTranslator for Translator {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), StreamError> {
-        let mut events = Vec::new();
-        let fed = self.decoder.feed(bytes, &mut events);
-        self.events(events, out)?;
-        fed.map_err(|_| malformed("an event exceeds the size limit"))
-    }
-
-    fn finish(&mut self, out: &mut Vec<String>) -> Result<(), StreamError> {
-        let mut events = Vec::new();
-        self.decoder.finish(&mut events);
-        self.events(events, out)?;
-        if self.done {
-            Ok(())
-        } else {
-            Err(StreamError {
-                message: "Anthropic closed the stream before message_stop".into(),
-                kind: "server_error".into(),
-            })
-        }
+    fn done(&self) -> bool {
+        self.done
     }
 
     fn usage(&self) -> Option<Usage> {
@@ -254,51 +147,25 @@ impl StreamTranslator for Translator {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::super::Anthropic;
     use super::*;
     use crate::gateway::providers::adapter::Adapter;
+    use crate::gateway::providers::translation::test_support::{
+        feed, strip_id_and_created as strip,
+    };
 
-    /// Feeds `text` in chunks of the given sizes (cycled) and returns the parsed chunks.
     fn run(
         endpoint: Endpoint,
         text: &str,
         sizes: &[usize],
     ) -> (Vec<Value>, Result<(), StreamError>, Option<Usage>) {
-        let mut s = Anthropic.stream(endpoint, "claude-sonnet-4-5");
-        let mut out = Vec::new();
-        let mut rest = text.as_bytes();
-        let mut i = 0;
-        let mut result = Ok(());
-        while !rest.is_empty() && result.is_ok() {
-            let n = sizes[i % sizes.len()].min(rest.len());
-            result = s.feed(&rest[..n], &mut out);
-            rest = &rest[n..];
-            i += 1;
-        }
-        if result.is_ok() {
-            result = s.finish(&mut out);
-        }
-        let chunks: Vec<Value> = out
-            .iter()
-            .map(|c| serde_json::from_str(c).unwrap())
-            .collect();
-        (chunks, result, s.usage())
-    }
-
-    /// Checks every chunk shares id and `created`, then strips both for exact comparison.
-    fn strip(chunks: Vec<Value>, id: &str) -> Vec<Value> {
-        let created = chunks[0]["created"].clone();
-        chunks
-            .into_iter()
-            .map(|mut c| {
-                assert_eq!(c["id"], id);
-                assert_eq!(c["created"], created);
-                let o = c.as_object_mut().unwrap();
-                o.remove("id");
-                o.remove("created");
-                c
-            })
-            .collect()
+        feed(
+            Anthropic.stream(endpoint, "claude-sonnet-4-5").as_mut(),
+            text.as_bytes(),
+            sizes,
+        )
     }
 
     const TOOL_STREAM: &str = concat!(

@@ -2,6 +2,7 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 use crate::gateway::providers::find;
+use crate::gateway::providers::translation::test_support::without_created;
 
 fn target<'a>(base: &'a str, settings: &'a Map<String, Value>) -> Target<'a> {
     Target {
@@ -19,13 +20,6 @@ fn send(body: Value, stream: bool) -> Value {
         .request(&t, Endpoint::Chat, &body, stream)
         .unwrap();
     serde_json::from_slice(&r.body).unwrap()
-}
-
-/// `created` is "now": checked, then removed so the rest compares exactly.
-fn without_created(mut v: Value) -> Value {
-    assert!(v["created"].as_i64().unwrap() > 1_700_000_000);
-    v.as_object_mut().unwrap().remove("created");
-    v
 }
 
 #[test]

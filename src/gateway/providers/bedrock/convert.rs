@@ -4,10 +4,10 @@
 use serde_json::{json, Map, Value};
 
 use super::super::adapter::AdapterError;
-
-fn err(message: impl Into<String>) -> AdapterError {
-    AdapterError(message.into())
-}
+use super::super::translation::{
+    bad, data_url, max_tokens, messages, prompt_as_chat, push_turn, stop_sequences, texts,
+    tool_choice, ToolChoice,
+};
 
 /// Top-level Converse fields passed through as sent.
 const PASS_THROUGH: &[&str] = &[
@@ -21,13 +21,11 @@ const PASS_THROUGH: &[&str] = &[
 /// A chat request as a Converse body.
 pub fn chat(body: &Map<String, Value>) -> Result<Value, AdapterError> {
     if body.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
-        return Err(err("bedrock returns one choice per request: n must be 1"));
+        return Err(bad("bedrock returns one choice per request: n must be 1"));
     }
-    let Some(Value::Array(messages)) = body.get("messages") else {
-        return Err(err("messages must be an array"));
-    };
+    let messages = messages(body)?;
     let mut system = Vec::new();
-    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
+    let mut turns: Vec<Value> = Vec::new();
     for message in messages {
         let role = message.get("role").and_then(Value::as_str).unwrap_or("");
         let content = message.get("content").unwrap_or(&Value::Null);
@@ -39,34 +37,22 @@ pub fn chat(body: &Map<String, Value>) -> Result<Value, AdapterError> {
             "user" => ("user", user_blocks(content)?),
             "assistant" => ("assistant", assistant_blocks(message)?),
             "tool" => ("user", vec![tool_result(message)?]),
-            other => return Err(err(format!("bedrock does not take `{other}` messages"))),
+            other => return Err(bad(format!("bedrock does not take `{other}` messages"))),
         };
-        if blocks.is_empty() {
-            continue;
-        }
-        // Converse requires user and assistant turns to alternate: merge neighbours.
-        match turns.last_mut() {
-            Some((last, previous)) if *last == role => previous.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
+        // Converse requires user and assistant turns to alternate.
+        push_turn(&mut turns, role, "content", blocks);
     }
     let has_tool_blocks = turns
         .iter()
-        .flat_map(|(_, b)| b)
+        .flat_map(|t| t["content"].as_array().into_iter().flatten())
         .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some());
 
     let mut out = Map::new();
     if !system.is_empty() {
         out.insert("system".into(), Value::Array(system));
     }
-    out.insert(
-        "messages".into(),
-        turns
-            .into_iter()
-            .map(|(role, content)| json!({"role": role, "content": content}))
-            .collect(),
-    );
-    let inference = inference_config(body);
+    out.insert("messages".into(), Value::Array(turns));
+    let inference = inference_config(body)?;
     if !inference.is_empty() {
         out.insert("inferenceConfig".into(), Value::Object(inference));
     }
@@ -94,35 +80,8 @@ pub fn chat(body: &Map<String, Value>) -> Result<Value, AdapterError> {
 
 /// A legacy completions request as a one-message Converse body (providers.md section 1.2).
 pub fn completion(body: &Map<String, Value>) -> Result<Value, AdapterError> {
-    for key in ["echo", "suffix"] {
-        if body
-            .get(key)
-            .is_some_and(|v| !v.is_null() && *v != json!(false))
-        {
-            return Err(err(format!("bedrock completions do not support `{key}`")));
-        }
-    }
-    if body
-        .get("best_of")
-        .and_then(Value::as_u64)
-        .is_some_and(|n| n > 1)
-    {
-        return Err(err("bedrock completions do not support `best_of`"));
-    }
-    let prompt = match body.get("prompt") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) if items.len() == 1 && items[0].is_string() => {
-            items[0].as_str().unwrap_or_default().to_string()
-        }
-        _ => return Err(err("bedrock completions take `prompt` as one string")),
-    };
-    let mut chat_body = body.clone();
-    chat_body.remove("prompt");
-    chat_body.insert(
-        "messages".into(),
-        json!([{"role": "user", "content": prompt}]),
-    );
-    chat(&chat_body)
+    let chat_body = prompt_as_chat(&Value::Object(body.clone()), "bedrock")?;
+    chat(chat_body.as_object().expect("the body stays an object"))
 }
 
 /// An embeddings request as a native `invoke` body: Cohere's for `cohere.embed*` models,
@@ -134,13 +93,13 @@ pub fn embeddings(model: &str, body: &Map<String, Value>) -> Result<Value, Adapt
             items.iter().filter_map(Value::as_str).collect()
         }
         _ => {
-            return Err(err(
+            return Err(bad(
                 "bedrock embeddings take `input` as text, not token ids",
             ))
         }
     };
     if inputs.is_empty() {
-        return Err(err("`input` must not be empty"));
+        return Err(bad("`input` must not be empty"));
     }
     if model.contains("cohere.embed") {
         let input_type = body
@@ -150,7 +109,7 @@ pub fn embeddings(model: &str, body: &Map<String, Value>) -> Result<Value, Adapt
         return Ok(json!({"texts": inputs, "input_type": input_type}));
     }
     if inputs.len() > 1 {
-        return Err(err(
+        return Err(bad(
             "bedrock embeddings take one input per request: send each text separately",
         ));
     }
@@ -161,14 +120,10 @@ pub fn embeddings(model: &str, body: &Map<String, Value>) -> Result<Value, Adapt
     Ok(out)
 }
 
-fn inference_config(body: &Map<String, Value>) -> Map<String, Value> {
+fn inference_config(body: &Map<String, Value>) -> Result<Map<String, Value>, AdapterError> {
     let mut config = Map::new();
-    let max = body
-        .get("max_completion_tokens")
-        .filter(|v| !v.is_null())
-        .or_else(|| body.get("max_tokens"));
     for (key, value) in [
-        ("maxTokens", max),
+        ("maxTokens", max_tokens(body)),
         ("temperature", body.get("temperature")),
         ("topP", body.get("top_p")),
     ] {
@@ -176,16 +131,10 @@ fn inference_config(body: &Map<String, Value>) -> Map<String, Value> {
             config.insert(key.into(), v.clone());
         }
     }
-    match body.get("stop") {
-        Some(Value::String(s)) => {
-            config.insert("stopSequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) if !list.is_empty() => {
-            config.insert("stopSequences".into(), Value::Array(list.clone()));
-        }
-        _ => {}
+    if let Some(stops) = stop_sequences(body)?.filter(|s| !s.is_empty()) {
+        config.insert("stopSequences".into(), json!(stops));
     }
-    config
+    Ok(config)
 }
 
 fn tool_config(
@@ -198,21 +147,18 @@ fn tool_config(
     else {
         return Ok(None);
     };
-    let choice = match body.get("tool_choice") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s == "auto" => Some(json!({"auto": {}})),
-        Some(Value::String(s)) if s == "required" => Some(json!({"any": {}})),
-        Some(Value::String(s)) if s == "none" => {
+    let choice = match tool_choice(body)? {
+        None => None,
+        Some(ToolChoice::Auto) => Some(json!({"auto": {}})),
+        Some(ToolChoice::Required) => Some(json!({"any": {}})),
+        Some(ToolChoice::None) => {
             // No equivalent: hide the tools, unless the history needs them declared.
             if !has_tool_blocks {
                 return Ok(None);
             }
             None
         }
-        Some(named) => match named.pointer("/function/name").and_then(Value::as_str) {
-            Some(name) => Some(json!({"tool": {"name": name}})),
-            None => return Err(err(format!("unsupported tool_choice {named}"))),
-        },
+        Some(ToolChoice::Function(name)) => Some(json!({"tool": {"name": name}})),
     };
     let specs = tools
         .iter()
@@ -221,7 +167,7 @@ fn tool_config(
             let name = f
                 .get("name")
                 .and_then(Value::as_str)
-                .ok_or_else(|| err("every tool needs a function name"))?;
+                .ok_or_else(|| bad("every tool needs a function name"))?;
             let mut spec = json!({"name": name});
             if let Some(d) = f.get("description").and_then(Value::as_str) {
                 spec["description"] = json!(d);
@@ -244,16 +190,9 @@ fn tool_config(
 
 /// Text parts only (system prompts, tool results).
 fn text_blocks(content: &Value) -> Result<Vec<Value>, AdapterError> {
-    match content {
-        Value::Null => Ok(vec![]),
-        Value::String(s) => Ok(text(s).into_iter().collect()),
-        Value::Array(parts) => Ok(parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .filter_map(text)
-            .collect()),
-        other => Err(err(format!("unsupported message content {other}"))),
-    }
+    let texts =
+        texts(content).ok_or_else(|| bad(format!("unsupported message content {content}")))?;
+    Ok(texts.into_iter().filter_map(text).collect())
 }
 
 /// Converse rejects blank text blocks.
@@ -275,13 +214,13 @@ fn user_blocks(content: &Value) -> Result<Vec<Value>, AdapterError> {
                     .or_else(|| part.get("image_url"))
                     .and_then(Value::as_str)
                     .unwrap_or("");
-                let (mime, data) = data_uri(url).ok_or_else(|| {
-                    err("bedrock takes images inline only: send them as data: URIs")
+                let (mime, data) = data_url(url).ok_or_else(|| {
+                    bad("bedrock takes images inline only: send them as data: URIs")
                 })?;
                 let format = mime.strip_prefix("image/").unwrap_or(mime);
                 let format = if format == "jpg" { "jpeg" } else { format };
                 if !matches!(format, "png" | "jpeg" | "gif" | "webp") {
-                    return Err(err(format!("bedrock does not take {mime} images")));
+                    return Err(bad(format!("bedrock does not take {mime} images")));
                 }
                 blocks.push(json!({"image": {"format": format, "source": {"bytes": data}}}));
             }
@@ -290,8 +229,8 @@ fn user_blocks(content: &Value) -> Result<Vec<Value>, AdapterError> {
                 let (mime, data) = file
                     .get("file_data")
                     .and_then(Value::as_str)
-                    .and_then(data_uri)
-                    .ok_or_else(|| err("bedrock takes files inline only, as file_data"))?;
+                    .and_then(data_url)
+                    .ok_or_else(|| bad("bedrock takes files inline only, as file_data"))?;
                 let format = match mime {
                     "application/pdf" => "pdf",
                     "text/csv" => "csv",
@@ -299,7 +238,7 @@ fn user_blocks(content: &Value) -> Result<Vec<Value>, AdapterError> {
                     "text/markdown" => "md",
                     "text/plain" => "txt",
                     "application/msword" => "doc",
-                    _ => return Err(err(format!("bedrock does not take {mime} documents"))),
+                    _ => return Err(bad(format!("bedrock does not take {mime} documents"))),
                 };
                 let name = file
                     .get("filename")
@@ -310,21 +249,13 @@ fn user_blocks(content: &Value) -> Result<Vec<Value>, AdapterError> {
                 blocks.push(json!({"document": {"format": format, "name": name, "source": {"bytes": data}}}));
             }
             other => {
-                return Err(err(format!(
+                return Err(bad(format!(
                     "bedrock does not take `{other}` content parts"
                 )))
             }
         }
     }
     Ok(blocks)
-}
-
-/// `data:<mime>;base64,<data>` → (mime, data).
-fn data_uri(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("data:")?;
-    let (meta, data) = rest.split_once(',')?;
-    let mime = meta.strip_suffix(";base64")?;
-    Some((mime, data))
 }
 
 /// Bedrock document names allow letters, digits, single spaces, `-`, `(`, `)`, `[`, `]`.
@@ -359,7 +290,7 @@ fn assistant_blocks(message: &Value) -> Result<Vec<Value>, AdapterError> {
             json!({})
         } else {
             serde_json::from_str(arguments).map_err(|e| {
-                err(format!(
+                bad(format!(
                     "tool call {id} has arguments that are not JSON: {e}"
                 ))
             })?
@@ -373,7 +304,7 @@ fn tool_result(message: &Value) -> Result<Value, AdapterError> {
     let id = message
         .get("tool_call_id")
         .and_then(Value::as_str)
-        .ok_or_else(|| err("a tool message needs tool_call_id"))?;
+        .ok_or_else(|| bad("a tool message needs tool_call_id"))?;
     let mut content = text_blocks(message.get("content").unwrap_or(&Value::Null))?;
     if content.is_empty() {
         // A tool result must carry something; an empty answer is still an answer.

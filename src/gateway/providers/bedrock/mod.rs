@@ -7,7 +7,6 @@ mod eventstream;
 mod sigv4;
 mod stream;
 
-use rand::distributions::{Alphanumeric, DistString};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -15,6 +14,7 @@ use super::adapter::{
     finish_reason, normalised_error, Adapter, AdapterError, Endpoint, StreamTranslator, Target,
     UpstreamRequest, Usage,
 };
+use super::translation::{embeddings_list, model, tool_call, Answer, Choice, Form};
 use super::Provider;
 
 pub struct Bedrock;
@@ -106,11 +106,7 @@ fn build_request(
     let body = body
         .as_object()
         .ok_or_else(|| AdapterError("the request body must be a JSON object".into()))?;
-    let model = body
-        .get("model")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| AdapterError("bedrock needs a model id".into()))?;
+    let model = model(body)?;
     let (action, payload) = match endpoint {
         Endpoint::Chat => (converse_action(stream), convert::chat(body)?),
         Endpoint::Completions => (converse_action(stream), convert::completion(body)?),
@@ -165,10 +161,12 @@ fn converse_action(stream: bool) -> &'static str {
     }
 }
 
-/// `chatcmpl-…` / `cmpl-…` with a random suffix: Bedrock answers carry no id.
-fn new_id(legacy: bool) -> String {
-    let suffix = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
-    format!("{}-{suffix}", if legacy { "cmpl" } else { "chatcmpl" })
+/// `chatcmpl-…` / `cmpl-…` (as OpenAI's) with a random suffix: Bedrock answers carry no id.
+fn new_id(form: Form) -> String {
+    super::translation::new_id(match form {
+        Form::Chat => "chatcmpl-",
+        Form::Text => "cmpl-",
+    })
 }
 
 /// Converse `usage` in OpenAI's sense: `inputTokens` excludes cache reads and writes, OpenAI's
@@ -198,14 +196,11 @@ fn converse_response(endpoint: Endpoint, value: &Value, model: &str) -> Value {
         .iter()
         .filter_map(|b| b.get("toolUse"))
         .map(|t| {
-            json!({
-                "id": t.get("toolUseId").cloned().unwrap_or(json!("")),
-                "type": "function",
-                "function": {
-                    "name": t.get("name").cloned().unwrap_or(json!("")),
-                    "arguments": t.get("input").unwrap_or(&json!({})).to_string(),
-                },
-            })
+            tool_call(
+                t.get("toolUseId").cloned().unwrap_or(json!("")),
+                t.get("name").cloned().unwrap_or(json!("")),
+                t.get("input").unwrap_or(&json!({})).to_string(),
+            )
         })
         .collect();
     let reason = finish_reason(
@@ -214,35 +209,19 @@ fn converse_response(endpoint: Endpoint, value: &Value, model: &str) -> Value {
             .and_then(Value::as_str)
             .unwrap_or(""),
     );
-    let usage = usage(value.get("usage").unwrap_or(&Value::Null)).to_openai();
-    let created = OffsetDateTime::now_utc().unix_timestamp();
-    if endpoint == Endpoint::Completions {
-        return json!({
-            "id": new_id(true),
-            "object": "text_completion",
-            "created": created,
-            "model": model,
-            "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": reason}],
-            "usage": usage,
-        });
-    }
-    let mut message = json!({
-        "role": "assistant",
-        "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { json!(text) },
-        "refusal": null,
-    });
-    if !tool_calls.is_empty() {
-        message["tool_calls"] = Value::Array(tool_calls);
-    }
-    json!({
-        "id": new_id(false),
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "system_fingerprint": null,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": reason}],
-        "usage": usage,
-    })
+    let form = Form::of(endpoint);
+    let answer = Answer {
+        id: new_id(form),
+        model: model.to_string(),
+        choices: vec![Choice {
+            index: 0,
+            text,
+            tool_calls,
+            finish_reason: reason,
+        }],
+        usage: usage(value.get("usage").unwrap_or(&Value::Null)).to_openai(),
+    };
+    answer.into_openai(form)
 }
 
 /// Titan's `{"embedding", "inputTextTokenCount"}` or Cohere's `{"embeddings": [[…]]}` as
@@ -262,16 +241,7 @@ fn embeddings_response(value: &Value, model: &str) -> Value {
         .get("inputTextTokenCount")
         .and_then(Value::as_u64)
         .unwrap_or(0);
-    json!({
-        "object": "list",
-        "data": vectors
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
-            .collect::<Vec<_>>(),
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    })
+    embeddings_list(vectors, model, tokens)
 }
 
 #[cfg(test)]

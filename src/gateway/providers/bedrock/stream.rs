@@ -1,25 +1,16 @@
 //! ConverseStream's event-stream messages as OpenAI chunks (providers.md section 5.4).
 
-use std::collections::HashMap;
-
 use serde_json::{json, Value};
-use time::OffsetDateTime;
 
 use super::super::adapter::{finish_reason, StreamError, StreamTranslator, Usage};
+use super::super::translation::{ChunkWriter, Form};
 use super::eventstream::{Decoder, Message};
 
 pub struct Stream {
-    /// Legacy completions: `text_completion` chunks instead of `chat.completion.chunk`.
-    legacy: bool,
-    id: String,
-    created: i64,
-    model: String,
+    /// Tool calls are keyed by their content-block index.
+    chunks: ChunkWriter,
     decoder: Decoder,
     messages: Vec<Message>,
-    role_sent: bool,
-    /// Content-block index → the tool call's ordinal.
-    tool_calls: HashMap<u64, usize>,
-    stopped: bool,
     usage: Option<Usage>,
 }
 
@@ -31,58 +22,14 @@ fn server_error(message: impl Into<String>) -> StreamError {
 }
 
 impl Stream {
+    /// `legacy`: legacy completions, streamed as `text_completion` chunks.
     pub fn new(legacy: bool, model: &str) -> Self {
+        let form = if legacy { Form::Text } else { Form::Chat };
         Stream {
-            legacy,
-            id: super::new_id(legacy),
-            created: OffsetDateTime::now_utc().unix_timestamp(),
-            model: model.to_string(),
+            chunks: ChunkWriter::new(form, super::new_id(form), model),
             decoder: Decoder::default(),
             messages: Vec::new(),
-            role_sent: false,
-            tool_calls: HashMap::new(),
-            stopped: false,
             usage: None,
-        }
-    }
-
-    fn chunk(&self, choices: Value) -> Value {
-        json!({
-            "id": self.id,
-            "object": if self.legacy { "text_completion" } else { "chat.completion.chunk" },
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        })
-    }
-
-    fn delta(&mut self, delta: Value, out: &mut Vec<String>) {
-        self.ensure_role(out);
-        let choice = json!({"index": 0, "delta": delta, "finish_reason": null});
-        out.push(self.chunk(json!([choice])).to_string());
-    }
-
-    fn ensure_role(&mut self, out: &mut Vec<String>) {
-        if self.role_sent {
-            return;
-        }
-        self.role_sent = true;
-        if !self.legacy {
-            let choice = json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null});
-            out.push(self.chunk(json!([choice])).to_string());
-        }
-    }
-
-    fn text(&mut self, text: &str, out: &mut Vec<String>) {
-        if text.is_empty() {
-            return;
-        }
-        if self.legacy {
-            self.ensure_role(out);
-            let choice = json!({"text": text, "index": 0, "logprobs": null, "finish_reason": null});
-            out.push(self.chunk(json!([choice])).to_string());
-        } else {
-            self.delta(json!({"content": text}), out);
         }
     }
 
@@ -110,35 +57,26 @@ impl Stream {
             .and_then(Value::as_u64)
             .unwrap_or(0);
         match message.header(":event-type").unwrap_or("") {
-            "messageStart" => self.ensure_role(out),
+            "messageStart" => self.chunks.start(out),
             "contentBlockStart" => {
                 if let Some(tool) = payload.pointer("/start/toolUse") {
-                    let ordinal = self.tool_calls.len();
-                    self.tool_calls.insert(block, ordinal);
-                    let call = json!({
-                        "index": ordinal,
-                        "id": tool.get("toolUseId").cloned().unwrap_or(json!("")),
-                        "type": "function",
-                        "function": {"name": tool.get("name").cloned().unwrap_or(json!("")), "arguments": ""},
-                    });
-                    self.delta(json!({"tool_calls": [call]}), out);
+                    let id = tool.get("toolUseId").cloned().unwrap_or(json!(""));
+                    let name = tool.get("name").cloned().unwrap_or(json!(""));
+                    self.chunks.tool_call_start(out, block, id, name, "");
                 }
             }
             "contentBlockDelta" => {
                 let delta = payload.get("delta").unwrap_or(&Value::Null);
                 if let Some(text) = delta.get("text").and_then(Value::as_str) {
-                    self.text(text, out);
+                    self.chunks.text(out, text);
                 } else if let Some(input) = delta.pointer("/toolUse/input").and_then(Value::as_str)
                 {
-                    let ordinal = *self.tool_calls.get(&block).ok_or_else(|| {
+                    let ordinal = self.chunks.tool_call(block).ok_or_else(|| {
                         server_error(format!(
                             "bedrock sent tool input for block {block}, which started no tool call"
                         ))
                     })?;
-                    if !input.is_empty() {
-                        let call = json!({"index": ordinal, "function": {"arguments": input}});
-                        self.delta(json!({"tool_calls": [call]}), out);
-                    }
+                    self.chunks.tool_call_args(out, ordinal, input);
                 }
                 // Reasoning deltas are not forwarded.
             }
@@ -152,22 +90,12 @@ impl Stream {
                         "bedrock stopped the answer: {reason}"
                     )));
                 }
-                self.ensure_role(out);
-                self.stopped = true;
-                let reason = finish_reason(reason);
-                let choice = if self.legacy {
-                    json!({"text": "", "index": 0, "logprobs": null, "finish_reason": reason})
-                } else {
-                    json!({"index": 0, "delta": {}, "finish_reason": reason})
-                };
-                out.push(self.chunk(json!([choice])).to_string());
+                self.chunks.finish(out, finish_reason(reason));
             }
             "metadata" => {
                 let usage = super::usage(payload.get("usage").unwrap_or(&Value::Null));
                 self.usage = Some(usage);
-                let mut chunk = self.chunk(json!([]));
-                chunk["usage"] = usage.to_openai();
-                out.push(chunk.to_string());
+                out.push(self.chunks.usage(usage.to_openai()));
             }
             // contentBlockStop and anything newer carry nothing to forward.
             _ => {}
@@ -218,7 +146,7 @@ impl StreamTranslator for Stream {
         }
         // `metadata` normally follows `messageStop`; without it the answer is whole but
         // its usage unknown (the gateway estimates it).
-        if !self.stopped {
+        if !self.chunks.finished() {
             return Err(server_error("bedrock closed the stream before it finished"));
         }
         Ok(())
@@ -233,6 +161,7 @@ impl StreamTranslator for Stream {
 mod tests {
     use super::super::eventstream::tests::encode;
     use super::*;
+    use crate::gateway::providers::translation::test_support::feed;
 
     fn event(kind: &str, payload: Value) -> Vec<u8> {
         encode(
@@ -265,15 +194,8 @@ mod tests {
     }
 
     fn run(stream: &mut Stream, bytes: &[u8], size: usize) -> Result<Vec<Value>, StreamError> {
-        let mut out = Vec::new();
-        for chunk in bytes.chunks(size) {
-            stream.feed(chunk, &mut out)?;
-        }
-        stream.finish(&mut out)?;
-        Ok(out
-            .iter()
-            .map(|s| serde_json::from_str(s).unwrap())
-            .collect())
+        let (chunks, result, _) = feed(stream, bytes, &[size]);
+        result.map(|()| chunks)
     }
 
     #[test]

@@ -3,6 +3,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::gateway::providers::find;
+use crate::gateway::providers::translation::test_support::header;
 
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
@@ -17,13 +18,6 @@ fn target<'a>(base: &'a str, key: Option<&'a str>, settings: &'a Map<String, Val
         api_key: key,
         settings,
     }
-}
-
-fn header<'a>(r: &'a UpstreamRequest, name: &str) -> Option<&'a str> {
-    r.headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 fn sent(r: &UpstreamRequest) -> Value {

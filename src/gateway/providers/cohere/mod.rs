@@ -6,29 +6,19 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-use rand::distributions::{Alphanumeric, DistString};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::adapter::{
     finish_reason, normalised_error, Adapter, AdapterError, Endpoint, StreamTranslator, Target,
     UpstreamRequest, Usage,
 };
+use super::translation::{
+    api_key, bad, base_url, embeddings_list, error_body_text, finish_with_calls, new_id, Answer,
+    Choice, EventStream, Form,
+};
 use super::Provider;
 
 pub struct Cohere;
-
-fn bad(msg: impl Into<String>) -> AdapterError {
-    AdapterError(msg.into())
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn new_id(prefix: &str) -> String {
-    let random = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
-    format!("{prefix}{random}")
-}
 
 /// `ERROR` and `TIMEOUT` finish reasons mean the generation failed (policy, providers.md 0.1).
 fn failed(reason: &str) -> Option<(&'static str, String)> {
@@ -82,11 +72,12 @@ fn tool_call(call: &Value) -> Value {
         None | Some(Value::Null) => "{}".into(),
         Some(other) => other.to_string(),
     };
-    json!({
-        "id": call.get("id").and_then(Value::as_str).map_or_else(|| new_id("call_"), String::from),
-        "type": "function",
-        "function": {"name": f.get("name").and_then(Value::as_str).unwrap_or(""), "arguments": arguments},
-    })
+    let id = call
+        .get("id")
+        .and_then(Value::as_str)
+        .map_or_else(|| new_id("call_"), String::from);
+    let name = f.get("name").and_then(Value::as_str).unwrap_or("");
+    super::translation::tool_call(id, name, arguments)
 }
 
 impl Adapter for Cohere {
@@ -107,14 +98,8 @@ impl Adapter for Cohere {
                 ))
             }
         };
-        let key = target
-            .api_key
-            .filter(|k| !k.trim().is_empty())
-            .ok_or_else(|| bad("the Cohere integration has no API key"))?;
-        let base = match target.base_url.trim_end_matches('/') {
-            "" => target.provider.base_url.trim_end_matches('/'),
-            b => b,
-        };
+        let key = api_key(target)?;
+        let base = base_url(target);
         Ok(UpstreamRequest {
             url: format!("{base}{path}"),
             headers: vec![
@@ -134,15 +119,16 @@ impl Adapter for Cohere {
         let v: Value = serde_json::from_slice(body)
             .map_err(|e| bad(format!("Cohere answered invalid JSON: {e}")))?;
         match endpoint {
-            Endpoint::Chat => chat_response(&v, model),
-            Endpoint::Completions => chat_response(&v, model).map(text_completion),
+            Endpoint::Chat | Endpoint::Completions => {
+                answer(&v, model).map(|a| a.into_openai(Form::of(endpoint)))
+            }
             Endpoint::Embeddings => embeddings_response(&v, model),
             Endpoint::Responses => Err(bad("the Responses API is not spoken by Cohere")),
         }
     }
 
     fn stream(&self, endpoint: Endpoint, model: &str) -> Box<dyn StreamTranslator> {
-        Box::new(stream::Translator::new(endpoint, model))
+        Box::new(EventStream::new(stream::Translator::new(endpoint, model)))
     }
 
     fn error(&self, provider: &Provider, status: u16, body: &[u8]) -> (u16, Value) {
@@ -156,24 +142,15 @@ impl Adapter for Cohere {
                     _ => None,
                 })
         });
-        let message = message.unwrap_or_else(|| {
-            let text: String = String::from_utf8_lossy(body)
-                .trim()
-                .chars()
-                .take(500)
-                .collect();
-            if text.is_empty() {
-                format!("HTTP {status}")
-            } else {
-                text
-            }
-        });
+        let message = message
+            .or_else(|| error_body_text(body))
+            .unwrap_or_else(|| format!("HTTP {status}"));
         normalised_error(provider, status, &message, None)
     }
 }
 
-/// A whole `/v2/chat` answer → `chat.completion`.
-fn chat_response(v: &Value, model: &str) -> Result<Value, AdapterError> {
+/// A whole `/v2/chat` answer.
+fn answer(v: &Value, model: &str) -> Result<Answer, AdapterError> {
     let m = v
         .get("message")
         .filter(|m| m.is_object())
@@ -200,45 +177,20 @@ fn chat_response(v: &Value, model: &str) -> Result<Value, AdapterError> {
         .flatten()
         .map(tool_call)
         .collect();
-    let reason = match finish_reason(upstream_reason) {
-        "tool_calls" if calls.is_empty() => "stop",
-        r => r,
-    };
-    let content = if text.is_empty() && !calls.is_empty() {
-        Value::Null
-    } else {
-        text.into()
-    };
-    let mut message = json!({"role": "assistant", "content": content, "refusal": null});
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    Ok(json!({
-        "id": v.get("id").and_then(Value::as_str).map_or_else(|| new_id("chatcmpl-"), String::from),
-        "object": "chat.completion",
-        "created": now(),
-        "model": model,
-        "system_fingerprint": null,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": reason}],
-        "usage": usage_json(v.get("usage").unwrap_or(&Value::Null)),
-    }))
-}
-
-/// A `chat.completion` → the legacy `text_completion` shape.
-fn text_completion(chat: Value) -> Value {
-    let choice = &chat["choices"][0];
-    json!({
-        "id": chat["id"],
-        "object": "text_completion",
-        "created": chat["created"],
-        "model": chat["model"],
-        "choices": [{
-            "text": choice["message"]["content"].as_str().unwrap_or(""),
-            "index": 0,
-            "logprobs": null,
-            "finish_reason": choice["finish_reason"],
+    let reason = finish_with_calls(finish_reason(upstream_reason), !calls.is_empty());
+    Ok(Answer {
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .map_or_else(|| new_id("chatcmpl-"), String::from),
+        model: model.to_string(),
+        choices: vec![Choice {
+            index: 0,
+            text,
+            tool_calls: calls,
+            finish_reason: reason,
         }],
-        "usage": chat["usage"],
+        usage: usage_json(v.get("usage").unwrap_or(&Value::Null)),
     })
 }
 
@@ -253,20 +205,10 @@ fn embeddings_response(v: &Value, model: &str) -> Result<Value, AdapterError> {
             .ok_or_else(|| bad("Cohere's answer has no float embeddings"))?,
         None => return Err(bad("Cohere's answer has no `embeddings`")),
     };
-    let data: Vec<Value> = vectors
-        .iter()
-        .enumerate()
-        .map(|(i, e)| json!({"object": "embedding", "index": i, "embedding": e}))
-        .collect();
     let meta = v.get("meta").unwrap_or(&Value::Null);
     let tokens = ["/billed_units/input_tokens", "/tokens/input_tokens"]
         .iter()
         .find_map(|p| meta.pointer(p).and_then(Value::as_f64))
         .unwrap_or(0.0) as u64;
-    Ok(json!({
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }))
+    Ok(embeddings_list(vectors.clone(), model, tokens))
 }

@@ -4,48 +4,30 @@
 
 use serde_json::{json, Map, Value};
 
-use super::bad;
 use crate::gateway::providers::adapter::AdapterError;
+use crate::gateway::providers::translation::{
+    bad, function_tools, json_format, max_tokens, messages, model, one_choice, prompt_as_chat,
+    stop_sequences, tool_call_id, tool_choice, JsonFormat, ToolChoice,
+};
 
 /// Cohere's documented per-call limit on `texts`.
 const MAX_TEXTS: usize = 96;
 
-fn model_of(body: &Value) -> Result<&str, AdapterError> {
-    body.get("model")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| bad("`model` is required"))
-}
-
 pub fn chat(body: &Value, stream: bool) -> Result<Value, AdapterError> {
-    let model = model_of(body)?;
-    if body.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
-        return Err(bad("Cohere returns one choice per request: `n` must be 1"));
-    }
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("`messages` must be an array"))?;
+    let model = model(body)?;
+    one_choice(body, "Cohere")?;
     let mut out = Map::new();
     out.insert("model".into(), model.into());
-    out.insert("messages".into(), Value::Array(messages_of(messages)?));
+    out.insert(
+        "messages".into(),
+        Value::Array(messages_of(messages(body)?)?),
+    );
     tools(body, &mut out)?;
-    let max = body
-        .get("max_completion_tokens")
-        .filter(|v| !v.is_null())
-        .or_else(|| body.get("max_tokens"));
-    if let Some(max) = max.filter(|m| m.is_u64()) {
+    if let Some(max) = max_tokens(body).filter(|m| m.is_u64()) {
         out.insert("max_tokens".into(), max.clone());
     }
-    match body.get("stop") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => {
-            out.insert("stop_sequences".into(), json!([s]));
-        }
-        Some(Value::Array(list)) if list.iter().all(Value::is_string) => {
-            out.insert("stop_sequences".into(), Value::Array(list.clone()));
-        }
-        Some(_) => return Err(bad("`stop` must be a string or strings")),
+    if let Some(stops) = stop_sequences(body)? {
+        out.insert("stop_sequences".into(), json!(stops));
     }
     if let Some(t) = body.get("temperature").and_then(Value::as_f64) {
         // Cohere rejects temperatures above 1.
@@ -71,7 +53,11 @@ pub fn chat(body: &Value, stream: bool) -> Result<Value, AdapterError> {
     if let Some(seed) = body.get("seed").filter(|s| s.is_i64() || s.is_u64()) {
         out.insert("seed".into(), seed.clone());
     }
-    if let Some(format) = response_format(body.get("response_format"))? {
+    if let Some(format) = json_format(body)? {
+        let format = match format {
+            JsonFormat::Any => json!({"type": "json_object"}),
+            JsonFormat::Schema(schema) => json!({"type": "json_object", "json_schema": schema}),
+        };
         out.insert("response_format".into(), format);
     }
     if body.get("logprobs").and_then(Value::as_bool) == Some(true) {
@@ -85,37 +71,11 @@ pub fn chat(body: &Value, stream: bool) -> Result<Value, AdapterError> {
 
 /// Legacy completions: `prompt` (one string) as one user message.
 pub fn completion(body: &Value, stream: bool) -> Result<Value, AdapterError> {
-    let prompt = match body.get("prompt") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
-            a[0].as_str().unwrap_or("").into()
-        }
-        _ => return Err(bad("Cohere completions take `prompt` as one string")),
-    };
-    if body.get("echo").and_then(Value::as_bool) == Some(true)
-        || body
-            .get("best_of")
-            .and_then(Value::as_u64)
-            .is_some_and(|n| n > 1)
-        || body.get("suffix").is_some_and(|s| !s.is_null())
-    {
-        return Err(bad(
-            "`echo`, `best_of` and `suffix` are not supported by Cohere",
-        ));
-    }
-    let mut chat_body = body.clone();
-    if let Some(o) = chat_body.as_object_mut() {
-        o.remove("prompt");
-        o.insert(
-            "messages".into(),
-            json!([{"role": "user", "content": prompt}]),
-        );
-    }
-    chat(&chat_body, stream)
+    chat(&prompt_as_chat(body, "Cohere")?, stream)
 }
 
 pub fn embed(body: &Value) -> Result<Value, AdapterError> {
-    let model = model_of(body)?;
+    let model = model(body)?;
     let not_text = || bad("Cohere embeddings take `input` as a string or an array of strings");
     let texts: Vec<Value> = match body.get("input") {
         Some(Value::String(s)) => vec![s.as_str().into()],
@@ -148,80 +108,28 @@ pub fn embed(body: &Value) -> Result<Value, AdapterError> {
     Ok(out)
 }
 
-fn response_format(format: Option<&Value>) -> Result<Option<Value>, AdapterError> {
-    let Some(format) = format.filter(|f| !f.is_null()) else {
-        return Ok(None);
-    };
-    match format.get("type").and_then(Value::as_str) {
-        Some("text") => Ok(None),
-        Some("json_object") => Ok(Some(json!({"type": "json_object"}))),
-        Some("json_schema") => {
-            let schema = format
-                .pointer("/json_schema/schema")
-                .filter(|s| s.is_object())
-                .ok_or_else(|| bad("`response_format.json_schema.schema` must be an object"))?;
-            Ok(Some(json!({"type": "json_object", "json_schema": schema})))
-        }
-        _ => Err(bad(
-            "`response_format.type` must be text, json_object or json_schema",
-        )),
-    }
-}
-
 /// `tools` (OpenAI's shape, `strict` lifted to `strict_tools`) and `tool_choice`
 /// (`REQUIRED`/`NONE`, omitted for auto; a named tool is sent alone with `REQUIRED`).
 fn tools(body: &Value, out: &mut Map<String, Value>) -> Result<(), AdapterError> {
     let mut list = Vec::new();
     let mut strict = false;
-    for (i, t) in body
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        if t.get("type")
-            .and_then(Value::as_str)
-            .is_some_and(|k| k != "function")
-        {
-            return Err(bad(format!(
-                "tools[{i}]: only `function` tools are supported by Cohere"
-            )));
-        }
-        let f = t.get("function").unwrap_or(t);
-        let name = f
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| bad(format!("tools[{i}]: `function.name` is required")))?;
-        let mut function = json!({"name": name});
-        if let Some(d) = f.get("description").and_then(Value::as_str) {
+    for f in function_tools(body, "Cohere")? {
+        let mut function = json!({"name": f.name});
+        if let Some(d) = f.description {
             function["description"] = d.into();
         }
-        function["parameters"] = f
-            .get("parameters")
-            .filter(|p| p.is_object())
-            .cloned()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-        strict |= f.get("strict").and_then(Value::as_bool) == Some(true);
+        function["parameters"] = f.parameters;
+        strict |= f.function.get("strict").and_then(Value::as_bool) == Some(true);
         list.push(json!({"type": "function", "function": function}));
     }
     if list.is_empty() {
         return Ok(());
     }
-    let choice = match body.get("tool_choice") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => None,
-            "none" => Some("NONE"),
-            "required" => Some("REQUIRED"),
-            other => return Err(bad(format!("unknown `tool_choice` `{other}`"))),
-        },
-        Some(named) => {
-            let name = named
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("`tool_choice` must name a function"))?;
+    let choice = match tool_choice(body)? {
+        None | Some(ToolChoice::Auto) => None,
+        Some(ToolChoice::None) => Some("NONE"),
+        Some(ToolChoice::Required) => Some("REQUIRED"),
+        Some(ToolChoice::Function(name)) => {
             list.retain(|t| t["function"]["name"] == name);
             if list.is_empty() {
                 return Err(bad(format!(
@@ -328,14 +236,7 @@ fn messages_of(messages: &[Value]) -> Result<Vec<Value>, AdapterError> {
                 }
             }
             "tool" => {
-                let id = m
-                    .get("tool_call_id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "messages[{i}]: a tool message needs `tool_call_id`"
-                        ))
-                    })?;
+                let id = tool_call_id(m, i)?;
                 let text = text_of(content).map_err(at)?;
                 out.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
             }

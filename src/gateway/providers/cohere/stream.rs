@@ -2,101 +2,34 @@
 //! `message-start`, `content-delta` (text), `tool-call-start`/`-delta` (one call, an object),
 //! and `message-end` with the finish reason and usage, which ends the stream.
 
-use std::collections::HashMap;
+use serde_json::Value;
 
-use serde_json::{json, Value};
-
-use super::{failed, finish_reason, new_id, now, usage_json, usage_of};
-use crate::gateway::providers::adapter::{Endpoint, StreamError, StreamTranslator, Usage};
-use crate::gateway::sse::{Decoder, Event};
+use super::{failed, finish_reason, usage_json, usage_of};
+use crate::gateway::providers::adapter::{Endpoint, StreamError, Usage};
+use crate::gateway::providers::translation::{
+    finish_with_calls, new_id, ChunkWriter, Form, TypedEvents,
+};
 
 pub struct Translator {
-    chat: bool,
-    decoder: Decoder,
-    id: String,
-    created: i64,
-    model: String,
-    started: bool,
-    /// Cohere's tool-call `index` → the OpenAI ordinal.
-    calls: HashMap<u64, usize>,
-    last_call: Option<usize>,
+    /// Tool calls are keyed by Cohere's tool-call `index`.
+    chunks: ChunkWriter,
     done: bool,
     usage: Option<Usage>,
-}
-
-fn malformed(detail: impl std::fmt::Display) -> StreamError {
-    StreamError {
-        message: format!("Cohere sent a malformed stream event: {detail}"),
-        kind: "server_error".into(),
-    }
 }
 
 impl Translator {
     pub fn new(endpoint: Endpoint, model: &str) -> Translator {
         Translator {
-            chat: endpoint != Endpoint::Completions,
-            decoder: Decoder::default(),
-            id: new_id("chatcmpl-"),
-            created: now(),
-            model: model.to_string(),
-            started: false,
-            calls: HashMap::new(),
-            last_call: None,
+            chunks: ChunkWriter::new(Form::of(endpoint), new_id("chatcmpl-"), model),
             done: false,
             usage: None,
         }
     }
+}
 
-    fn chunk(&self, choices: Value) -> Value {
-        let object = if self.chat {
-            "chat.completion.chunk"
-        } else {
-            "text_completion"
-        };
-        json!({"id": self.id, "object": object, "created": self.created, "model": self.model,
-               "choices": choices})
-    }
-
-    fn emit(&mut self, delta: Value, reason: Option<&str>, out: &mut Vec<String>) {
-        if !self.started {
-            self.started = true;
-            if self.chat {
-                let role = json!({"role": "assistant", "content": ""});
-                let first =
-                    json!([{"index": 0, "delta": role, "logprobs": null, "finish_reason": null}]);
-                out.push(self.chunk(first).to_string());
-            }
-        }
-        if delta.as_object().is_some_and(|d| d.is_empty()) && reason.is_none() {
-            return;
-        }
-        let choice = if self.chat {
-            json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": reason})
-        } else {
-            if delta.get("tool_calls").is_some() {
-                return;
-            }
-            let text = delta.get("content").and_then(Value::as_str).unwrap_or("");
-            json!({"text": text, "index": 0, "logprobs": null, "finish_reason": reason})
-        };
-        out.push(self.chunk(json!([choice])).to_string());
-    }
-
-    fn events(&mut self, events: Vec<Event>, out: &mut Vec<String>) -> Result<(), StreamError> {
-        for event in events {
-            let data = event.data.trim();
-            if data.is_empty() || data == "[DONE]" || self.done {
-                continue;
-            }
-            let v: Value = serde_json::from_str(data).map_err(malformed)?;
-            let kind = v
-                .get("type")
-                .and_then(Value::as_str)
-                .or(event.event.as_deref());
-            self.event(kind.unwrap_or(""), &v, out)?;
-        }
-        Ok(())
-    }
+impl TypedEvents for Translator {
+    const PROVIDER: &'static str = "Cohere";
+    const LAST_EVENT: &'static str = "message-end";
 
     fn event(&mut self, kind: &str, v: &Value, out: &mut Vec<String>) -> Result<(), StreamError> {
         let message = &v["delta"]["message"];
@@ -105,29 +38,26 @@ impl Translator {
                 if let Some(id) = v
                     .get("id")
                     .and_then(Value::as_str)
-                    .filter(|_| !self.started)
+                    .filter(|_| !self.chunks.started())
                 {
-                    self.id = id.to_string();
+                    self.chunks.id = id.to_string();
                 }
-                self.emit(json!({}), None, out);
+                self.chunks.start(out);
             }
             "content-start" | "content-delta" => {
                 // Reasoning models stream `thinking` here too: not exposed.
                 let text = message["content"]["text"].as_str().unwrap_or("");
-                if !text.is_empty() {
-                    self.emit(json!({"content": text}), None, out);
-                }
+                self.chunks.text(out, text);
             }
             "tool-call-start" => {
                 let call = &message["tool_calls"];
-                let k = self.calls.len();
-                self.calls
-                    .insert(v["index"].as_u64().unwrap_or(k as u64), k);
-                self.last_call = Some(k);
+                let key = v["index"]
+                    .as_u64()
+                    .unwrap_or(self.chunks.tool_calls() as u64);
                 let f = &call["function"];
-                let header = json!({"index": k, "id": call["id"], "type": "function",
-                    "function": {"name": f["name"], "arguments": f["arguments"].as_str().unwrap_or("")}});
-                self.emit(json!({"tool_calls": [header]}), None, out);
+                let arguments = f["arguments"].as_str().unwrap_or("");
+                let (id, name) = (call["id"].clone(), f["name"].clone());
+                self.chunks.tool_call_start(out, key, id, name, arguments);
             }
             "tool-call-delta" => {
                 let fragment = message["tool_calls"]["function"]["arguments"]
@@ -135,11 +65,10 @@ impl Translator {
                     .unwrap_or("");
                 let k = v["index"]
                     .as_u64()
-                    .and_then(|i| self.calls.get(&i).copied())
-                    .or(self.last_call);
-                if let (Some(k), false) = (k, fragment.is_empty()) {
-                    let call = json!({"index": k, "function": {"arguments": fragment}});
-                    self.emit(json!({"tool_calls": [call]}), None, out);
+                    .and_then(|i| self.chunks.tool_call(i))
+                    .or(self.chunks.last_tool_call());
+                if let Some(k) = k {
+                    self.chunks.tool_call_args(out, k, fragment);
                 }
             }
             "message-end" => {
@@ -154,14 +83,13 @@ impl Translator {
                         kind: kind.into(),
                     });
                 }
-                let reason = match finish_reason(upstream) {
-                    "tool_calls" if self.calls.is_empty() => "stop",
-                    r => r,
-                };
-                self.emit(json!({}), Some(reason), out);
-                let mut chunk = self.chunk(json!([]));
-                chunk["usage"] = usage_json(delta.get("usage").unwrap_or(&Value::Null));
-                out.push(chunk.to_string());
+                let reason =
+                    finish_with_calls(finish_reason(upstream), self.chunks.tool_calls() > 0);
+                self.chunks.finish(out, reason);
+                out.push(
+                    self.chunks
+                        .usage(usage_json(delta.get("usage").unwrap_or(&Value::Null))),
+                );
                 self.done = true;
             }
             "error" | "" if v.get("message").is_some() => {
@@ -176,28 +104,9 @@ impl Translator {
         }
         Ok(())
     }
-}
 
-impl StreamTranslator for Translator {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<String>) -> Result<(), StreamError> {
-        let mut events = Vec::new();
-        let fed = self.decoder.feed(bytes, &mut events);
-        self.events(events, out)?;
-        fed.map_err(|_| malformed("an event exceeds the size limit"))
-    }
-
-    fn finish(&mut self, out: &mut Vec<String>) -> Result<(), StreamError> {
-        let mut events = Vec::new();
-        self.decoder.finish(&mut events);
-        self.events(events, out)?;
-        if self.done {
-            Ok(())
-        } else {
-            Err(StreamError {
-                message: "Cohere closed the stream before message-end".into(),
-                kind: "server_error".into(),
-            })
-        }
+    fn done(&self) -> bool {
+        self.done
     }
 
     fn usage(&self) -> Option<Usage> {

@@ -3,6 +3,9 @@ use serde_json::{json, Map, Value};
 use super::*;
 use crate::gateway::providers::adapter::StreamError;
 use crate::gateway::providers::find;
+use crate::gateway::providers::translation::test_support::{
+    feed, strip_id_and_created as strip, without_created,
+};
 
 fn target<'a>(base: &'a str, settings: &'a Map<String, Value>) -> Target<'a> {
     Target {
@@ -31,12 +34,6 @@ fn send(endpoint: Endpoint, body: Value, stream: bool) -> (String, Value) {
         ]
     );
     (r.url, serde_json::from_slice(&r.body).unwrap())
-}
-
-fn without_created(mut v: Value) -> Value {
-    assert!(v["created"].as_i64().unwrap() > 1_700_000_000);
-    v.as_object_mut().unwrap().remove("created");
-    v
 }
 
 #[test]
@@ -290,40 +287,11 @@ fn run(
     text: &str,
     sizes: &[usize],
 ) -> (Vec<Value>, Result<(), StreamError>, Option<Usage>) {
-    let mut s = Cohere.stream(endpoint, "command-a-03-2025");
-    let mut out = Vec::new();
-    let mut rest = text.as_bytes();
-    let mut i = 0;
-    let mut result = Ok(());
-    while !rest.is_empty() && result.is_ok() {
-        let n = sizes[i % sizes.len()].min(rest.len());
-        result = s.feed(&rest[..n], &mut out);
-        rest = &rest[n..];
-        i += 1;
-    }
-    if result.is_ok() {
-        result = s.finish(&mut out);
-    }
-    let chunks: Vec<Value> = out
-        .iter()
-        .map(|c| serde_json::from_str(c).unwrap())
-        .collect();
-    (chunks, result, s.usage())
-}
-
-fn strip(chunks: Vec<Value>, id: &str) -> Vec<Value> {
-    let created = chunks[0]["created"].clone();
-    chunks
-        .into_iter()
-        .map(|mut c| {
-            assert_eq!(c["id"], id);
-            assert_eq!(c["created"], created);
-            let o = c.as_object_mut().unwrap();
-            o.remove("id");
-            o.remove("created");
-            c
-        })
-        .collect()
+    feed(
+        Cohere.stream(endpoint, "command-a-03-2025").as_mut(),
+        text.as_bytes(),
+        sizes,
+    )
 }
 
 const TOOL_STREAM: &str = concat!(

@@ -13,13 +13,10 @@ use serde_json::{json, Value};
 use super::adapter::{
     normalised_error, Adapter, AdapterError, Endpoint, StreamTranslator, Target, UpstreamRequest,
 };
+use super::translation::{api_key, bad, base_url, error_body_text, Form};
 use super::{Provider, WireFormat};
 
 pub struct Gemini;
-
-fn bad(msg: impl Into<String>) -> AdapterError {
-    AdapterError(msg.into())
-}
 
 impl Adapter for Gemini {
     fn request(
@@ -29,11 +26,7 @@ impl Adapter for Gemini {
         body: &Value,
         stream: bool,
     ) -> Result<UpstreamRequest, AdapterError> {
-        let model = body
-            .get("model")
-            .and_then(Value::as_str)
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| bad("`model` is required"))?;
+        let model = super::translation::model(body)?;
         let vertex = target.provider.wire == WireFormat::VertexAi;
         let model = bare_model(model, vertex)?;
         let (method, upstream) = match endpoint {
@@ -110,8 +103,9 @@ impl Adapter for Gemini {
         model: &str,
     ) -> Result<Value, AdapterError> {
         match endpoint {
-            Endpoint::Chat => response::chat(body, model),
-            Endpoint::Completions => response::completion(body, model),
+            Endpoint::Chat | Endpoint::Completions => {
+                response::answer(body, model, Form::of(endpoint))
+            }
             Endpoint::Embeddings => response::embeddings(body, model),
             Endpoint::Responses => Err(bad("the Responses API is not spoken by Gemini")),
         }
@@ -134,13 +128,7 @@ impl Adapter for Gemini {
                 normalised_error(provider, status, &message, code.as_deref())
             }
             None => {
-                let text = String::from_utf8_lossy(body);
-                let text: String = text.trim().chars().take(500).collect();
-                let message = if text.is_empty() {
-                    format!("HTTP {status}")
-                } else {
-                    text
-                };
+                let message = error_body_text(body).unwrap_or_else(|| format!("HTTP {status}"));
                 normalised_error(provider, status, &message, None)
             }
         }
@@ -229,18 +217,6 @@ fn embedding_inputs(body: &Value) -> Result<Vec<&str>, AdapterError> {
     }
 }
 
-fn api_key<'a>(target: &Target<'a>) -> Result<&'a str, AdapterError> {
-    target
-        .api_key
-        .filter(|k| !k.trim().is_empty())
-        .ok_or_else(|| {
-            bad(format!(
-                "the {} integration has no API key",
-                target.provider.name
-            ))
-        })
-}
-
 fn json_headers(auth: (&str, String)) -> Vec<(String, String)> {
     vec![
         (auth.0.to_string(), auth.1),
@@ -251,10 +227,7 @@ fn json_headers(auth: (&str, String)) -> Vec<(String, String)> {
 type Address = (String, Vec<(String, String)>);
 
 fn gemini_address(target: &Target, model: &str, method: &str) -> Result<Address, AdapterError> {
-    let base = match target.base_url.trim_end_matches('/') {
-        "" => target.provider.base_url.trim_end_matches('/'),
-        b => b,
-    };
+    let base = base_url(target);
     let key = api_key(target)?;
     let url = format!("{base}/models/{model}:{method}");
     Ok((url, json_headers(("x-goog-api-key", key.to_string()))))
@@ -265,11 +238,12 @@ fn gemini_address(target: &Target, model: &str, method: &str) -> Result<Address,
 /// mode" (`/v1/publishers/google/models/...` on the global host) with an API key.
 fn vertex_address(target: &Target, model: &str, method: &str) -> Result<Address, AdapterError> {
     let key = api_key(target)?;
+    // The gateway exchanges service-account keys for access tokens before building the
+    // request (server::gateway::google_auth); one arriving here was not exchanged.
     if key.trim_start().starts_with('{') {
         return Err(bad(
-            "this Vertex AI integration holds a service-account JSON key, which needs an OAuth \
-             token exchange that tollgate does not support yet; store an access token \
-             (`gcloud auth print-access-token`) as the integration's key instead",
+            "a service-account JSON key must be exchanged for an access token before calling \
+             Vertex AI; the gateway does this for integrations of provider vertex-ai",
         ));
     }
     let custom = target.base_url.trim_end_matches('/');

@@ -6,20 +6,16 @@ use serde_json::{json, Map, Value};
 
 use super::schema;
 use crate::gateway::providers::adapter::AdapterError;
+use crate::gateway::providers::translation::{
+    bad, data_url, max_tokens, messages, prompt_as_chat, push_turn, stop_sequences, texts,
+};
 
 /// Google's documented stand-in for a lost `thoughtSignature` on a replayed Gemini 3 call.
 const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 
-fn bad(msg: impl Into<String>) -> AdapterError {
-    AdapterError(msg.into())
-}
-
 /// Builds the `generateContent` body for an OpenAI chat body.
 pub fn chat(body: &Value, model: &str) -> Result<Value, AdapterError> {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("`messages` must be an array"))?;
+    let messages = messages(body)?;
     let mut system: Vec<Value> = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     // tool_call id → function name, for `functionResponse.name`.
@@ -58,18 +54,8 @@ pub fn chat(body: &Value, model: &str) -> Result<Value, AdapterError> {
             }
             other => return Err(bad(format!("messages[{i}]: unsupported role `{other}`"))),
         };
-        if parts.is_empty() {
-            continue;
-        }
-        // Gemini expects user/model alternation: merge neighbours of the same role.
-        match contents.last_mut() {
-            Some(last) if last["role"] == turn => {
-                if let Some(p) = last["parts"].as_array_mut() {
-                    p.extend(parts);
-                }
-            }
-            _ => contents.push(json!({"role": turn, "parts": parts})),
-        }
+        // Gemini expects user/model alternation.
+        push_turn(&mut contents, turn, "parts", parts);
     }
 
     let mut out = Map::new();
@@ -99,39 +85,18 @@ pub fn chat(body: &Value, model: &str) -> Result<Value, AdapterError> {
 
 /// `prompt` of a legacy completions request as one user message.
 pub fn completion(body: &Value, model: &str) -> Result<Value, AdapterError> {
-    let prompt = match body.get("prompt") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => {
-            a[0].as_str().unwrap_or("").into()
-        }
-        _ => return Err(bad("Gemini completions take `prompt` as one string")),
-    };
-    let mut chat_body = body.clone();
-    if let Some(o) = chat_body.as_object_mut() {
-        o.remove("prompt");
-        o.insert(
-            "messages".into(),
-            json!([{"role": "user", "content": prompt}]),
-        );
-    }
-    chat(&chat_body, model)
+    chat(&prompt_as_chat(body, "Gemini")?, model)
 }
 
+/// The non-empty texts of `content` as text parts.
 fn text_parts(content: &Value) -> Result<Vec<Value>, AdapterError> {
-    match content {
-        Value::Null => Ok(Vec::new()),
-        Value::String(s) if s.is_empty() => Ok(Vec::new()),
-        Value::String(s) => Ok(vec![json!({"text": s})]),
-        Value::Array(items) => Ok(items
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .filter(|t| !t.is_empty())
-            .map(|t| json!({"text": t}))
-            .collect()),
-        _ => Err(bad(
-            "message `content` must be a string or an array of parts",
-        )),
-    }
+    let texts = texts(content)
+        .ok_or_else(|| bad("message `content` must be a string or an array of parts"))?;
+    Ok(texts
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| json!({"text": t}))
+        .collect())
 }
 
 fn user_parts(content: &Value) -> Result<Vec<Value>, AdapterError> {
@@ -180,13 +145,8 @@ fn user_parts(content: &Value) -> Result<Vec<Value>, AdapterError> {
 
 /// A data URL → `inlineData`; an http(s) or `gs://` URL → `fileData`.
 fn media_part(url: &str) -> Result<Value, AdapterError> {
-    if let Some(rest) = url.strip_prefix("data:") {
-        let (meta, data) = rest
-            .split_once(',')
-            .ok_or_else(|| bad("malformed data URL in content part"))?;
-        let mime = meta
-            .strip_suffix(";base64")
-            .ok_or_else(|| bad("data URLs must be base64"))?;
+    if url.starts_with("data:") {
+        let (mime, data) = data_url(url).ok_or_else(|| bad("data URLs must be base64"))?;
         return Ok(json!({"inlineData": {"mimeType": mime, "data": data}}));
     }
     if url.starts_with("https://") || url.starts_with("http://") || url.starts_with("gs://") {
@@ -271,16 +231,7 @@ fn assistant_parts(
 }
 
 fn function_response(name: &str, content: &Value) -> Value {
-    let text = match content {
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(""),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    };
+    let text = texts(content).map_or_else(|| content.to_string(), |t| t.concat());
     let response = match serde_json::from_str::<Value>(&text) {
         Ok(v @ Value::Object(_)) => v,
         _ => json!({"content": text}),
@@ -381,30 +332,23 @@ fn tool_config(body: &Value) -> Result<Option<Value>, AdapterError> {
 
 fn generation_config(body: &Value, gemini3: bool) -> Result<Map<String, Value>, AdapterError> {
     let mut g = Map::new();
-    let mut copy = |from: &str, to: &str| {
-        if let Some(v) = body.get(from).filter(|v| !v.is_null()) {
+    let mut put = |to: &str, value: Option<&Value>| {
+        if let Some(v) = value.filter(|v| !v.is_null()) {
             g.insert(to.into(), v.clone());
         }
     };
-    copy("temperature", "temperature");
-    copy("top_p", "topP");
-    copy("top_k", "topK");
-    copy("max_tokens", "maxOutputTokens");
-    copy("max_completion_tokens", "maxOutputTokens");
-    copy("n", "candidateCount");
-    copy("seed", "seed");
-    copy("presence_penalty", "presencePenalty");
-    copy("frequency_penalty", "frequencyPenalty");
-    copy("logprobs", "responseLogprobs");
-    copy("top_logprobs", "logprobs");
-    match body.get("stop") {
-        Some(Value::String(s)) => {
-            g.insert("stopSequences".into(), json!([s]));
-        }
-        Some(Value::Array(a)) if !a.is_empty() => {
-            g.insert("stopSequences".into(), Value::Array(a.clone()));
-        }
-        _ => {}
+    put("temperature", body.get("temperature"));
+    put("topP", body.get("top_p"));
+    put("topK", body.get("top_k"));
+    put("maxOutputTokens", max_tokens(body));
+    put("candidateCount", body.get("n"));
+    put("seed", body.get("seed"));
+    put("presencePenalty", body.get("presence_penalty"));
+    put("frequencyPenalty", body.get("frequency_penalty"));
+    put("responseLogprobs", body.get("logprobs"));
+    put("logprobs", body.get("top_logprobs"));
+    if let Some(stops) = stop_sequences(body)?.filter(|s| !s.is_empty()) {
+        g.insert("stopSequences".into(), json!(stops));
     }
     if let Some(format) = body.get("response_format") {
         match format.get("type").and_then(Value::as_str) {

@@ -1,22 +1,12 @@
 //! Gemini `GenerateContentResponse` → OpenAI chat / text completion (providers.md 4.3), and
 //! embeddings answers (4.6, 4.7).
 
-use rand::distributions::{Alphanumeric, DistString};
 use serde_json::{json, Value};
 
 use crate::gateway::providers::adapter::{finish_reason, AdapterError, Usage};
-
-/// `prefix` + 24 random alphanumerics (`call_…`, `chatcmpl-…`).
-pub fn new_id(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        Alphanumeric.sample_string(&mut rand::thread_rng(), 24)
-    )
-}
-
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+use crate::gateway::providers::translation::{
+    embeddings_list, finish_with_calls, new_id, Answer, Choice, Form,
+};
 
 /// `usageMetadata` → usage: thoughts count as completion (and reasoning) tokens, tool-use
 /// prompt tokens as prompt tokens; cached ⊂ prompt already.
@@ -45,15 +35,13 @@ pub fn tool_call(part: &Value) -> Value {
         .and_then(Value::as_str)
         .map_or_else(|| new_id("call_"), String::from);
     let args = call.get("args").cloned().unwrap_or_else(|| json!({}));
-    let mut function = json!({
-        "name": call.get("name").and_then(Value::as_str).unwrap_or(""),
-        "arguments": args.to_string(),
-    });
+    let name = call.get("name").and_then(Value::as_str).unwrap_or("");
+    let mut call = crate::gateway::providers::translation::tool_call(id, name, args.to_string());
     // Gemini 3 wants it back on the next turn (Portkey's extension field).
     if let Some(sig) = part.get("thoughtSignature") {
-        function["thought_signature"] = sig.clone();
+        call["function"]["thought_signature"] = sig.clone();
     }
-    json!({"id": id, "type": "function", "function": function})
+    call
 }
 
 /// The visible text of a candidate's parts (thought parts skipped) and its function calls.
@@ -77,10 +65,7 @@ pub fn split_parts(candidate: &Value) -> (String, Vec<&Value>) {
 
 /// The OpenAI finish reason for a Gemini one, given whether the choice made tool calls.
 pub fn finish(upstream: &str, has_calls: bool) -> &'static str {
-    match finish_reason(upstream) {
-        "stop" if has_calls => "tool_calls",
-        other => other,
-    }
+    finish_with_calls(finish_reason(upstream), has_calls)
 }
 
 fn parse(body: &[u8]) -> Result<Value, AdapterError> {
@@ -88,28 +73,18 @@ fn parse(body: &[u8]) -> Result<Value, AdapterError> {
         .map_err(|e| AdapterError(format!("Gemini answered with malformed JSON: {e}")))
 }
 
-fn header(body: &Value, object: &str, model: &str) -> Value {
-    json!({
-        "id": body.get("responseId").and_then(Value::as_str)
-            .map_or_else(|| new_id("chatcmpl-"), |r| format!("chatcmpl-{r}")),
-        "object": object,
-        "created": now(),
-        "model": body.get("modelVersion").and_then(Value::as_str).unwrap_or(model),
-    })
-}
-
 /// Choices `(index, text, calls, finish_reason)`; a prompt blocked before any candidate gives
 /// one empty `content_filter` choice.
-fn choices(body: &Value) -> Vec<(u64, String, Vec<Value>, &'static str)> {
+fn choices(body: &Value) -> Vec<Choice> {
     let candidates = body.get("candidates").and_then(Value::as_array);
     let Some(candidates) = candidates.filter(|c| !c.is_empty()) else {
         let blocked = body.pointer("/promptFeedback/blockReason").is_some();
-        return vec![(
-            0,
-            String::new(),
-            Vec::new(),
-            if blocked { "content_filter" } else { "stop" },
-        )];
+        return vec![Choice {
+            index: 0,
+            text: String::new(),
+            tool_calls: Vec::new(),
+            finish_reason: if blocked { "content_filter" } else { "stop" },
+        }];
     };
     candidates
         .iter()
@@ -120,53 +95,33 @@ fn choices(body: &Value) -> Vec<(u64, String, Vec<Value>, &'static str)> {
                 .get("finishReason")
                 .and_then(Value::as_str)
                 .unwrap_or("STOP");
-            let reason = finish(reason, !calls.is_empty());
-            (
-                candidate_index(c, i),
+            Choice {
+                index: candidate_index(c, i),
                 text,
-                calls.into_iter().map(tool_call).collect(),
-                reason,
-            )
+                finish_reason: finish(reason, !calls.is_empty()),
+                tool_calls: calls.into_iter().map(tool_call).collect(),
+            }
         })
         .collect()
 }
 
-pub fn chat(body: &[u8], model: &str) -> Result<Value, AdapterError> {
+/// A whole `GenerateContentResponse`, as chat or text completion.
+pub fn answer(body: &[u8], model: &str, form: Form) -> Result<Value, AdapterError> {
     let body = parse(body)?;
-    let mut out = header(&body, "chat.completion", model);
-    out["system_fingerprint"] = Value::Null;
-    let list: Vec<Value> = choices(&body)
-        .into_iter()
-        .map(|(index, text, calls, reason)| {
-            let content = if text.is_empty() && !calls.is_empty() {
-                Value::Null
-            } else {
-                text.into()
-            };
-            let mut message = json!({"role": "assistant", "content": content, "refusal": null});
-            if !calls.is_empty() {
-                message["tool_calls"] = Value::Array(calls);
-            }
-            json!({"index": index, "message": message, "logprobs": null, "finish_reason": reason})
-        })
-        .collect();
-    out["choices"] = Value::Array(list);
-    out["usage"] = usage(body.get("usageMetadata").unwrap_or(&Value::Null)).to_openai();
-    Ok(out)
-}
-
-pub fn completion(body: &[u8], model: &str) -> Result<Value, AdapterError> {
-    let body = parse(body)?;
-    let mut out = header(&body, "text_completion", model);
-    let list: Vec<Value> = choices(&body)
-        .into_iter()
-        .map(|(index, text, _, reason)| {
-            json!({"text": text, "index": index, "logprobs": null, "finish_reason": reason})
-        })
-        .collect();
-    out["choices"] = Value::Array(list);
-    out["usage"] = usage(body.get("usageMetadata").unwrap_or(&Value::Null)).to_openai();
-    Ok(out)
+    let answer = Answer {
+        id: body
+            .get("responseId")
+            .and_then(Value::as_str)
+            .map_or_else(|| new_id("chatcmpl-"), |r| format!("chatcmpl-{r}")),
+        model: body
+            .get("modelVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(model)
+            .to_string(),
+        choices: choices(&body),
+        usage: usage(body.get("usageMetadata").unwrap_or(&Value::Null)).to_openai(),
+    };
+    Ok(answer.into_openai(form))
 }
 
 /// `batchEmbedContents` (`embeddings[].values`, no usage: reported as 0) or Vertex `predict`
@@ -196,22 +151,20 @@ pub fn embeddings(body: &[u8], model: &str) -> Result<Value, AdapterError> {
             "Gemini's embeddings answer has no `embeddings`".into(),
         ));
     };
-    let data: Vec<Value> = vectors
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
-        .collect();
-    Ok(json!({
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-    }))
+    Ok(embeddings_list(vectors, model, prompt_tokens))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chat(body: &[u8], model: &str) -> Result<Value, AdapterError> {
+        answer(body, model, Form::Chat)
+    }
+
+    fn completion(body: &[u8], model: &str) -> Result<Value, AdapterError> {
+        answer(body, model, Form::Text)
+    }
 
     #[test]
     fn maps_text_function_call_and_usage_with_thoughts() {

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::error_status;
-use super::response::{candidate_index, finish, new_id, now, split_parts, tool_call, usage};
+use super::response::{candidate_index, finish, split_parts, tool_call, usage};
 use crate::gateway::providers::adapter::{
     normalised_error, Endpoint, StreamError, StreamTranslator, Usage,
 };
+use crate::gateway::providers::translation::{new_id, ChunkWriter, Form};
 use crate::gateway::sse::{Decoder, Event};
 
 #[derive(Default)]
@@ -20,53 +21,27 @@ struct Choice {
     finished: bool,
 }
 
+/// Several candidates stream side by side, so the per-choice bookkeeping is kept here; the
+/// writer only shapes the chunks.
 pub struct Translator {
     chat: bool,
     decoder: Decoder,
-    id: Option<String>,
-    created: i64,
-    model: String,
+    /// The id is the first response's (empty until then).
+    chunks: ChunkWriter,
     choices: BTreeMap<u64, Choice>,
     usage: Option<Usage>,
 }
 
 impl Translator {
     pub fn new(endpoint: Endpoint, model: &str) -> Translator {
+        let form = Form::of(endpoint);
         Translator {
-            chat: endpoint != Endpoint::Completions,
+            chat: form == Form::Chat,
             decoder: Decoder::default(),
-            id: None,
-            created: now(),
-            model: model.to_string(),
+            chunks: ChunkWriter::new(form, String::new(), model),
             choices: BTreeMap::new(),
             usage: None,
         }
-    }
-
-    fn chunk(&self, choices: Value) -> String {
-        let object = if self.chat {
-            "chat.completion.chunk"
-        } else {
-            "text_completion"
-        };
-        json!({
-            "id": self.id.as_deref().unwrap_or(""),
-            "object": object,
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        })
-        .to_string()
-    }
-
-    fn choice_chunk(&self, index: u64, delta: Value, reason: Option<&str>) -> String {
-        let choice = if self.chat {
-            json!({"index": index, "delta": delta, "logprobs": null, "finish_reason": reason})
-        } else {
-            let text = delta.get("content").and_then(Value::as_str).unwrap_or("");
-            json!({"text": text, "index": index, "logprobs": null, "finish_reason": reason})
-        };
-        self.chunk(json!([choice]))
     }
 
     fn events(&mut self, events: Vec<Event>, out: &mut Vec<String>) -> Result<(), StreamError> {
@@ -95,14 +70,13 @@ impl Translator {
         if let Some(err) = r.get("error") {
             return Err(stream_error(err));
         }
-        if self.id.is_none() {
-            self.id = Some(
-                r.get("responseId")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| new_id("chatcmpl-"), |id| format!("chatcmpl-{id}")),
-            );
+        if self.chunks.id.is_empty() {
+            self.chunks.id = r
+                .get("responseId")
+                .and_then(Value::as_str)
+                .map_or_else(|| new_id("chatcmpl-"), |id| format!("chatcmpl-{id}"));
             if let Some(m) = r.get("modelVersion").and_then(Value::as_str) {
-                self.model = m.to_string();
+                self.chunks.model = m.to_string();
             }
         }
         if let Some(meta) = r.get("usageMetadata") {
@@ -167,7 +141,7 @@ impl Translator {
             chunks.push((json!({}), Some(finish(reason, state.calls > 0))));
         }
         for (delta, reason) in chunks {
-            out.push(self.choice_chunk(index, delta, reason));
+            out.push(self.chunks.choice(index, delta, reason));
         }
     }
 }
@@ -216,9 +190,7 @@ impl StreamTranslator for Translator {
             return Err(truncated());
         }
         if let Some(u) = self.usage {
-            let mut chunk: Value = serde_json::from_str(&self.chunk(json!([]))).unwrap_or_default();
-            chunk["usage"] = u.to_openai();
-            out.push(chunk.to_string());
+            out.push(self.chunks.usage(u.to_openai()));
         }
         Ok(())
     }
@@ -231,6 +203,7 @@ impl StreamTranslator for Translator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::providers::translation::test_support::feed;
 
     /// A Vertex-style stream (CRLF line ends): text in two events, then a function call with
     /// the finish reason and the final cumulative usage.
@@ -252,22 +225,8 @@ mod tests {
         size: usize,
     ) -> (Result<(), StreamError>, Vec<Value>, Option<Usage>) {
         let mut t = Translator::new(endpoint, "gemini-2.5-flash");
-        let mut out = Vec::new();
-        for chunk in text.as_bytes().chunks(size) {
-            if let Err(e) = t.feed(chunk, &mut out) {
-                let chunks = out
-                    .iter()
-                    .map(|c| serde_json::from_str(c).unwrap())
-                    .collect();
-                return (Err(e), chunks, t.usage());
-            }
-        }
-        let result = t.finish(&mut out);
-        let chunks = out
-            .iter()
-            .map(|c| serde_json::from_str(c).unwrap())
-            .collect();
-        (result, chunks, t.usage())
+        let (chunks, result, usage) = feed(&mut t, text.as_bytes(), &[size]);
+        (result, chunks, usage)
     }
 
     #[test]

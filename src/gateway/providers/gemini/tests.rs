@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::*;
 use crate::gateway::providers::find;
+use crate::gateway::providers::translation::test_support::header;
 
 fn target<'a>(
     slug: &str,
@@ -28,13 +29,6 @@ fn send(t: &Target, endpoint: Endpoint, body: Value, stream: bool) -> (UpstreamR
     let req = Gemini.request(t, endpoint, &body, stream).unwrap();
     let sent = serde_json::from_slice(&req.body).unwrap();
     (req, sent)
-}
-
-fn header<'a>(req: &'a UpstreamRequest, name: &str) -> Option<&'a str> {
-    req.headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 #[test]

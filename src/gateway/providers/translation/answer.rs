@@ -25,7 +25,7 @@ pub struct Answer {
 impl Answer {
     /// The `chat.completion` or `text_completion` object, `created` now. A chat message that
     /// only calls tools has `null` content.
-    pub fn to_openai(self, form: Form) -> Value {
+    pub fn into_openai(self, form: Form) -> Value {
         let choices: Vec<Value> = self
             .choices
             .into_iter()
@@ -129,7 +129,7 @@ mod tests {
     fn chat_and_text_forms() {
         let call = tool_call("call_1", "f", "{}".into());
         assert_eq!(
-            without_created(answer("", vec![call.clone()], "tool_calls").to_openai(Form::Chat)),
+            without_created(answer("", vec![call.clone()], "tool_calls").into_openai(Form::Chat)),
             json!({"id": "id1", "object": "chat.completion", "model": "m", "system_fingerprint": null,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "refusal": null,
                     "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
@@ -137,11 +137,11 @@ mod tests {
                 "usage": {"prompt_tokens": 1}})
         );
         assert_eq!(
-            answer("", vec![], "stop").to_openai(Form::Chat)["choices"][0]["message"]["content"],
+            answer("", vec![], "stop").into_openai(Form::Chat)["choices"][0]["message"]["content"],
             ""
         );
         assert_eq!(
-            without_created(answer("Hi", vec![call], "length").to_openai(Form::Text)),
+            without_created(answer("Hi", vec![call], "length").into_openai(Form::Text)),
             json!({"id": "id1", "object": "text_completion", "model": "m",
                 "choices": [{"text": "Hi", "index": 0, "logprobs": null, "finish_reason": "length"}],
                 "usage": {"prompt_tokens": 1}})

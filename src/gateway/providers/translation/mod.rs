@@ -1,9 +1,11 @@
 //! What the translating adapters (Anthropic, Cohere, Gemini / Vertex, Bedrock) share, defined
-//! once: reading OpenAI request bodies ([`request`]), and writing OpenAI's whole answers
-//! ([`answer`]) and stream chunks ([`chunks`]). An adapter keeps only what is its provider's own.
+//! once: reading OpenAI request bodies ([`request`]), writing OpenAI's whole answers
+//! ([`answer`]) and stream chunks ([`chunks`]), and reading streams of typed JSON events
+//! ([`events`]). An adapter keeps only what is its provider's own.
 
 mod answer;
 mod chunks;
+mod events;
 mod request;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -12,10 +14,11 @@ use rand::distributions::{Alphanumeric, DistString};
 
 pub use answer::{embeddings_list, finish_with_calls, tool_call, Answer, Choice};
 pub use chunks::ChunkWriter;
+pub use events::{EventStream, TypedEvents};
 pub use request::{
-    api_key, base_url, data_url, function_tools, json_format, max_tokens, model, one_choice,
-    prompt_as_chat, push_turn, stop_sequences, texts, tool_call_id, tool_choice, JsonFormat,
-    ToolChoice,
+    api_key, base_url, data_url, function_tools, json_format, max_tokens, messages, model,
+    one_choice, prompt_as_chat, push_turn, stop_sequences, texts, tool_call_id, tool_choice,
+    JsonFormat, ToolChoice,
 };
 
 use super::adapter::{AdapterError, Endpoint};

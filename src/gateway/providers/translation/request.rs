@@ -31,6 +31,14 @@ pub fn model(body: &impl Body) -> Result<&str, AdapterError> {
         .ok_or_else(|| bad("`model` is required"))
 }
 
+/// The required `messages` array.
+pub fn messages(body: &impl Body) -> Result<&[Value], AdapterError> {
+    body.field("messages")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .ok_or_else(|| bad("`messages` must be an array"))
+}
+
 /// Refuses `n` above 1 for a provider that answers one choice per request.
 pub fn one_choice(body: &impl Body, provider: &str) -> Result<(), AdapterError> {
     if body
