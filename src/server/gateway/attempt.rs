@@ -173,12 +173,12 @@ async fn vertex_service_account(state: &AppState, resolved: &mut Resolved) -> Re
             }
             Ok(())
         }
-        Err(e) => Err(upstream_answer(
+        Err(e) => Err(provider_error(
             provider,
             401,
-            json!({"error": {"message": format!("{} error: {e}", provider.slug),
-                "type": "authentication_error", "param": null, "code": "invalid_api_key"},
-                "provider": provider.slug}),
+            "authentication_error",
+            Some("invalid_api_key"),
+            &e,
         )),
     }
 }
@@ -209,19 +209,31 @@ fn forwarded(call: &Call, inherited: &Inherited) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Portkey's 408 body, word for word.
 fn timeout_answer(provider: &'static Provider, ms: u64) -> Answer {
-    Answer {
-        status: 408,
-        body: AnswerBody::Json(json!({"error": {
+    upstream_answer(
+        provider,
+        408,
+        json!({"error": {
             "message": format!("Request exceeded the timeout sent in the request: {ms}ms"),
-            "type": "timeout_error", "param": null, "code": null}})),
-        provider: Some(provider.slug),
-        retry_count: 0,
-        path: None,
-        gateway_exception: false,
-        retry_after: None,
-        retry_wait: None,
-    }
+            "type": "timeout_error", "param": null, "code": null}}),
+    )
+}
+
+/// A failure on the way to or from a provider, in OpenAI's error shape.
+fn provider_error(
+    provider: &'static Provider,
+    status: u16,
+    kind: &str,
+    code: Option<&str>,
+    message: &str,
+) -> Answer {
+    upstream_answer(
+        provider,
+        status,
+        json!({"error": {"message": format!("{} error: {message}", provider.slug),
+            "type": kind, "param": null, "code": code}, "provider": provider.slug}),
+    )
 }
 
 fn upstream_answer(provider: &'static Provider, status: u16, body: Value) -> Answer {
@@ -242,13 +254,12 @@ fn unreachable(provider: &'static Provider, e: &reqwest::Error) -> Answer {
     while let Some(next) = cause.source() {
         cause = next;
     }
-    upstream_answer(
+    provider_error(
         provider,
         502,
-        json!({"error": {
-            "message": format!("{} error: could not reach the provider: {cause}", provider.slug),
-            "type": "server_error", "param": null, "code": "upstream_unreachable"},
-            "provider": provider.slug}),
+        "server_error",
+        Some("upstream_unreachable"),
+        &format!("could not reach the provider: {cause}"),
     )
 }
 
@@ -339,12 +350,7 @@ async fn send_once(state: &AppState, call: &Call, plan: &Plan) -> Answer {
                 body: AnswerBody::Stream(body),
                 ..upstream_answer(provider, status, Value::Null)
             },
-            Err(e) => upstream_answer(
-                provider,
-                502,
-                json!({"error": {"message": format!("{} error: {}", provider.slug, e.message),
-                    "type": e.kind, "param": null, "code": null}, "provider": provider.slug}),
-            ),
+            Err(e) => provider_error(provider, 502, &e.kind, None, &e.message),
         };
     }
     let bytes = match response.bytes().await {
@@ -364,12 +370,7 @@ async fn send_once(state: &AppState, call: &Call, plan: &Plan) -> Answer {
             }
             upstream_answer(provider, status, answer)
         }
-        Err(e) => upstream_answer(
-            provider,
-            502,
-            json!({"error": {"message": format!("{} error: {}", provider.slug, e.0),
-                "type": "server_error", "param": null, "code": null}, "provider": provider.slug}),
-        ),
+        Err(e) => provider_error(provider, 502, "server_error", None, &e.0),
     }
 }
 
