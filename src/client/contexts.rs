@@ -49,7 +49,7 @@ impl Contexts {
 
     pub fn save(&self) -> Result<()> {
         let dir = crate::env::config_dir();
-        std::fs::create_dir_all(&dir)
+        crate::store::secrets::create_private_dir(&dir)
             .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
         let text = serde_yaml::to_string(self)
             .map_err(|e| CliError::failed(format!("cannot encode contexts: {e}")))?;

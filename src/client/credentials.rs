@@ -58,7 +58,7 @@ fn read_file() -> Result<BTreeMap<String, String>> {
 
 fn write_file(map: &BTreeMap<String, String>) -> Result<()> {
     let path = file_path();
-    std::fs::create_dir_all(env::config_dir())?;
+    crate::store::secrets::create_private_dir(&env::config_dir())?;
     let text = serde_yaml::to_string(map)
         .map_err(|e| CliError::failed(format!("cannot encode credentials: {e}")))?;
     crate::store::secrets::write_private(&path, text.as_bytes())

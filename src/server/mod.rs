@@ -37,7 +37,7 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(settings: &Settings) -> Result<Server, String> {
-        create_private_dir(&settings.data_dir).map_err(|e| {
+        crate::store::secrets::create_private_dir(&settings.data_dir).map_err(|e| {
             format!(
                 "cannot create the data directory {}: {e}",
                 settings.data_dir.display()
@@ -118,12 +118,4 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-}
-
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
