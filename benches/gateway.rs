@@ -4,7 +4,7 @@
 //! benchmarks, so this also builds `target/release/tollgate` (the bench profile inherits the
 //! release profile); `TOLLGATE_BIN=/path/to/tollgate` measures another build instead.
 //!
-//! What it does, on loopback only, every step bounded in time (about 50 s in all):
+//! What it does, on loopback only, every step bounded in time (about a minute in all):
 //!
 //! 1. starts a mock OpenAI upstream in a child process (this binary again, with
 //!    `TOLLGATE_BENCH_ROLE=mock`), so its CPU is not counted as the gateway's;
@@ -16,8 +16,9 @@
 //! 4. open loop: requests at fixed instants (default 100/s to each of gateway and mock,
 //!    interleaved), latency measured from the scheduled instant, so a slow answer that delays
 //!    the next send is charged to it (no coordinated omission); added p50/p99;
-//! 5. streams: sequential `"stream": true` requests, alternating gateway and mock; added time
-//!    to the first body byte (the first SSE event);
+//! 5. streams: sequential `"stream": true` requests, alternating gateway and mock, each sent a
+//!    fixed gap (default 5 ms) after the previous one ended; added time to the first body byte
+//!    (the first SSE event);
 //! 6. the gateway's peak RSS (`VmHWM`).
 //!
 //! It prints a table with the targets beside the figures and exits 0 whatever they are.
@@ -33,7 +34,7 @@
 //! loop, blocking sockets for the latency samples. Its own CPU, the mock's and the rest of the
 //! machine's are printed, because all of them share the cores with the gateway.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
 use std::path::{Path, PathBuf};
@@ -46,8 +47,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROLE_ENV: &str = "TOLLGATE_BENCH_ROLE";
-/// The whole run is killed (children first) if it takes longer than this: a hang guard.
-const HANG_GUARD: Duration = Duration::from_secs(150);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 const MODEL: &str = "gpt-4o-mini";
@@ -64,10 +63,12 @@ fn main() {
     let procs = Arc::new(Procs::default());
     let _guard = KillOnDrop(procs.clone());
     {
+        // A hang guard: children first, then this process.
         let procs = procs.clone();
+        let limit = settings.hang_guard();
         thread::spawn(move || {
-            thread::sleep(HANG_GUARD);
-            eprintln!("gateway bench: still running after {HANG_GUARD:?}; stopping");
+            thread::sleep(limit);
+            eprintln!("gateway bench: still running after {limit:?}; stopping");
             procs.kill_all();
             std::process::exit(2);
         });
@@ -116,6 +117,14 @@ impl Settings {
             rate_secs: knob("TOLLGATE_BENCH_RATE_SECS", rate_secs).max(0.1),
             streams: knob("TOLLGATE_BENCH_STREAMS", streams).max(1.0) as usize,
         }
+    }
+
+    /// Twice the expected run time (streams allowed 50 ms each) plus a minute.
+    fn hang_guard(&self) -> Duration {
+        let closed = 2.0 * (self.warmup + self.secs).as_secs_f64() + 1.0;
+        let open = 1.0 + self.rate_secs;
+        let streams = 2.0 * (20 + self.streams) as f64 * 0.05;
+        Duration::from_secs_f64(60.0 + 2.0 * (closed + open + streams))
     }
 }
 
@@ -732,11 +741,11 @@ fn status_kib(pid: u32, key: &str) -> Option<u64> {
     line[key.len()..].split_whitespace().next()?.parse().ok()
 }
 
-/// Busy, softirq and steal ticks of the whole machine (`/proc/stat`).
-fn machine_ticks() -> (u64, u64, u64) {
+/// Idle and steal ticks of the whole machine (`/proc/stat`).
+fn machine_ticks() -> (u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(cpu) = stat.lines().next() else {
-        return (0, 0, 0);
+        return (0, 0);
     };
     let v: Vec<u64> = cpu
         .split_whitespace()
@@ -744,8 +753,21 @@ fn machine_ticks() -> (u64, u64, u64) {
         .map(|f| f.parse().unwrap_or(0))
         .collect();
     let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    // user nice system idle iowait irq softirq steal (guest time is inside user)
-    (at(0) + at(1) + at(2) + at(5) + at(6), at(6), at(7))
+    // user nice system idle iowait irq softirq steal
+    (at(3) + at(4), at(7))
+}
+
+/// CPU ticks of every process but the three of the benchmark (kernel threads included).
+fn others_ticks(pids: Pids) -> HashMap<u32, u64> {
+    let ours = [pids.gateway, pids.mock, std::process::id()];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !ours.contains(pid))
+        .map(|pid| (pid, cpu_ticks(pid)))
+        .collect()
 }
 
 fn load_average() -> String {
@@ -773,26 +795,25 @@ struct Pids {
     mock: u32,
 }
 
-#[derive(Clone, Copy)]
 struct Snap {
     at: Instant,
     gateway: u64,
     mock: u64,
     me: u64,
-    busy: u64,
-    softirq: u64,
+    others: HashMap<u32, u64>,
+    idle: u64,
     steal: u64,
 }
 
 fn snap(pids: Pids) -> Snap {
-    let (busy, softirq, steal) = machine_ticks();
+    let (idle, steal) = machine_ticks();
     Snap {
         at: Instant::now(),
         gateway: cpu_ticks(pids.gateway),
         mock: cpu_ticks(pids.mock),
         me: cpu_ticks(std::process::id()),
-        busy,
-        softirq,
+        others: others_ticks(pids),
+        idle,
         steal,
     }
 }
@@ -803,24 +824,28 @@ struct Usage {
     gateway: f64,
     mock: f64,
     me: f64,
-    /// Kernel softirq time: loopback TCP work that is charged to no process.
-    softirq: f64,
-    /// Every other process.
+    /// Every other process, kernel threads included (processes that ended in the window are
+    /// missed).
     other: f64,
+    /// Idle time of all CPUs together.
+    idle: f64,
     steal: f64,
 }
 
-fn usage(a: Snap, b: Snap, hz: f64) -> Usage {
+fn usage(a: &Snap, b: &Snap, hz: f64) -> Usage {
     let d = |x: u64, y: u64| y.saturating_sub(x) as f64 / hz;
-    let (gateway, mock, me) = (d(a.gateway, b.gateway), d(a.mock, b.mock), d(a.me, b.me));
-    let softirq = d(a.softirq, b.softirq);
+    let other = b
+        .others
+        .iter()
+        .map(|(pid, t)| d(a.others.get(pid).copied().unwrap_or(0), *t))
+        .sum();
     Usage {
         secs: (b.at - a.at).as_secs_f64(),
-        gateway,
-        mock,
-        me,
-        softirq,
-        other: (d(a.busy, b.busy) - softirq - gateway - mock - me).max(0.0),
+        gateway: d(a.gateway, b.gateway),
+        mock: d(a.mock, b.mock),
+        me: d(a.me, b.me),
+        other,
+        idle: d(a.idle, b.idle),
         steal: d(a.steal, b.steal),
     }
 }
@@ -968,7 +993,7 @@ fn closed_loop(
             requests: d1 - d0,
             total: flags.done.load(Ordering::Relaxed),
             errors,
-            usage: usage(s0, s1, hz),
+            usage: usage(&s0, &s1, hz),
             latencies,
         })
     })
@@ -1067,6 +1092,8 @@ struct Streams {
 }
 
 /// Sequential stream requests, alternating gateway and mock on one keep-alive connection each.
+/// Each is sent a fixed gap after the previous one ended (half the open loop's interval), so
+/// both see a request about as often as in the open loop whatever the other's stream takes.
 fn streams(s: &Settings, targets: [(&[u8], SocketAddr); 2]) -> Streams {
     let mut conns: [Option<StdStream>; 2] = [None, None];
     let mut buf = Vec::with_capacity(16 * 1024);
@@ -1078,8 +1105,12 @@ fn streams(s: &Settings, targets: [(&[u8], SocketAddr); 2]) -> Streams {
         errors: 0,
     };
     let warm = 20;
+    let gap = Duration::from_secs_f64(1.0 / (2.0 * s.rate));
+    let mut next = Instant::now();
     for i in 0..warm + s.streams {
         for (which, (request, addr)) in targets.iter().enumerate() {
+            wait_until(next);
+            next = Instant::now() + gap;
             if conns[which].is_none() {
                 match connect(*addr) {
                     Ok(c) => conns[which] = Some(c),
@@ -1102,6 +1133,7 @@ fn streams(s: &Settings, targets: [(&[u8], SocketAddr); 2]) -> Streams {
                         ttfb.push(t.first_byte - start);
                         total.push(t.done - start);
                     }
+                    next = t.done + gap;
                 }
                 Ok(_) => out.errors += 1,
                 Err(_) => {
@@ -1390,6 +1422,7 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
     }
 
     // What else was going on.
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
     let describe = |name: &str, l: &ClosedLoop| {
         let u = &l.usage;
         println!(
@@ -1401,13 +1434,14 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
             ms(percentile(&l.latencies, 0.99)),
         );
         println!(
-            "    CPU s: gateway {:.2}, load generator {:.2} ({:.1} µs/req), mock {:.2}, kernel softirq {:.2}, other processes {:.2}, steal {:.2}",
+            "    CPU s: gateway {:.2}, load generator {:.2} ({:.1} µs/req), mock {:.2}, other processes {:.2}, idle {:.2} of {:.0}, steal {:.2}",
             u.gateway,
             u.me,
             u.me * 1e6 / l.requests.max(1) as f64,
             u.mock,
-            u.softirq,
             u.other,
+            u.idle,
+            u.secs * cpus as f64,
             u.steal
         );
     };
@@ -1415,11 +1449,14 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
     describe("gateway", &gw_loop);
     println!("    upstream requests per gateway 200: {upstream_per_ok:.2}");
     describe("direct", &direct_loop);
+    let over_1ms = |v: &[Duration]| v.iter().filter(|d| **d > Duration::from_millis(1)).count();
     println!(
-        "  open loop: {} + {} samples, {} errors; worst send delay {:.3} ms; gateway CPU {:.0} µs/req at this rate",
+        "  open loop: {} + {} samples, {} errors; over 1 ms: gateway {}, direct {}; worst send delay {:.3} ms; gateway CPU {:.0} µs/req at this rate",
         open.gateway.len(),
         open.direct.len(),
         open.errors,
+        over_1ms(&open.gateway),
+        over_1ms(&open.direct),
         ms(open.worst_send_delay),
         open.gateway_cpu_us
     );
