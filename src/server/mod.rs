@@ -88,7 +88,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = router::router(self.state.clone());
-        axum::serve(self.listener, app)
+        // Without TCP_NODELAY each stream event after the first waits for the client's delayed
+        // ACK (about 40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         if let Err(e) = self.state.store.checkpoint() {

@@ -357,15 +357,25 @@ async fn send_once(state: &AppState, call: &Call, plan: &Plan) -> Answer {
         Ok(b) => b,
         Err(e) => return unreachable(provider, &e),
     };
+    // OpenAI's own answers need no translation: check they are JSON and pass them on as they
+    // came, without building and re-encoding a document.
+    let wants_base64 = body.get("encoding_format").and_then(Value::as_str) == Some("base64");
+    if matches!(shape, Shape::Native)
+        && provider.slug == "openai"
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
+    {
+        return Answer {
+            body: AnswerBody::RawJson(bytes),
+            ..upstream_answer(provider, status, Value::Null)
+        };
+    }
     match adapter.response(endpoint, &bytes, model) {
         Ok(answer) => {
             let mut answer = match shape {
                 Shape::ResponsesViaChat => responses::from_chat(&answer),
                 Shape::Native => answer,
             };
-            if endpoint == Endpoint::Embeddings
-                && body.get("encoding_format").and_then(Value::as_str) == Some("base64")
-            {
+            if endpoint == Endpoint::Embeddings && wants_base64 {
                 embeddings::encode_base64(&mut answer);
             }
             upstream_answer(provider, status, answer)

@@ -59,6 +59,8 @@ impl IntoResponse for GatewayError {
 
 pub enum AnswerBody {
     Json(Value),
+    /// A JSON answer passed on exactly as the provider sent it.
+    RawJson(axum::body::Bytes),
     Stream(Body),
 }
 
@@ -101,6 +103,12 @@ impl Answer {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_GATEWAY);
         let mut response = match self.body {
             AnswerBody::Json(v) => (status, axum::Json(v)).into_response(),
+            AnswerBody::RawJson(bytes) => (
+                status,
+                [("content-type", HeaderValue::from_static("application/json"))],
+                bytes,
+            )
+                .into_response(),
             AnswerBody::Stream(body) => {
                 let mut r = Response::new(body);
                 *r.status_mut() = status;
