@@ -95,7 +95,7 @@ impl Call {
     pub fn new(
         state: &AppState,
         caller: &Caller,
-        headers: &HeaderMap,
+        headers: HeaderMap,
         pathname: &str,
         body: &[u8],
         endpoint: Endpoint,
@@ -119,7 +119,7 @@ impl Call {
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             == Some(true);
-        let config = match header(headers, "x-portkey-config") {
+        let config = match header(&headers, "x-portkey-config") {
             Some(value) => Some(config_from_header(state, value)?),
             None => match &caller.0.defaults.config_id {
                 Some(slug) => Some(state.config(slug).ok_or_else(|| {
@@ -130,7 +130,7 @@ impl Call {
                 None => None,
             },
         };
-        let mut metadata = metadata_from_header(header(headers, "x-portkey-metadata"))?;
+        let mut metadata = metadata_from_header(header(&headers, "x-portkey-metadata"))?;
         // Key defaults win over the request's metadata, as in Portkey.
         metadata.extend(caller.0.defaults.metadata.clone());
         if !metadata.contains_key("_user") {
@@ -145,9 +145,9 @@ impl Call {
             include_usage,
             body,
             metadata,
-            trace_id: trace_id(headers),
+            trace_id: trace_id(&headers),
             config,
-            headers: headers.clone(),
+            headers,
         })
     }
 

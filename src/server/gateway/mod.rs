@@ -37,7 +37,7 @@ pub fn endpoint(
        + 'static {
     move |State(state), caller, headers, uri, body| {
         Box::pin(async move {
-            match call::Call::new(&state, &caller, &headers, uri.path(), &body, endpoint) {
+            match call::Call::new(&state, &caller, headers, uri.path(), &body, endpoint) {
                 Ok(call) => execute::run(&state, call).await,
                 Err(e) => e.into_response(),
             }
