@@ -98,19 +98,21 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// A random identifier in UUID v4 form.
+/// A random identifier in UUID v4 form (made on every gateway request, so without `format!`).
 pub fn new_id() -> String {
-    let b: [u8; 16] = rand::random();
-    let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
-    format!(
-        "{}-{}-4{}-{:x}{}-{}",
-        h(0..4),
-        h(4..6),
-        &h(6..8)[1..],
-        8 | (b[8] & 3),
-        &h(8..10)[1..],
-        h(10..16)
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b: [u8; 16] = rand::random();
+    b[6] = 0x40 | (b[6] & 0x0f);
+    b[8] = 0x80 | (b[8] & 0x3f);
+    let mut id = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            id.push('-');
+        }
+        id.push(HEX[usize::from(byte >> 4)] as char);
+        id.push(HEX[usize::from(byte & 0x0f)] as char);
+    }
+    id
 }
 
 /// `len` random characters from `[a-z0-9]`.

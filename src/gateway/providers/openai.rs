@@ -188,6 +188,15 @@ impl Adapter for OpenAi {
         body: &Value,
         stream: bool,
     ) -> Result<UpstreamRequest, AdapterError> {
+        let url = url(target, endpoint)?;
+        // OpenAI itself takes the body as it is, but for the usage request on streams.
+        if target.provider.slug == "openai" && !stream && body.is_object() {
+            return Ok(UpstreamRequest {
+                url,
+                headers: headers(target),
+                body: serde_json::to_vec(body).expect("a JSON object serialises"),
+            });
+        }
         let mut body = body
             .as_object()
             .cloned()
@@ -211,7 +220,7 @@ impl Adapter for OpenAi {
             }
         }
         Ok(UpstreamRequest {
-            url: url(target, endpoint)?,
+            url,
             headers: headers(target),
             body: serde_json::to_vec(&body).expect("a JSON object serialises"),
         })
