@@ -72,6 +72,15 @@ impl ApiClient {
             .map_err(|e| CliError::usage(format!("bad path {path:?}: {e}")))
     }
 
+    /// A request to `path` carrying the credential, if there is one.
+    fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
+        let request = self.http.request(method, self.url(path)?);
+        Ok(match &self.key {
+            Some(key) => request.header("x-portkey-api-key", key),
+            None => request,
+        })
+    }
+
     /// Sends a request and returns the status and raw body, whatever the status.
     pub async fn raw(
         &self,
@@ -79,10 +88,7 @@ impl ApiClient {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<(StatusCode, String)> {
-        let mut request = self.http.request(method, self.url(path)?);
-        if let Some(key) = &self.key {
-            request = request.header("x-portkey-api-key", key);
-        }
+        let mut request = self.request(method, path)?;
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -102,13 +108,9 @@ impl ApiClient {
     ) -> Result<reqwest::Response> {
         // Model answers can take minutes; the client's short default is for admin calls.
         let mut request = self
-            .http
-            .post(self.url(path)?)
+            .request(Method::POST, path)?
             .timeout(Duration::from_secs(600))
             .json(body);
-        if let Some(key) = &self.key {
-            request = request.header("x-portkey-api-key", key);
-        }
         for (name, value) in headers {
             request = request.header(*name, value);
         }

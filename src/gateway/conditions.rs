@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 
 pub struct Context<'a> {
     pub metadata: &'a Map<String, Value>,
-    pub params: &'a Value,
+    /// The request body as the client sent it.
+    pub params: &'a Map<String, Value>,
     pub pathname: &'a str,
 }
 
@@ -115,7 +116,7 @@ mod tests {
             &query,
             &Context {
                 metadata: &metadata,
-                params: &params,
+                params: params.as_object().unwrap(),
                 pathname: path,
             },
         )

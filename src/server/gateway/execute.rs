@@ -73,7 +73,7 @@ fn walk<'a>(
             Some(Mode::Conditional) => {
                 let ctx = conditions::Context {
                     metadata: &call.metadata,
-                    params: &serde_json::Value::Object(call.body.clone()),
+                    params: &call.body,
                     pathname: &call.pathname,
                 };
                 let chosen = node
