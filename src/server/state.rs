@@ -15,7 +15,8 @@ use crate::store::{Store, StoreResult};
 pub struct IntegrationEntry {
     pub provider: &'static Provider,
     pub secret: Option<String>,
-    pub configurations: Map<String, Value>,
+    /// Shared with every request that uses the integration, so none copies it.
+    pub configurations: Arc<Map<String, Value>>,
 }
 
 /// Tunables of the gateway; the defaults are Portkey's.
@@ -94,7 +95,7 @@ impl AppState {
                     Arc::new(IntegrationEntry {
                         provider,
                         secret,
-                        configurations: i.configurations,
+                        configurations: Arc::new(i.configurations),
                     }),
                 ))
             })

@@ -24,7 +24,8 @@ struct Resolved {
     provider: &'static Provider,
     base_url: String,
     api_key: Option<String>,
-    settings: Map<String, Value>,
+    /// The integration's configurations, with the config target's settings over them.
+    settings: Arc<Map<String, Value>>,
 }
 
 fn bad_request(message: impl Into<String>) -> GatewayError {
@@ -109,7 +110,9 @@ fn resolve(
             ))
         })?;
         let mut settings = entry.configurations.clone();
-        settings.extend(node.settings.clone());
+        if !node.settings.is_empty() {
+            Arc::make_mut(&mut settings).extend(node.settings.clone());
+        }
         let base_url = custom_host
             .or_else(|| {
                 settings
@@ -150,7 +153,7 @@ fn resolve(
         provider,
         base_url: custom_host.unwrap_or_else(|| provider.base_url.to_string()),
         api_key: node.api_key.clone(),
-        settings: node.settings.clone(),
+        settings: Arc::new(node.settings.clone()),
     })
 }
 
@@ -166,8 +169,7 @@ async fn vertex_service_account(state: &AppState, resolved: &mut Resolved) -> Re
         Ok(token) => {
             resolved.api_key = Some(token.access_token);
             if let Some(project) = token.project_id {
-                resolved
-                    .settings
+                Arc::make_mut(&mut resolved.settings)
                     .entry("vertex_project_id")
                     .or_insert(Value::String(project));
             }
