@@ -5,6 +5,7 @@ pub mod configs;
 pub mod error;
 pub mod integrations;
 pub mod keys;
+pub mod logs;
 pub mod scopes;
 
 use serde::{Deserialize, Serialize};

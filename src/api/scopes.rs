@@ -2,6 +2,11 @@
 
 pub const COMPLETIONS_WRITE: &str = "completions.write";
 pub const PROMPTS_RENDER: &str = "prompts.render";
+pub const LOGS_LIST: &str = "logs.list";
+pub const LOGS_VIEW: &str = "logs.view";
+pub const LOGS_WRITE: &str = "logs.write";
+pub const FEEDBACK_WRITE: &str = "feedback.write";
+pub const ANALYTICS_VIEW: &str = "analytics.view";
 
 /// What a workspace service key gets when created without `scopes`: enough to call the gateway.
 pub const WORKSPACE_DEFAULT: &[&str] = &[COMPLETIONS_WRITE, PROMPTS_RENDER];
@@ -10,6 +15,11 @@ pub const WORKSPACE_DEFAULT: &[&str] = &[COMPLETIONS_WRITE, PROMPTS_RENDER];
 pub const ALL: &[&str] = &[
     COMPLETIONS_WRITE,
     PROMPTS_RENDER,
+    LOGS_LIST,
+    LOGS_VIEW,
+    LOGS_WRITE,
+    FEEDBACK_WRITE,
+    ANALYTICS_VIEW,
     "configs.create",
     "configs.read",
     "configs.update",
