@@ -8,6 +8,7 @@ mod integrations;
 mod keys;
 mod providers;
 mod python_sdk;
+mod request_log;
 mod routing;
 mod server;
 mod upstream;
