@@ -58,6 +58,8 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             [CompletionResult]::new('--retry-base-ms', '--retry-base-ms', [CompletionResultType]::ParameterName, 'The first retry of a failed upstream call waits about this long, doubling each time')
             [CompletionResult]::new('--log-bodies', '--log-bodies', [CompletionResultType]::ParameterName, 'Whether request records keep request and response bodies (a key can also turn it off)')
             [CompletionResult]::new('--log-retention', '--log-retention', [CompletionResultType]::ParameterName, 'Delete request records older than this, e.g. 30d [default: keep them all]')
+            [CompletionResult]::new('--otlp-endpoint', '--otlp-endpoint', [CompletionResultType]::ParameterName, 'Send every request record as OpenTelemetry spans to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318')
+            [CompletionResult]::new('--otlp-header', '--otlp-header', [CompletionResultType]::ParameterName, 'A header for the OTLP receiver, e.g. for its authentication (repeatable)')
             [CompletionResult]::new('--lb-seed', '--lb-seed', [CompletionResultType]::ParameterName, 'Seed load balancing''s random choices (for reproducible tests)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')

@@ -2689,7 +2689,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__serve)
-            opts="-o -q -v -y -h -V --addr --data-dir --retry-base-ms --log-bodies --log-retention --lb-seed --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            opts="-o -q -v -y -h -V --addr --data-dir --retry-base-ms --log-bodies --log-retention --otlp-endpoint --otlp-header --lb-seed --context --url --output --quiet --verbose --color --yes --no-input --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2712,6 +2712,14 @@ _tollgate() {
                     return 0
                     ;;
                 --log-retention)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otlp-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --otlp-header)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

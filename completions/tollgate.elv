@@ -54,6 +54,8 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --retry-base-ms 'The first retry of a failed upstream call waits about this long, doubling each time'
             cand --log-bodies 'Whether request records keep request and response bodies (a key can also turn it off)'
             cand --log-retention 'Delete request records older than this, e.g. 30d [default: keep them all]'
+            cand --otlp-endpoint 'Send every request record as OpenTelemetry spans to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318'
+            cand --otlp-header 'A header for the OTLP receiver, e.g. for its authentication (repeatable)'
             cand --lb-seed 'Seed load balancing''s random choices (for reproducible tests)'
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'

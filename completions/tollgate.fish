@@ -58,6 +58,8 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l retry-base-m
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l log-bodies -d 'Whether request records keep request and response bodies (a key can also turn it off)' -r -f -a "true\t''
 false\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l log-retention -d 'Delete request records older than this, e.g. 30d [default: keep them all]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l otlp-endpoint -d 'Send every request record as OpenTelemetry spans to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l otlp-header -d 'A header for the OTLP receiver, e.g. for its authentication (repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l lb-seed -d 'Seed load balancing\'s random choices (for reproducible tests)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l url -d 'The control plane\'s address, overriding the context\'s' -r

@@ -2,12 +2,12 @@
 
 use clap::Args;
 
-use super::args::parse_duration;
+use super::args::{parse_duration, parse_pair};
 use super::ctx::Ctx;
 use crate::client::contexts::{Context, LOCAL};
 use crate::client::credentials;
 use crate::error::{CliError, Result};
-use crate::server::{shutdown_signal, GatewaySettings, Server, Settings, DEFAULT_ADDR};
+use crate::server::{shutdown_signal, GatewaySettings, OtlpConfig, Server, Settings, DEFAULT_ADDR};
 
 #[derive(Debug, Args)]
 #[command(
@@ -42,6 +42,18 @@ pub struct ServeArgs {
     /// Delete request records older than this, e.g. 30d [default: keep them all]
     #[arg(long, env = "TOLLGATE_LOG_RETENTION", hide_env_values = true, value_parser = parse_duration, value_name = "DURATION")]
     log_retention: Option<u64>,
+    /// Send every request record as OpenTelemetry spans to this OTLP/HTTP receiver, e.g.
+    /// http://127.0.0.1:4318
+    #[arg(
+        long,
+        env = "TOLLGATE_OTLP_ENDPOINT",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    otlp_endpoint: Option<String>,
+    /// A header for the OTLP receiver, e.g. for its authentication (repeatable)
+    #[arg(long, env = "TOLLGATE_OTLP_HEADERS", hide_env_values = true, value_delimiter = ',', value_parser = parse_pair, value_name = "KEY=VALUE")]
+    otlp_header: Vec<(String, String)>,
     /// Seed load balancing's random choices (for reproducible tests)
     #[arg(long, env = "TOLLGATE_LB_SEED", hide = true, hide_env_values = true)]
     lb_seed: Option<u64>,
@@ -57,8 +69,14 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
             log_bodies: args.log_bodies,
         },
         log_retention: args.log_retention.map(std::time::Duration::from_secs),
+        otlp: args.otlp_endpoint.map(|endpoint| OtlpConfig {
+            endpoint,
+            headers: args.otlp_header,
+            service_name: "tollgate".into(),
+        }),
     };
-    let server = Server::bind(&settings).await.map_err(|e| {
+    let data_dir = settings.data_dir.clone();
+    let server = Server::bind(settings).await.map_err(|e| {
         CliError::failed(e).hint("pass --addr for another port, or --data-dir for another store")
     })?;
     let url = format!("http://{}", server.local_addr());
@@ -78,7 +96,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     ctx.printer.note(&format!(
         "tollgate {} listening on {url} (data in {})",
         env!("CARGO_PKG_VERSION"),
-        settings.data_dir.display()
+        data_dir.display()
     ));
     server
         .run(shutdown_signal())

@@ -1,7 +1,13 @@
-//! Observability: what a request cost and which models a provider offers (more to come).
+//! Observability: request records and their writer, traces, cost and pricing, the gateway's
+//! Prometheus metrics, and the export of records as OpenTelemetry spans.
 
 pub mod assemble;
+pub mod metrics;
+pub mod otlp;
 pub mod pricing;
 pub mod record;
 pub mod recorder;
 pub mod trace;
+
+#[cfg(test)]
+mod test_support;

@@ -9,12 +9,13 @@
 //! yet committed: at most [`CAPACITY`] + [`MAX_BATCH`] records, and in practice only requests
 //! that finished in the last few milliseconds (docs/observability.md has the measured bound).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::metrics::Metrics;
+use super::otlp::OtlpExporter;
 use super::record::Entry;
 use crate::api::logs::LogRecord;
 use crate::store::logs::LogWriter;
@@ -30,9 +31,10 @@ const LIVE_BACKLOG: usize = 4096;
 const PRUNE_CHUNK: usize = 5000;
 
 /// A record as committed, with its position (the `seq` that cursors and `Last-Event-ID` use).
+#[derive(Clone)]
 pub struct Committed {
     pub seq: i64,
-    pub record: LogRecord,
+    pub record: Arc<LogRecord>,
 }
 
 enum Msg {
@@ -44,31 +46,41 @@ enum Msg {
     Stop(oneshot::Sender<()>),
 }
 
-/// What the writer does with each batch once it is committed.
-pub type OnCommit = Box<dyn Fn(&[Arc<Committed>]) + Send>;
-
 pub struct Recorder {
     tx: mpsc::Sender<Msg>,
-    live: broadcast::Sender<Arc<Committed>>,
-    waits: AtomicU64,
+    live: broadcast::Sender<Committed>,
+    pub metrics: Arc<Metrics>,
+    /// Shared with the writer thread, and shut down after it.
+    otlp: Mutex<Option<Arc<OtlpExporter>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Recorder {
-    /// Starts the writer thread on a connection of its own.
-    pub fn start(store: &Store, on_commit: OnCommit) -> StoreResult<Recorder> {
-        let writer = store.log_writer()?;
+    /// Starts the writer thread on a connection of its own. Each committed batch updates
+    /// `metrics` and goes to `otlp`, if set.
+    pub fn start(
+        store: &Store,
+        metrics: Arc<Metrics>,
+        otlp: Option<OtlpExporter>,
+    ) -> StoreResult<Recorder> {
+        let otlp = otlp.map(Arc::new);
+        let writer = Writer {
+            store: store.log_writer()?,
+            publish: broadcast::channel(LIVE_BACKLOG).0,
+            metrics: metrics.clone(),
+            otlp: otlp.clone(),
+        };
+        let live = writer.publish.clone();
         let (tx, rx) = mpsc::channel(CAPACITY);
-        let (live, _) = broadcast::channel(LIVE_BACKLOG);
-        let publish = live.clone();
         let thread = std::thread::Builder::new()
             .name("tollgate-recorder".into())
-            .spawn(move || write_loop(writer, rx, publish, on_commit))
+            .spawn(move || write_loop(writer, rx))
             .map_err(|e| crate::store::StoreError::Other(format!("starting the recorder: {e}")))?;
         Ok(Recorder {
             tx,
             live,
-            waits: AtomicU64::new(0),
+            metrics,
+            otlp: Mutex::new(otlp),
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -78,7 +90,7 @@ impl Recorder {
         match self.tx.try_send(Msg::Entry(Box::new(entry))) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(msg)) => {
-                self.waits.fetch_add(1, Ordering::Relaxed);
+                self.metrics.recorder_waited();
                 if self.tx.send(msg).await.is_err() {
                     eprintln!("error: a request record arrived after the recorder stopped");
                 }
@@ -99,17 +111,13 @@ impl Recorder {
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
         self.live.subscribe()
     }
 
-    /// How many times a request waited for room in the queue.
-    pub fn waits(&self) -> u64 {
-        self.waits.load(Ordering::Relaxed)
-    }
-
-    pub fn queue_depth(&self) -> usize {
-        CAPACITY - self.tx.capacity()
+    /// The Prometheus exposition of the gateway's metrics.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(CAPACITY - self.tx.capacity(), CAPACITY)
     }
 
     /// Returns once every record queued before the call is committed.
@@ -124,7 +132,8 @@ impl Recorder {
         let _ = self.tx.send(Msg::Prune(before_ms)).await;
     }
 
-    /// Commits everything queued and stops the writer.
+    /// Commits everything queued, stops the writer, then sends the spans still queued for
+    /// export.
     pub async fn shutdown(&self) {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Stop(ack)).await.is_ok() {
@@ -134,13 +143,19 @@ impl Recorder {
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+        let otlp = self.otlp.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // The writer, which held the other reference, has ended.
+        if let Some(Ok(exporter)) = otlp.map(Arc::try_unwrap) {
+            exporter.shutdown().await;
+        }
     }
 }
 
 struct Writer {
     store: LogWriter,
-    publish: broadcast::Sender<Arc<Committed>>,
-    on_commit: OnCommit,
+    publish: broadcast::Sender<Committed>,
+    metrics: Arc<Metrics>,
+    otlp: Option<Arc<OtlpExporter>>,
 }
 
 impl Writer {
@@ -165,21 +180,24 @@ impl Writer {
                 }
             }
         };
-        let committed: Vec<Arc<Committed>> = entries
+        self.metrics.records_written(seqs.len() as u64);
+        let records: Vec<Arc<LogRecord>> = entries
             .into_iter()
             .zip(seqs)
             .map(|(e, seq)| {
-                Arc::new(Committed {
+                self.metrics.observe(&e.record);
+                let record = Arc::new(e.record);
+                // No subscribers is the usual case, not an error.
+                let _ = self.publish.send(Committed {
                     seq,
-                    record: e.record,
-                })
+                    record: record.clone(),
+                });
+                record
             })
             .collect();
-        for c in &committed {
-            // No subscribers is the usual case, not an error.
-            let _ = self.publish.send(c.clone());
+        if let Some(otlp) = &self.otlp {
+            otlp.export(records);
         }
-        (self.on_commit)(&committed);
     }
 
     fn prune(&mut self, before_ms: i64, rx: &mut mpsc::Receiver<Msg>, acks: &mut Vec<Ack>) {
@@ -222,17 +240,7 @@ fn sort(msg: Msg, batch: &mut Vec<Entry>, acks: &mut Vec<Ack>) {
     }
 }
 
-fn write_loop(
-    store: LogWriter,
-    mut rx: mpsc::Receiver<Msg>,
-    publish: broadcast::Sender<Arc<Committed>>,
-    on_commit: OnCommit,
-) {
-    let mut writer = Writer {
-        store,
-        publish,
-        on_commit,
-    };
+fn write_loop(mut writer: Writer, mut rx: mpsc::Receiver<Msg>) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::new();
         let mut acks = Vec::new();

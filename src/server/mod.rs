@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::api::keys::{ApiKeyCreated, TYPE_ORGANISATION};
 use crate::api::scopes;
+pub use crate::observe::otlp::OtlpConfig;
 use crate::store::{Cipher, NewKey, Store};
 use state::AppState;
 pub use state::GatewaySettings;
@@ -30,6 +31,8 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     /// Request records older than this are deleted in the background.
     pub log_retention: Option<Duration>,
+    /// Where request records go as OpenTelemetry spans, if anywhere.
+    pub otlp: Option<OtlpConfig>,
 }
 
 /// A server bound to its address with its store open, not yet serving.
@@ -40,7 +43,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn bind(settings: &Settings) -> Result<Server, String> {
+    pub async fn bind(settings: Settings) -> Result<Server, String> {
         crate::store::secrets::create_private_dir(&settings.data_dir).map_err(|e| {
             format!(
                 "cannot create the data directory {}: {e}",
@@ -49,8 +52,9 @@ impl Server {
         })?;
         let cipher = Cipher::load(&settings.data_dir).map_err(|e| e.to_string())?;
         let store = Store::open(&settings.data_dir, cipher).map_err(|e| e.to_string())?;
-        let state =
-            Arc::new(AppState::new(store, settings.gateway.clone()).map_err(|e| e.to_string())?);
+        let state = Arc::new(
+            AppState::new(store, settings.gateway, settings.otlp).map_err(|e| e.to_string())?,
+        );
         let listener = TcpListener::bind(&settings.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;

@@ -66,6 +66,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(logs::count))
         .routes(routes!(logs::stream))
         .routes(routes!(logs::get))
+        .routes(routes!(logs::metrics))
         .routes(routes!(traces::get))
         .routes(routes!(traces::create_feedback))
         .routes(routes!(traces::update_feedback))

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 use super::auth::KeyIndex;
 use crate::gateway::providers::{self, Provider};
 use crate::gateway::routing::Node;
+use crate::observe::metrics::Metrics;
+use crate::observe::otlp::{OtlpConfig, OtlpExporter};
 use crate::observe::pricing::{self, Price};
 use crate::observe::recorder::Recorder;
 use crate::store::{Store, StoreResult};
@@ -60,7 +62,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, settings: GatewaySettings) -> StoreResult<AppState> {
+    /// Must be called inside a tokio runtime (the OTLP exporter spawns its task).
+    pub fn new(
+        store: Store,
+        settings: GatewaySettings,
+        otlp: Option<OtlpConfig>,
+    ) -> StoreResult<AppState> {
         use rand::SeedableRng;
         let http = reqwest::Client::builder()
             .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
@@ -69,7 +76,9 @@ impl AppState {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| crate::store::StoreError::Other(format!("HTTP client: {e}")))?;
-        let recorder = Arc::new(Recorder::start(&store, Box::new(|_| {}))?);
+        let metrics = Arc::new(Metrics::new());
+        let exporter = otlp.map(|c| OtlpExporter::start(c, http.clone(), metrics.clone()));
+        let recorder = Arc::new(Recorder::start(&store, metrics, exporter)?);
         let state = AppState {
             store,
             keys: KeyIndex::default(),

@@ -645,3 +645,165 @@ fn retention_prunes_old_records() {
     requests(&env, 1, "new");
     assert_eq!(wait_for_logs(&env, "trace_id=new", 1).len(), 1);
 }
+
+/// One metric's value in a Prometheus exposition, by its full series text.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn metrics_count_what_was_sent() {
+    let env = gateway_env(&["--retry-base-ms", "1"]);
+    let up = answering();
+    let bad = failing(502);
+    add_openai_integration(&env, "up", &up.url);
+    add_openai_integration(&env, "bad", &bad.url);
+    for _ in 0..3 {
+        assert_eq!(chat(&env, &[], &hello("@up/gpt-4o")).status, 200);
+    }
+    let retrying = json!({"provider": "@bad", "retry": {"attempts": 2, "on_status_codes": [502]}});
+    let reply = chat(
+        &env,
+        &[("x-portkey-config", &retrying.to_string())],
+        &hello("gpt-4o"),
+    );
+    assert_eq!(reply.status, 502);
+    wait_for_logs(&env, "", 4);
+    let (status, text) = env.http(
+        "GET",
+        "/metrics",
+        &[("authorization", &format!("Bearer {}", env.admin_key))],
+    );
+    assert_eq!(status, 200, "{text}");
+    let ok = r#"tollgate_requests_total{provider="openai",model="gpt-4o",endpoint="/v1/chat/completions",status_class="2xx"}"#;
+    assert_eq!(metric(&text, ok), 3.0);
+    let failed = r#"tollgate_requests_total{provider="openai",model="gpt-4o",endpoint="/v1/chat/completions",status_class="5xx"}"#;
+    assert_eq!(metric(&text, failed), 1.0);
+    assert_eq!(
+        metric(&text, r#"tollgate_retries_total{provider="openai"}"#),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"tollgate_upstream_attempts_total{provider="openai",status_class="5xx"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"tollgate_tokens_total{provider="openai",model="gpt-4o",type="input"}"#
+        ),
+        21.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"tollgate_request_duration_seconds_count{provider="openai",endpoint="/v1/chat/completions"}"#
+        ),
+        4.0
+    );
+    assert_eq!(metric(&text, "tollgate_records_written_total"), 4.0);
+    let (status, _) = env.http("GET", "/metrics", &[]);
+    assert_eq!(status, 401, "metrics need a key");
+}
+
+#[test]
+fn spans_are_exported_to_an_otlp_receiver() {
+    let receiver = Upstream::start(|_| Reply::ok(json!({})));
+    let env = gateway_env(&[
+        "--retry-base-ms",
+        "1",
+        "--otlp-endpoint",
+        &receiver.url,
+        "--otlp-header",
+        "authorization=Bearer otlp-secret",
+    ]);
+    let bad = failing(500);
+    let up = answering();
+    add_openai_integration(&env, "bad", &bad.url);
+    add_openai_integration(&env, "up", &up.url);
+    let config = json!({"strategy": {"mode": "fallback"},
+                        "targets": [{"provider": "@bad"}, {"provider": "@up"}]});
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let reply = chat(
+        &env,
+        &[
+            ("x-portkey-config", &config.to_string()),
+            ("x-portkey-trace-id", trace),
+        ],
+        &hello("gpt-4o"),
+    );
+    assert_eq!(reply.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let spans: Vec<Value> = loop {
+        let spans: Vec<Value> = receiver
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/traces")
+            .flat_map(|r| {
+                assert_eq!(r.header("authorization"), Some("Bearer otlp-secret"));
+                let body = r.json();
+                body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        if spans.len() >= 3 || Instant::now() > deadline {
+            break spans;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        spans.len(),
+        3,
+        "a request span and two attempt spans: {spans:#?}"
+    );
+    let attr = |span: &Value, key: &str| -> Value {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let server = spans
+        .iter()
+        .find(|s| s["kind"] == 2)
+        .expect("a SERVER span");
+    assert_eq!(server["traceId"], trace);
+    assert_eq!(server["name"], "chat gpt-4o");
+    assert_eq!(
+        attr(server, "gen_ai.operation.name"),
+        json!({"stringValue": "chat"})
+    );
+    assert_eq!(
+        attr(server, "gen_ai.provider.name"),
+        json!({"stringValue": "openai"})
+    );
+    assert_eq!(
+        attr(server, "gen_ai.usage.input_tokens"),
+        json!({"intValue": "7"})
+    );
+    let attempts: Vec<&Value> = spans.iter().filter(|s| s["kind"] == 3).collect();
+    assert_eq!(attempts.len(), 2);
+    assert!(attempts
+        .iter()
+        .all(|a| a["parentSpanId"] == server["spanId"] && a["traceId"] == trace));
+    let codes: Vec<Value> = attempts
+        .iter()
+        .map(|a| attr(a, "http.response.status_code"))
+        .collect();
+    assert!(
+        codes.contains(&json!({"intValue": "500"})) && codes.contains(&json!({"intValue": "200"})),
+        "{codes:?}"
+    );
+}

@@ -240,7 +240,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 struct Tail {
     state: Arc<AppState>,
     filter: LogFilter,
-    live: tokio::sync::broadcast::Receiver<Arc<Committed>>,
+    live: tokio::sync::broadcast::Receiver<Committed>,
     closing: tokio::sync::watch::Receiver<bool>,
     /// The last `seq` sent.
     last: i64,
@@ -333,4 +333,19 @@ pub async fn stream(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "logs",
+    description = "Prometheus metrics (text exposition 0.0.4): requests, latency and time-to-first-token histograms, tokens, cost, errors, retries, upstream attempts and the recorder's queue. Needs a key with analytics.view, sent as a Bearer token.",
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = ErrorBody)))]
+pub async fn metrics(State(state): S, caller: Caller) -> ApiResult<Response> {
+    caller.require(scopes::ANALYTICS_VIEW)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.recorder.render_metrics(),
+    )
+        .into_response())
 }
