@@ -2431,7 +2431,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__keys__subcmd__create)
-            opts="-o -q -v -y -h -V --name --type --scopes --config --metadata --expires --description --dry-run --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            opts="-o -q -v -y -h -V --name --type --scopes --config --metadata --log-bodies --expires --description --dry-run --context --url --output --quiet --verbose --color --yes --no-input --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2455,6 +2455,10 @@ _tollgate() {
                     ;;
                 --metadata)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-bodies)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 --expires)
@@ -2745,7 +2749,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__keys__subcmd__update)
-            opts="-o -q -v -y -h -V --name --scopes --config --metadata --expires --description --dry-run --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            opts="-o -q -v -y -h -V --name --scopes --config --metadata --log-bodies --expires --description --dry-run --context --url --output --quiet --verbose --color --yes --no-input --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2765,6 +2769,10 @@ _tollgate() {
                     ;;
                 --metadata)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-bodies)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
                     return 0
                     ;;
                 --expires)
@@ -3261,7 +3269,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__serve)
-            opts="-o -q -v -y -h -V --addr --data-dir --retry-base-ms --lb-seed --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            opts="-o -q -v -y -h -V --addr --data-dir --retry-base-ms --log-bodies --log-retention --lb-seed --context --url --output --quiet --verbose --color --yes --no-input --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3276,6 +3284,14 @@ _tollgate() {
                     return 0
                     ;;
                 --retry-base-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-bodies)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-retention)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -58,6 +58,9 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "help" -d 'Print t
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l addr -d 'Address to listen on' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l data-dir -d 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]' -r -F
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l retry-base-ms -d 'The first retry of a failed upstream call waits about this long, doubling each time' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l log-bodies -d 'Whether request records keep request and response bodies (a key can also turn it off)' -r -f -a "true\t''
+false\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l log-retention -d 'Delete request records older than this, e.g. 30d [default: keep them all]' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l lb-seed -d 'Seed load balancing\'s random choices (for reproducible tests)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l url -d 'The control plane\'s address, overriding the context\'s' -r
@@ -512,6 +515,8 @@ workspace\t'A workspace service key: calls the gateway'"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l scopes -d 'Comma-separated scopes, e.g. configs.read,configs.list' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l config -d 'A saved config applied to requests that name none' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l metadata -d 'Metadata added to every request made with the key (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l log-bodies -d 'Whether the request log keeps this key\'s request and response bodies' -r -f -a "true\t''
+false\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l expires -d 'When the key stops working, from now: 30d, 12h, 1w' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l description -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
@@ -534,6 +539,8 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l scopes -d 'Comma-separated scopes, e.g. configs.read,configs.list' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l config -d 'A saved config applied to requests that name none' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l metadata -d 'Metadata added to every request made with the key (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l log-bodies -d 'Whether the request log keeps this key\'s request and response bodies' -r -f -a "true\t''
+false\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l expires -d 'When the key stops working, from now: 30d, 12h, 1w' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l description -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r

@@ -38,6 +38,9 @@ pub struct KeyDefaults {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
+    /// `false`: the request log keeps no request or response bodies for this key's requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bodies: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

@@ -423,6 +423,35 @@ impl LogFilter {
     pub fn limit(&self) -> u32 {
         self.limit.unwrap_or(DEFAULT_LOG_LIMIT)
     }
+
+    /// Whether a record passes every filter but the time bounds (for live records, which are
+    /// all new): the same rules the store's query applies.
+    pub fn matches(&self, r: &LogRecord) -> bool {
+        fn same(want: &Option<String>, have: Option<&str>) -> bool {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        }
+        let meta = |k: &str| r.metadata.get(k).and_then(Value::as_str);
+        same(&self.model, r.model.as_deref())
+            && same(&self.provider, r.provider.as_deref())
+            && self.status.is_none_or(|s| {
+                let (lo, hi) = s.range();
+                (lo..=hi).contains(&r.status)
+            })
+            && self.api_key.as_deref().is_none_or(|k| {
+                r.api_key_id.as_deref() == Some(k) || r.api_key_name.as_deref() == Some(k)
+            })
+            && same(&self.trace_id, Some(&r.trace_id))
+            && same(&self.user, meta("_user"))
+            && self.metadata.iter().all(|(k, v)| meta(k) == Some(v))
+            && self.min_cost.is_none_or(|m| r.cost.is_some_and(|c| c >= m))
+            && self.max_cost.is_none_or(|m| r.cost.is_some_and(|c| c <= m))
+            && self.min_latency_ms.is_none_or(|m| r.latency_ms >= m)
+            && self
+                .cache_status
+                .as_deref()
+                .is_none_or(|c| r.cache_status.eq_ignore_ascii_case(c))
+            && same(&self.kind, Some(&r.kind))
+    }
 }
 
 /// Reads a time bound: RFC 3339, or a duration before `now` (`90s`, `15m`, `1h`, `7d`, `2w`).
@@ -433,30 +462,10 @@ pub fn parse_time_bound(
     if let Some(t) = crate::store::parse_time(value) {
         return Ok(t);
     }
-    parse_duration(value)
-        .map(|d| now - d)
-        .ok_or_else(|| {
-            format!("{value:?} is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a duration such as 90s, 15m, 1h, 7d")
-        })
-}
-
-/// `90s`, `15m`, `1h`, `7d`, `2w` (a whole number and one unit).
-pub fn parse_duration(value: &str) -> Option<time::Duration> {
-    let value = value.trim();
-    let unit = value.chars().last()?;
-    let n: i64 = value[..value.len() - unit.len_utf8()].parse().ok()?;
-    if n < 0 {
-        return None;
-    }
-    let secs = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        'w' => 604_800,
-        _ => return None,
-    };
-    n.checked_mul(secs).map(time::Duration::seconds)
+    let secs = super::parse_duration(value).map_err(|_| {
+        format!("{value:?} is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a duration such as 90s, 15m, 1h, 7d")
+    })?;
+    Ok(now - time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX)))
 }
 
 #[cfg(test)]
@@ -505,8 +514,7 @@ mod tests {
             parse_time_bound("2026-11-30T00:00:00Z", now).unwrap(),
             time::macros::datetime!(2026-11-30 0:00 UTC)
         );
-        assert_eq!(parse_duration("7d"), Some(time::Duration::days(7)));
         assert!(parse_time_bound("yesterday", now).is_err());
-        assert!(parse_duration("5").is_none());
+        assert!(parse_time_bound("5", now).is_err());
     }
 }

@@ -98,3 +98,26 @@ pub struct Health {
     pub status: String,
     pub version: String,
 }
+
+/// `30d`, `24h`, `90m`, `45s`, `2w` → seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30d, 24h, 90m or 45s"))?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(format!("{text:?}: unit must be s, m, h, d or w (e.g. 30d)")),
+    };
+    n.checked_mul(factor)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| format!("{text:?} must be above zero and not absurdly large"))
+}

@@ -68,6 +68,9 @@ pub struct KeyFields {
     /// Metadata added to every request made with the key (repeatable)
     #[arg(long, value_parser = parse_pair, value_name = "KEY=VALUE")]
     metadata: Vec<(String, String)>,
+    /// Whether the request log keeps this key's request and response bodies
+    #[arg(long, value_name = "BOOL")]
+    log_bodies: Option<bool>,
     /// When the key stops working, from now: 30d, 12h, 1w
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     expires: Option<u64>,
@@ -123,6 +126,10 @@ impl Fields for ApiKey {
             ("scopes", self.scopes.join(", ")),
             ("config", cell(self.defaults.config_id.as_deref())),
             (
+                "log bodies",
+                self.defaults.log_bodies.unwrap_or(true).to_string(),
+            ),
+            (
                 "metadata",
                 serde_json::Value::Object(self.defaults.metadata.clone()).to_string(),
             ),
@@ -150,10 +157,13 @@ fn show_secret<T: Serialize>(ctx: &Ctx, value: &T, id: &str, key: &str) -> Resul
 }
 
 fn defaults(fields: &KeyFields) -> Option<KeyDefaults> {
-    (fields.config.is_some() || !fields.metadata.is_empty()).then(|| KeyDefaults {
-        config_id: fields.config.clone(),
-        metadata: metadata(&fields.metadata),
-    })
+    (fields.config.is_some() || !fields.metadata.is_empty() || fields.log_bodies.is_some()).then(
+        || KeyDefaults {
+            config_id: fields.config.clone(),
+            metadata: metadata(&fields.metadata),
+            log_bodies: fields.log_bodies,
+        },
+    )
 }
 
 fn path(id: &str) -> String {

@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::args::parse_duration;
 use super::ctx::Ctx;
 use crate::client::contexts::{Context, LOCAL};
 use crate::client::credentials;
@@ -28,6 +29,19 @@ pub struct ServeArgs {
         value_name = "MS"
     )]
     retry_base_ms: u64,
+    /// Whether request records keep request and response bodies (a key can also turn it off)
+    #[arg(
+        long,
+        env = "TOLLGATE_LOG_BODIES",
+        hide_env_values = true,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    log_bodies: bool,
+    /// Delete request records older than this, e.g. 30d [default: keep them all]
+    #[arg(long, env = "TOLLGATE_LOG_RETENTION", hide_env_values = true, value_parser = parse_duration, value_name = "DURATION")]
+    log_retention: Option<u64>,
     /// Seed load balancing's random choices (for reproducible tests)
     #[arg(long, env = "TOLLGATE_LB_SEED", hide = true, hide_env_values = true)]
     lb_seed: Option<u64>,
@@ -40,7 +54,9 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
         gateway: GatewaySettings {
             retry_base_ms: args.retry_base_ms,
             lb_seed: args.lb_seed,
+            log_bodies: args.log_bodies,
         },
+        log_retention: args.log_retention.map(std::time::Duration::from_secs),
     };
     let server = Server::bind(&settings).await.map_err(|e| {
         CliError::failed(e).hint("pass --addr for another port, or --data-dir for another store")

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -27,12 +28,15 @@ pub struct Settings {
     pub addr: String,
     pub data_dir: PathBuf,
     pub gateway: GatewaySettings,
+    /// Request records older than this are deleted in the background.
+    pub log_retention: Option<Duration>,
 }
 
 /// A server bound to its address with its store open, not yet serving.
 pub struct Server {
     state: Arc<AppState>,
     listener: TcpListener,
+    log_retention: Option<Duration>,
 }
 
 impl Server {
@@ -50,7 +54,11 @@ impl Server {
         let listener = TcpListener::bind(&settings.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
-        Ok(Server { state, listener })
+        Ok(Server {
+            state,
+            listener,
+            log_retention: settings.log_retention,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -82,24 +90,51 @@ impl Server {
         Ok(Some(created))
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and commits every
+    /// request record.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = router::router(self.state.clone());
+        let pruning = self
+            .log_retention
+            .map(|keep| tokio::spawn(prune_records(self.state.clone(), keep)));
         // Without TCP_NODELAY each stream event after the first waits for the client's delayed
         // ACK (about 40 ms on Linux).
         let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            state.closing.send_replace(true);
+        };
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
+        if let Some(task) = pruning {
+            task.abort();
+        }
+        self.state.recorder.shutdown().await;
         if let Err(e) = self.state.store.checkpoint() {
             eprintln!("warning: final checkpoint failed: {e}");
         }
         Ok(())
+    }
+}
+
+/// Every ten minutes (and at start), deletes the records older than `keep`.
+async fn prune_records(state: Arc<AppState>, keep: Duration) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let now_ms = crate::observe::record::now_ms();
+        let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        state
+            .recorder
+            .prune_before(now_ms.saturating_sub(keep_ms))
+            .await;
     }
 }
 

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::gateway;
-use super::handlers::{configs, health, integrations, keys};
+use super::handlers::{analytics, configs, health, integrations, keys, logs, traces};
 use super::state::AppState;
 use crate::gateway::providers::adapter::Endpoint;
 
@@ -62,6 +62,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(keys::create))
         .routes(routes!(keys::get, keys::update, keys::delete))
         .routes(routes!(keys::rotate))
+        .routes(routes!(logs::list, logs::create))
+        .routes(routes!(logs::count))
+        .routes(routes!(logs::stream))
+        .routes(routes!(logs::get))
+        .routes(routes!(traces::get))
+        .routes(routes!(traces::create_feedback))
+        .routes(routes!(traces::update_feedback))
+        .routes(routes!(analytics::by_dimension))
+        .routes(routes!(analytics::by_metadata))
         .split_for_parts();
     let data_plane = Router::new()
         .route(

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 use super::auth::KeyIndex;
 use crate::gateway::providers::{self, Provider};
 use crate::gateway::routing::Node;
+use crate::observe::pricing::{self, Price};
+use crate::observe::recorder::Recorder;
 use crate::store::{Store, StoreResult};
 
 /// An integration as the gateway uses it: the provider, its decrypted key, its settings.
@@ -17,6 +19,8 @@ pub struct IntegrationEntry {
     pub secret: Option<String>,
     /// Shared with every request that uses the integration, so none copies it.
     pub configurations: Arc<Map<String, Value>>,
+    /// `configurations.pricing`, read once.
+    pub prices: HashMap<String, Price>,
 }
 
 /// Tunables of the gateway; the defaults are Portkey's.
@@ -26,6 +30,8 @@ pub struct GatewaySettings {
     pub retry_base_ms: u64,
     /// Seeds load balancing, so a test can check proportions exactly.
     pub lb_seed: Option<u64>,
+    /// Whether request records keep request and response bodies (a key can turn it off).
+    pub log_bodies: bool,
 }
 
 impl Default for GatewaySettings {
@@ -33,6 +39,7 @@ impl Default for GatewaySettings {
         GatewaySettings {
             retry_base_ms: 1000,
             lb_seed: None,
+            log_bodies: true,
         }
     }
 }
@@ -47,6 +54,9 @@ pub struct AppState {
     pub lb_rng: Option<std::sync::Mutex<rand::rngs::StdRng>>,
     /// Vertex AI access tokens minted from service-account keys.
     pub google_tokens: super::gateway::GoogleTokens,
+    pub recorder: Arc<Recorder>,
+    /// Turns true when the server starts shutting down, so endless streams (log tails) end.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -59,6 +69,7 @@ impl AppState {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| crate::store::StoreError::Other(format!("HTTP client: {e}")))?;
+        let recorder = Arc::new(Recorder::start(&store, Box::new(|_| {}))?);
         let state = AppState {
             store,
             keys: KeyIndex::default(),
@@ -70,6 +81,8 @@ impl AppState {
                 .map(|s| std::sync::Mutex::new(rand::rngs::StdRng::seed_from_u64(s))),
             settings,
             google_tokens: Default::default(),
+            recorder,
+            closing: tokio::sync::watch::Sender::new(false),
         };
         state.reload_keys()?;
         state.reload_integrations()?;
@@ -95,6 +108,7 @@ impl AppState {
                     Arc::new(IntegrationEntry {
                         provider,
                         secret,
+                        prices: pricing::parse_overrides(&i.configurations).unwrap_or_default(),
                         configurations: Arc::new(i.configurations),
                     }),
                 ))

@@ -81,6 +81,9 @@ fn merged_defaults(current: &KeyDefaults, change: Option<&KeyDefaults>) -> KeyDe
         Some(slug) => merged.config_id = Some(slug.to_string()),
         None => {}
     }
+    if change.log_bodies.is_some() {
+        merged.log_bodies = change.log_bodies;
+    }
     for (k, v) in &change.metadata {
         if v.is_null() {
             merged.metadata.remove(k);

@@ -4,7 +4,8 @@ use rusqlite::Connection;
 
 use super::StoreResult;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE integrations (
     id TEXT PRIMARY KEY,
     slug TEXT NOT NULL UNIQUE,
@@ -52,7 +53,64 @@ CREATE TABLE api_keys (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE logs (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    parent_span_id TEXT,
+    span_name TEXT,
+    api_key_id TEXT,
+    api_key_name TEXT,
+    integration TEXT,
+    provider TEXT,
+    model_requested TEXT,
+    model TEXT,
+    endpoint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    ttft_ms REAL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    cost REAL,
+    cache_status TEXT NOT NULL,
+    retry_count INTEGER NOT NULL,
+    last_used_option TEXT,
+    metadata TEXT NOT NULL,
+    user TEXT,
+    stream INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    attempts TEXT NOT NULL,
+    bodies_logged INTEGER NOT NULL
+);
+CREATE INDEX logs_created ON logs (created_ms);
+CREATE INDEX logs_trace ON logs (trace_id);
+CREATE INDEX logs_model ON logs (model);
+CREATE INDEX logs_user ON logs (user);
+CREATE INDEX logs_status ON logs (status);
+CREATE INDEX logs_api_key ON logs (api_key_id);
+CREATE TABLE log_bodies (
+    seq INTEGER PRIMARY KEY REFERENCES logs(seq) ON DELETE CASCADE,
+    request BLOB,
+    response BLOB
+);
+CREATE TABLE feedback (
+    id TEXT PRIMARY KEY,
+    trace_id TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    weight REAL NOT NULL,
+    metadata TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX feedback_trace ON feedback (trace_id);
+"#,
+];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
     let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

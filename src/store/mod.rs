@@ -4,6 +4,7 @@
 mod configs;
 mod integrations;
 mod keys;
+pub mod logs;
 mod migrations;
 pub mod secrets;
 
@@ -46,6 +47,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Reads of request records, which may be long, on a connection of their own.
+    logs_conn: Mutex<Connection>,
+    path: std::path::PathBuf,
     cipher: Cipher,
 }
 
@@ -57,17 +61,15 @@ impl Store {
         let path = data_dir.join(DB_FILE);
         create_private_file(&path)
             .map_err(|e| StoreError::Other(format!("creating {}: {e}", path.display())))?;
-        let conn = Connection::open(&path)?;
+        let mut conn = logs::open_connection(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut store = Store {
+        migrations::run(&mut conn)?;
+        Ok(Store {
             conn: Mutex::new(conn),
+            logs_conn: Mutex::new(logs::open_connection(&path)?),
+            path,
             cipher,
-        };
-        migrations::run(store.conn.get_mut().expect("fresh mutex"))?;
-        Ok(store)
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

@@ -9,6 +9,7 @@ mod keys;
 mod logs_cli;
 mod providers;
 mod python_sdk;
+mod request_log;
 mod routing;
 mod server;
 mod upstream;

@@ -8,13 +8,15 @@ use axum::http::{HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::call::Call;
-use super::respond::{Answer, AnswerBody, GatewayError};
+use super::respond::{Answer, AnswerBody, GatewayError, Served};
 use super::stream::{Forwarder, Framing};
-use crate::gateway::providers::adapter::{Adapter, Endpoint, Target};
+use crate::api::logs::Attempt;
+use crate::gateway::providers::adapter::{Adapter, Endpoint, Target, Usage};
 use crate::gateway::providers::{self, Provider, WireFormat};
 use crate::gateway::routing::{Inherited, Node, Retry};
 use crate::gateway::{embeddings, model, params, responses};
-use crate::server::state::AppState;
+use crate::observe::pricing;
+use crate::server::state::{AppState, IntegrationEntry};
 
 /// Cumulative Retry-After waits beyond this abort retrying (Portkey's `MAX_RETRY_LIMIT_MS`).
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
@@ -26,6 +28,8 @@ struct Resolved {
     api_key: Option<String>,
     /// The integration's configurations, with the config target's settings over them.
     settings: Arc<Map<String, Value>>,
+    /// The integration used, if any, and its slug.
+    integration: Option<(String, Arc<IntegrationEntry>)>,
 }
 
 fn bad_request(message: impl Into<String>) -> GatewayError {
@@ -126,6 +130,7 @@ fn resolve(
             base_url,
             api_key: entry.secret.clone(),
             settings,
+            integration: Some((slug, entry)),
         });
     }
     let Some(name) = node.provider.as_deref() else {
@@ -154,6 +159,7 @@ fn resolve(
         base_url: custom_host.unwrap_or_else(|| provider.base_url.to_string()),
         api_key: node.api_key.clone(),
         settings: Arc::new(node.settings.clone()),
+        integration: None,
     })
 }
 
@@ -248,6 +254,7 @@ fn upstream_answer(provider: &'static Provider, status: u16, body: Value) -> Ans
         gateway_exception: false,
         retry_after: None,
         retry_wait: None,
+        served: None,
     }
 }
 
@@ -343,13 +350,14 @@ async fn send_once(state: &AppState, call: &Call, plan: &Plan) -> Answer {
                 include_usage: call.include_usage,
             },
         };
-        return match Forwarder::new(response, adapter.stream(endpoint, model), framing)
+        let translator = adapter.stream(endpoint, model);
+        return match Forwarder::new(response, translator, framing, call.log_bodies)
             .commit()
             .await
         {
-            Ok(body) => Answer {
+            Ok(forwarder) => Answer {
                 status,
-                body: AnswerBody::Stream(body),
+                body: AnswerBody::Stream(Box::new(forwarder)),
                 ..upstream_answer(provider, status, Value::Null)
             },
             Err(e) => provider_error(provider, 502, &e.kind, None, &e.message),
@@ -359,20 +367,24 @@ async fn send_once(state: &AppState, call: &Call, plan: &Plan) -> Answer {
         Ok(b) => b,
         Err(e) => return unreachable(provider, &e),
     };
-    // OpenAI's own answers need no translation: check they are JSON and pass them on as they
-    // came, without building and re-encoding a document.
+    // OpenAI's own answers need no translation: check they are JSON (reading only the usage)
+    // and pass them on as they came, without building and re-encoding a document.
     let wants_base64 = body.get("encoding_format").and_then(Value::as_str) == Some("base64");
-    if matches!(shape, Shape::Native)
-        && provider.slug == "openai"
-        && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
-    {
-        return Answer {
-            body: AnswerBody::RawJson(bytes),
-            ..upstream_answer(provider, status, Value::Null)
-        };
+    if matches!(shape, Shape::Native) && provider.slug == "openai" {
+        if let Ok(probe) = serde_json::from_slice::<UsageProbe>(&bytes) {
+            return Answer {
+                body: AnswerBody::RawJson(bytes),
+                served: Some(Served {
+                    usage: probe.usage.as_ref().and_then(Usage::from_openai),
+                    ..Served::default()
+                }),
+                ..upstream_answer(provider, status, Value::Null)
+            };
+        }
     }
     match adapter.response(endpoint, &bytes, model) {
         Ok(answer) => {
+            let usage = answer.get("usage").and_then(Usage::from_openai);
             let mut answer = match shape {
                 Shape::ResponsesViaChat => responses::from_chat(&answer),
                 Shape::Native => answer,
@@ -380,10 +392,23 @@ async fn send_once(state: &AppState, call: &Call, plan: &Plan) -> Answer {
             if endpoint == Endpoint::Embeddings && wants_base64 {
                 embeddings::encode_base64(&mut answer);
             }
-            upstream_answer(provider, status, answer)
+            Answer {
+                served: Some(Served {
+                    usage,
+                    ..Served::default()
+                }),
+                ..upstream_answer(provider, status, answer)
+            }
         }
         Err(e) => provider_error(provider, 502, "server_error", None, &e.0),
     }
+}
+
+/// The one part of a passed-through answer the gateway reads.
+#[derive(serde::Deserialize)]
+struct UsageProbe {
+    #[serde(default)]
+    usage: Option<Value>,
 }
 
 /// Keeps the upstream's Retry-After for the client, in seconds or milliseconds as sent.
@@ -418,9 +443,29 @@ pub async fn leaf(
     inherited: &Inherited,
     path: Option<String>,
 ) -> Answer {
-    let mut answer = leaf_inner(state, call, node, inherited).await;
+    let mut answer = leaf_inner(state, call, node, inherited, path.as_deref()).await;
     answer.path = path;
     answer
+}
+
+/// What the record says of the upstream that answered: the model sent, its price, the usage.
+fn served(plan: &Plan, usage: Option<Usage>) -> Served {
+    let model = plan.body.get("model").and_then(Value::as_str);
+    let provider = plan.resolved.provider.slug;
+    let price = model.and_then(|m| match &plan.resolved.integration {
+        Some((_, entry)) => pricing::resolve_price(provider, m, &entry.prices),
+        None => pricing::lookup(provider, m).map(|i| i.price),
+    });
+    Served {
+        integration: plan.resolved.integration.as_ref().map(|(s, _)| s.clone()),
+        model: model.map(String::from),
+        price,
+        usage,
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 async fn leaf_inner(
@@ -428,6 +473,7 @@ async fn leaf_inner(
     call: &Call,
     node: &Node,
     inherited: &Inherited,
+    path: Option<&str>,
 ) -> Answer {
     let mut body = call.body.clone();
     params::apply(
@@ -474,6 +520,7 @@ async fn leaf_inner(
     let mut retries = 0;
     let mut waited = Duration::ZERO;
     loop {
+        let sent = std::time::Instant::now();
         let once = send_once(state, call, &plan);
         let mut answer = match timeout_ms {
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), once).await {
@@ -482,6 +529,23 @@ async fn leaf_inner(
             },
             None => once.await,
         };
+        let usage = answer.served.take().and_then(|s| s.usage);
+        answer.served = Some(served(&plan, usage));
+        call.attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Attempt {
+                span_id: crate::observe::record::new_span_id(),
+                start_offset_ms: millis(sent - call.started),
+                latency_ms: millis(sent.elapsed()),
+                integration: answer.served.as_ref().and_then(|s| s.integration.clone()),
+                provider: plan.resolved.provider.slug.to_string(),
+                model: answer.served.as_ref().and_then(|s| s.model.clone()),
+                retry: retries,
+                last_used_option: path.map(String::from),
+                status: answer.status,
+                error: answer.error_message(),
+            });
         answer.retry_count = retries as i32;
         if answer.is_success() || answer.gateway_exception || !retry.retries_on(answer.status) {
             return answer;

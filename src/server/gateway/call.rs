@@ -1,18 +1,23 @@
 //! One client request to the gateway, read once: who is calling, the body, the config that
 //! applies, metadata, trace id and the `x-portkey-*` routing headers.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use super::respond::GatewayError;
+use crate::api::logs::Attempt;
 use crate::api::scopes;
 use crate::gateway::config;
 use crate::gateway::providers::adapter::Endpoint;
 use crate::gateway::routing::Node;
+use crate::observe::recorder::Recorder;
 use crate::server::auth::Caller;
 use crate::server::state::AppState;
+use crate::store::KeyRecord;
 
 pub struct Call {
     pub endpoint: Endpoint,
@@ -22,10 +27,31 @@ pub struct Call {
     /// The client asked for the usage chunk (`stream_options.include_usage`).
     pub include_usage: bool,
     pub metadata: Map<String, Value>,
-    pub trace_id: String,
+    pub trace: TraceContext,
     /// The routing config, if the request or the key names one.
     pub config: Option<Arc<Node>>,
     pub headers: HeaderMap,
+    pub key: Arc<KeyRecord>,
+    pub started: Instant,
+    pub created_ms: i64,
+    /// The body as received.
+    pub raw_body: Bytes,
+    /// Whether the record keeps the bodies (on for the server and the key, and not turned off
+    /// with `x-portkey-debug: false`).
+    pub log_bodies: bool,
+    /// Every upstream call so far, in order.
+    pub attempts: Mutex<Vec<Attempt>>,
+    /// Set until the request's record is handed on; a call dropped with it set was abandoned
+    /// by its client (see `Drop`).
+    pub recorder: Option<Arc<Recorder>>,
+}
+
+/// Where the request sits in its caller's trace.
+pub struct TraceContext {
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub span_name: Option<String>,
 }
 
 pub fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -78,50 +104,125 @@ fn metadata_from_header(value: Option<&str>) -> Result<Map<String, Value>, Gatew
         .collect())
 }
 
-/// The trace id: `x-portkey-trace-id`, else the W3C `traceparent`'s, else a new one.
-fn trace_id(headers: &HeaderMap) -> String {
-    header(headers, "x-portkey-trace-id")
-        .map(String::from)
-        .or_else(|| {
-            header(headers, "traceparent")
-                .and_then(|tp| tp.split('-').nth(1))
-                .filter(|id| id.len() == 32)
-                .map(String::from)
+/// W3C `baggage`: `key=value` pairs, comma-separated, values percent-encoded, properties after
+/// `;` ignored.
+fn baggage(value: Option<&str>) -> Map<String, Value> {
+    let Some(value) = value else {
+        return Map::new();
+    };
+    value
+        .split(',')
+        .filter_map(|member| {
+            let pair = member.split(';').next()?;
+            let (k, v) = pair.split_once('=')?;
+            let v = url::form_urlencoded::parse(format!("v={}", v.trim()).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())?;
+            Some((k.trim().to_string(), Value::String(v)))
         })
-        .unwrap_or_else(crate::store::new_id)
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+impl TraceContext {
+    /// The `x-portkey-*` trace headers win over W3C `traceparent`; missing ids are generated.
+    fn from_headers(headers: &HeaderMap, pathname: &str) -> TraceContext {
+        let parent = header(headers, "traceparent")
+            .map(|tp| tp.split('-').collect::<Vec<_>>())
+            .filter(|parts| parts.len() >= 3 && parts[1].len() == 32 && parts[2].len() == 16);
+        let w3c = |i: usize| parent.as_ref().map(|p| p[i].to_string());
+        TraceContext {
+            trace_id: header(headers, "x-portkey-trace-id")
+                .map(String::from)
+                .or_else(|| w3c(1))
+                .unwrap_or_else(crate::store::new_id),
+            span_id: header(headers, "x-portkey-span-id")
+                .map(String::from)
+                .unwrap_or_else(crate::observe::record::new_span_id),
+            parent_span_id: header(headers, "x-portkey-parent-span-id")
+                .map(String::from)
+                .or_else(|| w3c(2)),
+            span_name: Some(
+                header(headers, "x-portkey-span-name")
+                    .map(String::from)
+                    .unwrap_or_else(|| format!("POST {pathname}")),
+            ),
+        }
+    }
 }
 
 impl Call {
+    /// Takes in a request; nothing here can fail, so every request gets a record.
     pub fn new(
         state: &AppState,
         caller: &Caller,
         headers: HeaderMap,
         pathname: &str,
-        body: &[u8],
+        raw_body: Bytes,
         endpoint: Endpoint,
-    ) -> Result<Call, GatewayError> {
-        if !caller.has(scopes::COMPLETIONS_WRITE) {
+        started: Instant,
+    ) -> Call {
+        let log_bodies = state.settings.log_bodies
+            && caller.0.defaults.log_bodies != Some(false)
+            && header(&headers, "x-portkey-debug") != Some("false");
+        Call {
+            endpoint,
+            pathname: pathname.to_string(),
+            body: Map::new(),
+            stream: false,
+            include_usage: false,
+            metadata: Map::new(),
+            trace: TraceContext::from_headers(&headers, pathname),
+            config: None,
+            headers,
+            key: caller.0.clone(),
+            started,
+            created_ms: crate::observe::record::now_ms(),
+            raw_body,
+            log_bodies,
+            attempts: Mutex::new(Vec::new()),
+            recorder: Some(state.recorder.clone()),
+        }
+    }
+
+    /// Reads the body, the config and the metadata.
+    pub fn read(&mut self, state: &AppState) -> Result<(), GatewayError> {
+        let key = self.key.clone();
+        // Metadata first, so even a request refused below is recorded with it.
+        let mut metadata = baggage(self.header("baggage"));
+        metadata.extend(metadata_from_header(self.header("x-portkey-metadata"))?);
+        // Key defaults win over the request's metadata, as in Portkey.
+        metadata.extend(key.defaults.metadata.clone());
+        self.metadata = metadata;
+        if !key.scopes.iter().any(|s| s == scopes::COMPLETIONS_WRITE) {
             return Err(GatewayError::new(
                 StatusCode::FORBIDDEN,
                 format!(
                     "the API key {:?} lacks the {} scope",
-                    caller.0.name,
+                    key.name,
                     scopes::COMPLETIONS_WRITE
                 ),
             ));
         }
-        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
+        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&self.raw_body) else {
             return Err(invalid("the request body must be a JSON object"));
         };
-        let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
-        let include_usage = body
+        if !self.metadata.contains_key("_user") {
+            if let Some(user) = body.get("user").and_then(Value::as_str) {
+                self.metadata
+                    .insert("_user".into(), Value::String(user.into()));
+            }
+        }
+        self.stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+        self.include_usage = body
             .get("stream_options")
             .and_then(|o| o.get("include_usage"))
             .and_then(Value::as_bool)
             == Some(true);
-        let config = match header(&headers, "x-portkey-config") {
+        self.body = body;
+        self.config = match self.header("x-portkey-config") {
             Some(value) => Some(config_from_header(state, value)?),
-            None => match &caller.0.defaults.config_id {
+            None => match &key.defaults.config_id {
                 Some(slug) => Some(state.config(slug).ok_or_else(|| {
                     invalid(format!(
                         "the key's default config {slug:?} no longer exists"
@@ -130,25 +231,7 @@ impl Call {
                 None => None,
             },
         };
-        let mut metadata = metadata_from_header(header(&headers, "x-portkey-metadata"))?;
-        // Key defaults win over the request's metadata, as in Portkey.
-        metadata.extend(caller.0.defaults.metadata.clone());
-        if !metadata.contains_key("_user") {
-            if let Some(user) = body.get("user").and_then(Value::as_str) {
-                metadata.insert("_user".into(), Value::String(user.into()));
-            }
-        }
-        Ok(Call {
-            endpoint,
-            pathname: pathname.to_string(),
-            stream,
-            include_usage,
-            body,
-            metadata,
-            trace_id: trace_id(&headers),
-            config,
-            headers,
-        })
+        Ok(())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -161,7 +244,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trace_ids_come_from_portkey_then_w3c_headers() {
+    fn trace_context_comes_from_portkey_then_w3c_headers() {
         let mut h = HeaderMap::new();
         h.insert(
             "traceparent",
@@ -169,10 +252,31 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(trace_id(&h), "4bf92f3577b34da6a3ce929d0e0e4736");
+        let t = TraceContext::from_headers(&h, "/v1/chat/completions");
+        assert_eq!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
+        assert_eq!(t.span_id.len(), 16);
+        assert_eq!(t.span_name.as_deref(), Some("POST /v1/chat/completions"));
         h.insert("x-portkey-trace-id", "mine".parse().unwrap());
-        assert_eq!(trace_id(&h), "mine");
-        assert_eq!(trace_id(&HeaderMap::new()).len(), 36);
+        h.insert("x-portkey-span-id", "s1".parse().unwrap());
+        h.insert("x-portkey-parent-span-id", "p1".parse().unwrap());
+        h.insert("x-portkey-span-name", "plan step".parse().unwrap());
+        let t = TraceContext::from_headers(&h, "/v1/chat/completions");
+        assert_eq!((t.trace_id.as_str(), t.span_id.as_str()), ("mine", "s1"));
+        assert_eq!(t.parent_span_id.as_deref(), Some("p1"));
+        assert_eq!(t.span_name.as_deref(), Some("plan step"));
+        let t = TraceContext::from_headers(&HeaderMap::new(), "/v1/embeddings");
+        assert_eq!(t.trace_id.len(), 36);
+        assert_eq!(t.parent_span_id, None);
+    }
+
+    #[test]
+    fn baggage_pairs_are_decoded_and_properties_dropped() {
+        let m = baggage(Some("team=search, user%20id=a%2Cb;prop=1,bad"));
+        assert_eq!(
+            Value::Object(m),
+            serde_json::json!({"team": "search", "user%20id": "a,b"})
+        );
     }
 
     #[test]

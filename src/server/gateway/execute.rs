@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use axum::response::Response;
 use futures_util::future::BoxFuture;
 
 use super::attempt;
@@ -14,18 +13,17 @@ use crate::gateway::conditions;
 use crate::gateway::routing::{Inherited, Mode, Node};
 use crate::server::state::AppState;
 
-pub async fn run(state: &Arc<AppState>, call: Call) -> Response {
-    let answer = match call.config.clone() {
-        Some(node) => walk(state, &call, &node, &Inherited::default(), "config".into()).await,
+pub async fn run(state: &Arc<AppState>, call: &Call) -> Answer {
+    match call.config.clone() {
+        Some(node) => walk(state, call, &node, &Inherited::default(), "config".into()).await,
         None => {
             let direct = Node {
                 weight: 1.0,
                 ..Node::default()
             };
-            attempt::leaf(state, &call, &direct, &Inherited::default(), None).await
+            attempt::leaf(state, call, &direct, &Inherited::default(), None).await
         }
-    };
-    answer.into_response(&call.trace_id)
+    }
 }
 
 /// Fallback moves on unless the answer is final: with `on_status_codes`, any status outside

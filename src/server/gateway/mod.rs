@@ -5,6 +5,7 @@ mod attempt;
 mod call;
 mod execute;
 mod google_auth;
+mod logging;
 mod models;
 mod respond;
 mod stream;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::future::BoxFuture;
 
 use super::auth::Caller;
@@ -36,11 +37,22 @@ pub fn endpoint(
        + Sync
        + 'static {
     move |State(state), caller, headers, uri, body| {
+        let started = std::time::Instant::now();
         Box::pin(async move {
-            match call::Call::new(&state, &caller, headers, uri.path(), &body, endpoint) {
-                Ok(call) => execute::run(&state, call).await,
-                Err(e) => e.into_response(),
-            }
+            let mut call = call::Call::new(
+                &state,
+                &caller,
+                headers,
+                uri.path(),
+                body,
+                endpoint,
+                started,
+            );
+            let answer = match call.read(&state) {
+                Ok(()) => execute::run(&state, &call).await,
+                Err(e) => respond::Answer::from_error(e, None),
+            };
+            logging::respond(call, answer).await
         })
     }
 }

@@ -1,10 +1,13 @@
 //! What the gateway answers: a provider's (translated) answer or the gateway's own error, with
 //! Portkey's response headers.
 
-use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+
+use super::stream::Forwarder;
+use crate::gateway::providers::adapter::Usage;
+use crate::observe::pricing::Price;
 
 /// A failure of the gateway itself (bad request, unknown config, no route). It stops a
 /// fallback chain: another target would fail the same way.
@@ -61,7 +64,19 @@ pub enum AnswerBody {
     Json(Value),
     /// A JSON answer passed on exactly as the provider sent it.
     RawJson(axum::body::Bytes),
-    Stream(Body),
+    /// Committed: its first event is ready.
+    Stream(Box<Forwarder>),
+}
+
+/// What the upstream that answered was sent and reported, for the record.
+#[derive(Debug, Clone, Default)]
+pub struct Served {
+    pub integration: Option<String>,
+    /// The model as sent to the provider (the bare id).
+    pub model: Option<String>,
+    pub price: Option<Price>,
+    /// For streams, known only at the end.
+    pub usage: Option<Usage>,
 }
 
 /// The outcome of a request (or of one target, while a strategy is still choosing).
@@ -79,6 +94,8 @@ pub struct Answer {
     pub retry_after: Option<HeaderValue>,
     /// How long the upstream asked to wait before a retry.
     pub retry_wait: Option<std::time::Duration>,
+    /// Set on answers that came from an upstream.
+    pub served: Option<Served>,
 }
 
 impl Answer {
@@ -92,6 +109,19 @@ impl Answer {
             gateway_exception: true,
             retry_after: None,
             retry_wait: None,
+            served: None,
+        }
+    }
+
+    /// The message of an OpenAI-shaped error body.
+    pub fn error_message(&self) -> Option<String> {
+        match &self.body {
+            AnswerBody::Json(v) if !self.is_success() => v
+                .pointer("/error/message")
+                .or_else(|| v.get("message"))
+                .and_then(Value::as_str)
+                .map(String::from),
+            _ => None,
         }
     }
 
@@ -109,8 +139,8 @@ impl Answer {
                 bytes,
             )
                 .into_response(),
-            AnswerBody::Stream(body) => {
-                let mut r = Response::new(body);
+            AnswerBody::Stream(forwarder) => {
+                let mut r = Response::new(forwarder.into_body());
                 *r.status_mut() = status;
                 let h = r.headers_mut();
                 h.insert(

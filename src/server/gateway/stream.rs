@@ -2,18 +2,24 @@
 //! arrive. The stream is held only until its first event, so an upstream that fails before
 //! saying anything can still fall back; after that, failures end the stream with an error
 //! event. Dropping the body (the client went away) drops the upstream response with it, which
-//! cancels the upstream call.
+//! cancels the upstream call, and the request's record says the client left.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use futures_util::{Stream, StreamExt};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::gateway::providers::adapter::{StreamError, StreamTranslator};
+use crate::gateway::providers::adapter::{StreamError, StreamTranslator, Usage};
 use crate::gateway::responses::EventStream;
+use crate::gateway::sse;
+use crate::observe::assemble::Assembler;
+use crate::observe::pricing::Price;
+use crate::observe::record::{set_tokens, Entry};
+use crate::observe::recorder::Recorder;
 
 /// How long upstream silence lasts before a `: keep-alive` comment goes to the client.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -37,6 +43,51 @@ pub struct Forwarder {
     queue: VecDeque<Bytes>,
     chunks: Vec<String>,
     ended: bool,
+    /// When the first event was ready for the client.
+    pub first_event: Option<Instant>,
+    /// Usage read from a stream passed through unchanged (`Framing::Raw`).
+    raw_usage: Option<(sse::Decoder, Option<Usage>)>,
+    /// Why the stream ended early, if it did.
+    failure: Option<String>,
+    /// Rebuilds the whole answer for the record, when bodies are logged.
+    assembler: Option<Assembler>,
+    /// A passed-through Responses stream's final `response`, when bodies are logged.
+    raw_response: Option<Value>,
+    log_body: bool,
+    log: Option<StreamLog>,
+}
+
+/// The request's record, completed when the stream ends.
+pub struct StreamLog {
+    pub recorder: Arc<Recorder>,
+    pub entry: Entry,
+    pub price: Option<Price>,
+    pub started: Instant,
+}
+
+impl StreamLog {
+    fn complete(
+        mut self,
+        usage: Option<Usage>,
+        body: Option<Value>,
+        outcome: &str,
+        error: Option<String>,
+    ) -> Entry {
+        let r = &mut self.entry.record;
+        r.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        if let Some(u) = usage {
+            set_tokens(r, u);
+            r.cost = self.price.map(|p| p.cost_usd(u));
+        }
+        r.outcome = outcome.to_string();
+        if error.is_some() {
+            r.error = error;
+        }
+        if let Some(body) = body {
+            self.entry.response_body = serde_json::to_vec(&body).ok().map(Bytes::from);
+        }
+        self.entry
+    }
 }
 
 fn frame(text: String) -> Bytes {
@@ -48,6 +99,7 @@ impl Forwarder {
         response: reqwest::Response,
         translator: Box<dyn StreamTranslator>,
         mut framing: Framing,
+        log_body: bool,
     ) -> Forwarder {
         let mut queue = VecDeque::new();
         if let Framing::Responses(events) = &mut framing {
@@ -55,6 +107,8 @@ impl Forwarder {
             events.start(&mut out);
             queue.extend(out.into_iter().map(frame));
         }
+        let raw = matches!(framing, Framing::Raw);
+        let raw_usage = raw.then(|| (sse::Decoder::default(), None));
         Forwarder {
             upstream: Box::pin(response.bytes_stream()),
             translator,
@@ -62,12 +116,19 @@ impl Forwarder {
             queue,
             chunks: Vec::new(),
             ended: false,
+            first_event: None,
+            raw_usage,
+            failure: None,
+            assembler: (log_body && !raw).then(Assembler::default),
+            raw_response: None,
+            log_body,
+            log: None,
         }
     }
 
     /// Reads upstream until the first translated event is ready. Fails if the upstream errs or
     /// ends before saying anything, so the caller may try another target.
-    pub async fn commit(mut self) -> Result<Body, StreamError> {
+    pub async fn commit(mut self) -> Result<Forwarder, StreamError> {
         let preamble = self.queue.len();
         while self.queue.len() == preamble && !self.ended {
             match self.upstream.next().await {
@@ -76,17 +137,91 @@ impl Forwarder {
                 None => self.end()?,
             }
         }
+        self.first_event = Some(Instant::now());
+        Ok(self)
+    }
+
+    /// Completes the request's record when the stream ends (or its client leaves).
+    pub fn log_to(&mut self, log: StreamLog) {
+        self.log = Some(log);
+    }
+
+    /// The whole answer for the record, if bodies are logged.
+    fn body(&mut self) -> Option<Value> {
+        match self.assembler.take() {
+            Some(a) => Some(a.finish()),
+            None => self.raw_response.take(),
+        }
+    }
+
+    fn complete_log(
+        &mut self,
+        outcome: &str,
+        error: Option<String>,
+    ) -> Option<(Arc<Recorder>, Entry)> {
+        let log = self.log.take()?;
+        let usage = self.usage();
+        let body = self.body();
+        let recorder = log.recorder.clone();
+        Some((recorder, log.complete(usage, body, outcome, error)))
+    }
+
+    pub fn into_body(self) -> Body {
         let stream = futures_util::stream::unfold(self, |mut f| async move {
-            f.next_frame()
-                .await
-                .map(|b| (Ok::<_, std::io::Error>(b), f))
+            match f.next_frame().await {
+                Some(b) => Some((Ok::<_, std::io::Error>(b), f)),
+                None => {
+                    f.finish_log().await;
+                    None
+                }
+            }
         });
-        Ok(Body::from_stream(stream))
+        Body::from_stream(stream)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        match &self.raw_usage {
+            Some((_, usage)) => *usage,
+            None => self.translator.usage(),
+        }
+    }
+
+    async fn finish_log(&mut self) {
+        let (outcome, error) = match self.failure.take() {
+            Some(message) => ("stream_error", Some(message)),
+            None => ("success", None),
+        };
+        if let Some((recorder, entry)) = self.complete_log(outcome, error) {
+            recorder.record(entry).await;
+        }
+    }
+
+    /// A passed-through Responses stream reports usage in its `response.completed` event.
+    fn read_raw_usage(&mut self, bytes: &[u8]) {
+        let Some((decoder, usage)) = &mut self.raw_usage else {
+            return;
+        };
+        let mut events = Vec::new();
+        let _ = decoder.feed(bytes, &mut events);
+        for e in events {
+            if !e.data.contains("response.completed") {
+                continue;
+            }
+            if let Ok(mut v) = serde_json::from_str::<Value>(&e.data) {
+                if let Some(u) = v.pointer("/response/usage").and_then(Usage::from_openai) {
+                    *usage = Some(u);
+                }
+                if self.log_body {
+                    self.raw_response = v.get_mut("response").map(Value::take);
+                }
+            }
+        }
     }
 
     /// Translates a piece of the upstream body into frames for the client.
     fn ingest(&mut self, bytes: Bytes) -> Result<(), StreamError> {
         if matches!(self.framing, Framing::Raw) {
+            self.read_raw_usage(&bytes);
             self.queue.push_back(bytes);
             return Ok(());
         }
@@ -113,6 +248,9 @@ impl Forwarder {
 
     fn frame_chunks(&mut self, chunks: &mut Vec<String>) {
         for chunk in chunks.drain(..) {
+            if let Some(a) = &mut self.assembler {
+                a.push(&chunk);
+            }
             match &mut self.framing {
                 Framing::Chat { include_usage } => {
                     if !*include_usage && chunk.contains("\"choices\":[]") {
@@ -147,6 +285,7 @@ impl Forwarder {
 
     fn fail(&mut self, error: StreamError) {
         self.ended = true;
+        self.failure = Some(error.message.clone());
         match &mut self.framing {
             Framing::Chat { .. } | Framing::Raw => {
                 let body = json!({"error": {"message": error.message, "type": error.kind, "param": null, "code": null}});
@@ -186,6 +325,15 @@ impl Forwarder {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        let left = Some("the client closed the connection before the stream ended".into());
+        if let Some((recorder, entry)) = self.complete_log("client_disconnected", left) {
+            recorder.record_detached(entry);
         }
     }
 }

@@ -1,7 +1,10 @@
+pub mod analytics;
 pub mod configs;
 pub mod health;
 pub mod integrations;
 pub mod keys;
+pub mod logs;
+pub mod traces;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

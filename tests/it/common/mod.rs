@@ -221,6 +221,12 @@ impl Server {
         }
     }
 
+    /// SIGKILL: the process gets no chance to finish anything.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then wait (a hard kill after 10 s).
     fn stop(mut self) -> ServerExit {
         let _ = Command::new("kill")
@@ -404,6 +410,11 @@ impl TestEnv {
     /// Stops the server with SIGTERM and reports how it ended.
     pub fn stop(&mut self) -> ServerExit {
         self.server.take().expect("a running server").stop()
+    }
+
+    /// Kills the server with SIGKILL.
+    pub fn kill(&mut self) {
+        self.server.take().expect("a running server").kill();
     }
 
     /// Stops the server (if running) and starts it again on the same data dir, on a new port.

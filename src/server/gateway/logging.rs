@@ -1,0 +1,123 @@
+//! Every gateway request leaves one record: built here from the call and its answer, handed
+//! to the recorder before the answer goes out (or, for a stream, when the stream ends).
+
+use axum::body::Bytes;
+use axum::response::Response;
+use serde_json::Value;
+
+use super::call::Call;
+use super::respond::{Answer, AnswerBody};
+use super::stream::StreamLog;
+use crate::api::logs::{LogRecord, KIND_REQUEST};
+use crate::observe::record::{blank, set_tokens, Entry};
+
+/// nginx's "client closed request": the client left before the answer was ready.
+const CLIENT_CLOSED: u16 = 499;
+
+/// The record of `call`, as far as it got; `answer` is `None` when the client left first.
+fn entry(call: &Call, answer: Option<&Answer>) -> Entry {
+    let served = answer.and_then(|a| a.served.as_ref());
+    let usage = served.and_then(|s| s.usage);
+    let status = answer.map_or(CLIENT_CLOSED, |a| a.status);
+    let success = (200..300).contains(&status);
+    let cost = match (usage, served.and_then(|s| s.price)) {
+        (Some(u), Some(p)) => Some(p.cost_usd(u)),
+        (Some(_), None) => None,
+        // Nothing was billed for an answer without usage, unless it succeeded (a provider that
+        // reports no usage: the cost is unknown).
+        (None, _) if success => None,
+        (None, _) => Some(0.0),
+    };
+    let model_requested = call.body.get("model").and_then(Value::as_str);
+    let model = served
+        .and_then(|s| s.model.clone())
+        .or_else(|| model_requested.map(|m| crate::gateway::model::parse(m).model.to_string()));
+    let (outcome, error) = match answer {
+        None => (
+            "client_disconnected",
+            Some("the client closed the connection before the answer was ready".to_string()),
+        ),
+        Some(a) if a.is_success() => ("success", None),
+        Some(a) => ("error", a.error_message()),
+    };
+    let mut record = LogRecord {
+        trace_id: call.trace.trace_id.clone(),
+        span_id: call.trace.span_id.clone(),
+        parent_span_id: call.trace.parent_span_id.clone(),
+        span_name: call.trace.span_name.clone(),
+        api_key_id: Some(call.key.id.clone()),
+        api_key_name: Some(call.key.name.clone()),
+        integration: served.and_then(|s| s.integration.clone()),
+        provider: answer.and_then(|a| a.provider).map(String::from),
+        model_requested: model_requested.map(String::from),
+        model,
+        endpoint: call.pathname.clone(),
+        status,
+        latency_ms: call.started.elapsed().as_secs_f64() * 1000.0,
+        cost,
+        retry_count: answer.map_or(0, |a| a.retry_count),
+        last_used_option: answer.and_then(|a| a.path.clone()),
+        metadata: call.metadata.clone(),
+        stream: call.stream,
+        outcome: outcome.to_string(),
+        error,
+        attempts: std::mem::take(&mut *call.attempts.lock().unwrap_or_else(|e| e.into_inner())),
+        bodies_logged: call.log_bodies,
+        ..blank(KIND_REQUEST, call.created_ms)
+    };
+    if let Some(u) = usage {
+        set_tokens(&mut record, u);
+    }
+    Entry {
+        record,
+        created_ms: call.created_ms,
+        request_body: call.log_bodies.then(|| call.raw_body.clone()),
+        response_body: None,
+    }
+}
+
+/// Records the request and turns the answer into the response.
+pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
+    let recorder = call
+        .recorder
+        .take()
+        .expect("a call is recorded once, here or when dropped");
+    let mut entry = entry(&call, Some(&answer));
+    let body = std::mem::replace(&mut answer.body, AnswerBody::RawJson(Bytes::new()));
+    answer.body = match body {
+        AnswerBody::Stream(mut forwarder) => {
+            entry.record.ttft_ms = forwarder
+                .first_event
+                .map(|t| (t - call.started).as_secs_f64() * 1000.0);
+            forwarder.log_to(StreamLog {
+                recorder,
+                entry,
+                price: answer.served.as_ref().and_then(|s| s.price),
+                started: call.started,
+            });
+            AnswerBody::Stream(forwarder)
+        }
+        // Encoded once: the same bytes go to the client and into the record.
+        AnswerBody::Json(v) => {
+            let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+            entry.response_body = call.log_bodies.then(|| bytes.clone());
+            recorder.record(entry).await;
+            AnswerBody::RawJson(bytes)
+        }
+        AnswerBody::RawJson(bytes) => {
+            entry.response_body = call.log_bodies.then(|| bytes.clone());
+            recorder.record(entry).await;
+            AnswerBody::RawJson(bytes)
+        }
+    };
+    answer.into_response(&call.trace.trace_id)
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // Still set: the handler was dropped mid-request because its client went away.
+        if let Some(recorder) = self.recorder.take() {
+            recorder.record_detached(entry(self, None));
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! Request records, their bodies and feedback. Records are written by one writer (the
+//! recorder's thread, on its own connection) and read on another connection, so a long query
+//! never holds up admin writes or the recorder.
+
+use std::path::Path;
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde_json::{Map, Value};
+
+use super::{new_id, StoreError, StoreResult};
+use crate::api::logs::{
+    parse_time_bound, CreateFeedback, Feedback, LogFilter, LogRecord, UsageGroup,
+};
+use crate::observe::record::{format_ms, Entry};
+
+/// Every column a record is read from, in [`read_record`]'s order.
+const COLUMNS: &str = "seq, id, kind, created_ms, trace_id, span_id, parent_span_id, span_name, \
+    api_key_id, api_key_name, integration, provider, model_requested, model, endpoint, status, \
+    latency_ms, ttft_ms, input_tokens, output_tokens, cached_tokens, cost, cache_status, \
+    retry_count, last_used_option, metadata, stream, outcome, error, attempts, bodies_logged";
+
+pub(super) fn open_connection(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// The recorder's connection: the only one that inserts records.
+pub struct LogWriter {
+    conn: Connection,
+}
+
+impl LogWriter {
+    pub(super) fn new(conn: Connection) -> LogWriter {
+        LogWriter { conn }
+    }
+
+    /// Inserts a batch in one transaction; returns each entry's `seq` (its cursor).
+    pub fn insert(&mut self, entries: &[Entry]) -> StoreResult<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let mut seqs = Vec::with_capacity(entries.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO logs (id, kind, created_ms, trace_id, span_id, parent_span_id, \
+                 span_name, api_key_id, api_key_name, integration, provider, model_requested, \
+                 model, endpoint, status, latency_ms, ttft_ms, input_tokens, output_tokens, \
+                 cached_tokens, cost, cache_status, retry_count, last_used_option, metadata, \
+                 user, stream, outcome, error, attempts, bodies_logged) VALUES (?1, ?2, ?3, ?4, \
+                 ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+                 ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+            )?;
+            let mut bodies = tx.prepare_cached(
+                "INSERT INTO log_bodies (seq, request, response) VALUES (?1, ?2, ?3)",
+            )?;
+            for e in entries {
+                let r = &e.record;
+                let user = r.metadata.get("_user").and_then(Value::as_str);
+                let metadata = serde_json::to_string(&r.metadata).unwrap_or_default();
+                let attempts = serde_json::to_string(&r.attempts).unwrap_or_default();
+                insert.execute(params![
+                    r.id,
+                    r.kind,
+                    e.created_ms,
+                    r.trace_id,
+                    r.span_id,
+                    r.parent_span_id,
+                    r.span_name,
+                    r.api_key_id,
+                    r.api_key_name,
+                    r.integration,
+                    r.provider,
+                    r.model_requested,
+                    r.model,
+                    r.endpoint,
+                    r.status,
+                    r.latency_ms,
+                    r.ttft_ms,
+                    r.input_tokens as i64,
+                    r.output_tokens as i64,
+                    r.cached_tokens as i64,
+                    r.cost,
+                    r.cache_status,
+                    r.retry_count,
+                    r.last_used_option,
+                    metadata,
+                    user,
+                    r.stream,
+                    r.outcome,
+                    r.error,
+                    attempts,
+                    r.bodies_logged,
+                ])?;
+                let seq = tx.last_insert_rowid();
+                if e.request_body.is_some() || e.response_body.is_some() {
+                    bodies.execute(params![
+                        seq,
+                        e.request_body.as_deref(),
+                        e.response_body.as_deref()
+                    ])?;
+                }
+                seqs.push(seq);
+            }
+        }
+        tx.commit()?;
+        Ok(seqs)
+    }
+
+    /// Deletes up to `max` of the oldest records made before `before_ms`; returns how many.
+    /// Small batches keep each write transaction short, so the recorder is never held up long.
+    pub fn prune(&mut self, before_ms: i64, max: usize) -> StoreResult<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE created_ms < ?1 \
+             ORDER BY created_ms LIMIT ?2)",
+            params![before_ms, max as i64],
+        )?)
+    }
+}
+
+/// A record filter as SQL: the WHERE clause and its parameters.
+struct Clause {
+    sql: String,
+    params: Vec<Sql>,
+}
+
+impl Clause {
+    fn new() -> Clause {
+        Clause {
+            sql: String::from("WHERE 1"),
+            params: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, condition: &str, values: impl IntoIterator<Item = Sql>) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(condition);
+        self.params.extend(values);
+    }
+}
+
+fn text(s: &str) -> Sql {
+    Sql::Text(s.to_string())
+}
+
+/// Turns a filter into SQL; times may be relative to `now`.
+fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
+    let mut c = Clause::new();
+    let bound = |v: &str| -> StoreResult<Sql> {
+        let t = parse_time_bound(v, now).map_err(StoreError::Invalid)?;
+        Ok(Sql::Integer((t.unix_timestamp_nanos() / 1_000_000) as i64))
+    };
+    if let Some(v) = &f.since {
+        c.push("created_ms >= ?", [bound(v)?]);
+    }
+    if let Some(v) = &f.until {
+        c.push("created_ms < ?", [bound(v)?]);
+    }
+    if let Some(v) = &f.model {
+        c.push("model = ?", [text(v)]);
+    }
+    if let Some(v) = &f.provider {
+        c.push("provider = ?", [text(v)]);
+    }
+    if let Some(s) = f.status {
+        let (lo, hi) = s.range();
+        c.push(
+            "status BETWEEN ? AND ?",
+            [Sql::Integer(lo.into()), Sql::Integer(hi.into())],
+        );
+    }
+    if let Some(v) = &f.api_key {
+        c.push(
+            "api_key_id IN (?, (SELECT id FROM api_keys WHERE name = ?))",
+            [text(v), text(v)],
+        );
+    }
+    if let Some(v) = &f.trace_id {
+        c.push("trace_id = ?", [text(v)]);
+    }
+    if let Some(v) = &f.user {
+        c.push("user = ?", [text(v)]);
+    }
+    for (k, v) in &f.metadata {
+        if k == "_user" {
+            c.push("user = ?", [text(v)]);
+        } else {
+            c.push(
+                "json_extract(metadata, ?) = ?",
+                [text(&json_path(k)), text(v)],
+            );
+        }
+    }
+    if let Some(v) = f.min_cost {
+        c.push("cost >= ?", [Sql::Real(v)]);
+    }
+    if let Some(v) = f.max_cost {
+        c.push("cost <= ?", [Sql::Real(v)]);
+    }
+    if let Some(v) = f.min_latency_ms {
+        c.push("latency_ms >= ?", [Sql::Real(v)]);
+    }
+    if let Some(v) = &f.cache_status {
+        c.push("cache_status = ?", [text(&v.to_ascii_uppercase())]);
+    }
+    if let Some(v) = &f.kind {
+        c.push("kind = ?", [text(v)]);
+    }
+    Ok(c)
+}
+
+/// `$."key"`: a JSON path naming one top-level key, whatever characters it has.
+fn json_path(key: &str) -> String {
+    format!("$.{}", Value::String(key.to_string()))
+}
+
+fn cursor(value: &str) -> StoreResult<i64> {
+    value.parse().map_err(|_| {
+        StoreError::Invalid(format!(
+            "cursor {value:?} is not one this server gave out; pass next_cursor from a previous page"
+        ))
+    })
+}
+
+fn read_record(row: &Row) -> rusqlite::Result<(i64, LogRecord)> {
+    let json_map = |i: usize| -> rusqlite::Result<Map<String, Value>> {
+        let text: String = row.get(i)?;
+        Ok(serde_json::from_str(&text).unwrap_or_default())
+    };
+    let attempts: String = row.get(29)?;
+    Ok((
+        row.get(0)?,
+        LogRecord {
+            id: row.get(1)?,
+            kind: row.get(2)?,
+            created_at: format_ms(row.get(3)?),
+            trace_id: row.get(4)?,
+            span_id: row.get(5)?,
+            parent_span_id: row.get(6)?,
+            span_name: row.get(7)?,
+            api_key_id: row.get(8)?,
+            api_key_name: row.get(9)?,
+            integration: row.get(10)?,
+            provider: row.get(11)?,
+            model_requested: row.get(12)?,
+            model: row.get(13)?,
+            endpoint: row.get(14)?,
+            status: row.get(15)?,
+            latency_ms: row.get(16)?,
+            ttft_ms: row.get(17)?,
+            input_tokens: row.get::<_, i64>(18)? as u64,
+            output_tokens: row.get::<_, i64>(19)? as u64,
+            cached_tokens: row.get::<_, i64>(20)? as u64,
+            cost: row.get(21)?,
+            cache_status: row.get(22)?,
+            retry_count: row.get(23)?,
+            last_used_option: row.get(24)?,
+            metadata: json_map(25)?,
+            stream: row.get(26)?,
+            outcome: row.get(27)?,
+            error: row.get(28)?,
+            attempts: serde_json::from_str(&attempts).unwrap_or_default(),
+            bodies_logged: row.get(30)?,
+            request_body: None,
+            response_body: None,
+        },
+    ))
+}
+
+/// A stored body: JSON when it parses, else the text as a string.
+fn body_value(bytes: Option<Vec<u8>>) -> Option<Value> {
+    let bytes = bytes?;
+    Some(
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+    )
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// What a usage breakdown groups by, as a column expression.
+pub enum GroupBy<'a> {
+    Model,
+    Provider,
+    User,
+    ApiKey,
+    Metadata(&'a str),
+}
+
+impl super::Store {
+    pub fn log_writer(&self) -> StoreResult<LogWriter> {
+        Ok(LogWriter::new(open_connection(&self.path)?))
+    }
+
+    fn logs_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.logs_conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A page of records matching `f`, newest first, and the cursor of the next page.
+    pub fn logs(&self, f: &LogFilter) -> StoreResult<(Vec<LogRecord>, Option<String>)> {
+        let mut c = clause(f, time::OffsetDateTime::now_utc())?;
+        if let Some(v) = &f.cursor {
+            c.push("seq < ?", [Sql::Integer(cursor(v)?)]);
+        }
+        let limit = f.limit();
+        let conn = self.logs_conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM logs {} ORDER BY seq DESC LIMIT {}",
+            c.sql,
+            limit + 1
+        ))?;
+        let mut rows: Vec<(i64, LogRecord)> = stmt
+            .query_map(params_from_iter(c.params), read_record)?
+            .collect::<Result<_, _>>()?;
+        let next = (rows.len() > limit as usize).then(|| {
+            rows.truncate(limit as usize);
+            rows.last().map(|(seq, _)| seq.to_string())
+        });
+        let mut records: Vec<LogRecord> = rows.into_iter().map(|(_, r)| r).collect();
+        if f.include_bodies {
+            let mut bodies = conn.prepare_cached(
+                "SELECT b.request, b.response FROM log_bodies b JOIN logs l ON l.seq = b.seq \
+                 WHERE l.id = ?1",
+            )?;
+            for r in &mut records {
+                if let Some((req, resp)) = bodies
+                    .query_row([&r.id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?
+                {
+                    r.request_body = body_value(req);
+                    r.response_body = body_value(resp);
+                }
+            }
+        }
+        Ok((records, next.flatten()))
+    }
+
+    pub fn log_count(&self, f: &LogFilter) -> StoreResult<u64> {
+        let c = clause(f, time::OffsetDateTime::now_utc())?;
+        let n: i64 = self.logs_conn().query_row(
+            &format!("SELECT COUNT(*) FROM logs {}", c.sql),
+            params_from_iter(c.params),
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Records after `seq` (oldest first) that match `f`: what a tail missed while away.
+    pub fn logs_after(
+        &self,
+        seq: i64,
+        f: &LogFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, LogRecord)>> {
+        let mut c = clause(f, time::OffsetDateTime::now_utc())?;
+        c.push("seq > ?", [Sql::Integer(seq)]);
+        let conn = self.logs_conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM logs {} ORDER BY seq LIMIT {limit}",
+            c.sql
+        ))?;
+        let rows = stmt
+            .query_map(params_from_iter(c.params), read_record)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// One record with its bodies.
+    pub fn log(&self, id: &str) -> StoreResult<LogRecord> {
+        let conn = self.logs_conn();
+        let found = conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM logs WHERE id = ?1"),
+                [id],
+                read_record,
+            )
+            .optional()?;
+        let (seq, mut record) =
+            found.ok_or_else(|| StoreError::NotFound(format!("no log with id {id:?}")))?;
+        if let Some((req, resp)) = conn
+            .query_row(
+                "SELECT request, response FROM log_bodies WHERE seq = ?1",
+                [seq],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+        {
+            record.request_body = body_value(req);
+            record.response_body = body_value(resp);
+        }
+        Ok(record)
+    }
+
+    /// Every record of a trace, oldest first.
+    pub fn trace_records(&self, trace_id: &str) -> StoreResult<Vec<LogRecord>> {
+        let conn = self.logs_conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM logs WHERE trace_id = ?1 ORDER BY created_ms, seq"
+        ))?;
+        let rows = stmt
+            .query_map([trace_id], read_record)?
+            .map(|r| r.map(|(_, record)| record))
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn add_feedback(&self, f: &CreateFeedback, created_ms: i64) -> StoreResult<Feedback> {
+        let feedback = Feedback {
+            id: new_id(),
+            trace_id: f.trace_id.clone(),
+            value: f.value,
+            weight: f.weight.unwrap_or(1.0),
+            metadata: f.metadata.clone(),
+            created_at: format_ms(created_ms),
+        };
+        self.logs_conn().execute(
+            "INSERT INTO feedback (id, trace_id, value, weight, metadata, created_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                feedback.id,
+                feedback.trace_id,
+                feedback.value,
+                feedback.weight,
+                serde_json::to_string(&feedback.metadata).unwrap_or_default(),
+                created_ms
+            ],
+        )?;
+        Ok(feedback)
+    }
+
+    /// Changes a feedback's value, weight and metadata.
+    pub fn update_feedback(&self, id: &str, f: &CreateFeedback) -> StoreResult<()> {
+        let n = self.logs_conn().execute(
+            "UPDATE feedback SET trace_id = ?2, value = ?3, weight = ?4, metadata = ?5 \
+             WHERE id = ?1",
+            params![
+                id,
+                f.trace_id,
+                f.value,
+                f.weight.unwrap_or(1.0),
+                serde_json::to_string(&f.metadata).unwrap_or_default()
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no feedback with id {id:?}")));
+        }
+        Ok(())
+    }
+
+    pub fn feedback_for(&self, trace_id: &str) -> StoreResult<Vec<Feedback>> {
+        let conn = self.logs_conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, trace_id, value, weight, metadata, created_ms FROM feedback \
+             WHERE trace_id = ?1 ORDER BY created_ms",
+        )?;
+        let rows = stmt
+            .query_map([trace_id], |r| {
+                let metadata: String = r.get(4)?;
+                Ok(Feedback {
+                    id: r.get(0)?,
+                    trace_id: r.get(1)?,
+                    value: r.get(2)?,
+                    weight: r.get(3)?,
+                    metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+                    created_at: format_ms(r.get(5)?),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Totals per group over the records matching `f` (gateway requests and custom records),
+    /// in the order of the groups' keys.
+    pub fn usage_groups(&self, by: GroupBy, f: &LogFilter) -> StoreResult<Vec<UsageGroup>> {
+        let c = clause(f, time::OffsetDateTime::now_utc())?;
+        let mut params = c.params;
+        let key = match by {
+            GroupBy::Model => "model".to_string(),
+            GroupBy::Provider => "provider".to_string(),
+            GroupBy::User => "user".to_string(),
+            GroupBy::ApiKey => "COALESCE(api_key_name, api_key_id)".to_string(),
+            GroupBy::Metadata(k) => {
+                params.insert(0, text(&json_path(k)));
+                "json_extract(metadata, ?)".to_string()
+            }
+        };
+        let conn = self.logs_conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {key} AS g, status, input_tokens, output_tokens, cost, latency_ms \
+             FROM logs {} ORDER BY g, latency_ms",
+            c.sql
+        ))?;
+        let mut rows = stmt.query(params_from_iter(params))?;
+        let mut groups: Vec<(UsageGroup, Vec<f64>)> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let group: Option<String> = match row.get_ref(0)? {
+                rusqlite::types::ValueRef::Null => None,
+                rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into()),
+                rusqlite::types::ValueRef::Integer(i) => Some(i.to_string()),
+                rusqlite::types::ValueRef::Real(x) => Some(x.to_string()),
+                rusqlite::types::ValueRef::Blob(_) => None,
+            };
+            if groups.last().is_none_or(|(g, _)| g.group != group) {
+                let empty = UsageGroup {
+                    group,
+                    requests: 0,
+                    errors: 0,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    cost: 0.0,
+                    cost_unknown: 0,
+                    latency_p50_ms: 0.0,
+                    latency_p90_ms: 0.0,
+                    latency_p99_ms: 0.0,
+                };
+                groups.push((empty, Vec::new()));
+            }
+            let (g, latencies) = groups.last_mut().expect("pushed above");
+            let status: u16 = row.get(1)?;
+            let cost: Option<f64> = row.get(4)?;
+            g.requests += 1;
+            g.errors += u64::from(!(200..300).contains(&status));
+            g.input_tokens += row.get::<_, i64>(2)? as u64;
+            g.output_tokens += row.get::<_, i64>(3)? as u64;
+            match cost {
+                Some(x) => g.cost += x,
+                None => g.cost_unknown += 1,
+            }
+            latencies.push(row.get(5)?);
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(mut g, latencies)| {
+                g.latency_p50_ms = percentile(&latencies, 50.0);
+                g.latency_p90_ms = percentile(&latencies, 90.0);
+                g.latency_p99_ms = percentile(&latencies, 99.0);
+                g
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn metadata_keys_become_quoted_json_paths() {
+        assert_eq!(json_path("team"), "$.\"team\"");
+        assert_eq!(json_path("a.b\"c"), "$.\"a.b\\\"c\"");
+    }
+
+    #[test]
+    fn filters_become_parameterised_sql() {
+        let f = LogFilter::from_pairs([
+            ("model", "gpt-4o"),
+            ("status", "5xx"),
+            ("metadata.team", "x'); DROP TABLE logs; --"),
+        ])
+        .unwrap();
+        let c = clause(&f, time::OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(
+            c.sql,
+            "WHERE 1 AND model = ? AND status BETWEEN ? AND ? AND json_extract(metadata, ?) = ?"
+        );
+        assert_eq!(c.params.len(), 5);
+        let bad = LogFilter {
+            since: Some("last tuesday".into()),
+            ..LogFilter::default()
+        };
+        assert!(matches!(
+            clause(&bad, time::OffsetDateTime::now_utc()),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,647 @@
+//! The request log end to end: gateway requests through the real server against local
+//! upstreams, then the records, spans, traces, filters, live stream, custom records, feedback
+//! and analytics read back through the admin API; durability across shutdown and SIGKILL.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::common::{
+    add_openai_integration, gateway_env, http_send, openai_chat_json, openai_chat_sse, HttpReply,
+    TestEnv,
+};
+use crate::upstream::{Reply, Upstream};
+
+const CHAT: &str = "/v1/chat/completions";
+
+fn chat(env: &TestEnv, headers: &[(&str, &str)], body: &Value) -> HttpReply {
+    let mut all = vec![("x-portkey-api-key", env.admin_key.as_str())];
+    all.extend_from_slice(headers);
+    http_send(&env.url, "POST", CHAT, &all, Some(&body.to_string()))
+}
+
+fn hello(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hello"}]})
+}
+
+fn admin_get(env: &TestEnv, path: &str) -> Value {
+    let reply = http_send(
+        &env.url,
+        "GET",
+        path,
+        &[("x-portkey-api-key", &env.admin_key)],
+        None,
+    );
+    assert_eq!(reply.status, 200, "GET {path}: {}", reply.body);
+    reply.json()
+}
+
+fn admin_post(env: &TestEnv, path: &str, body: &Value) -> HttpReply {
+    http_send(
+        &env.url,
+        "POST",
+        path,
+        &[("x-portkey-api-key", &env.admin_key)],
+        Some(&body.to_string()),
+    )
+}
+
+/// Records are written moments after the answer: waits until `query` lists `n` of them.
+#[track_caller]
+fn wait_for_logs(env: &TestEnv, query: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = admin_get(env, &format!("/v1/logs?limit=1000&{query}"));
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= n || Instant::now() > deadline {
+            assert_eq!(data.len(), n, "records for {query:?}: {data:#?}");
+            return data;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn answering() -> Upstream {
+    Upstream::start(|req| {
+        let body = req.json();
+        let model = body["model"].as_str().unwrap_or("?").to_string();
+        if body["stream"] == true {
+            let events = openai_chat_sse(&model, &["Hello", " world"]);
+            let events: Vec<&str> = events.iter().map(String::as_str).collect();
+            Reply::sse(&events)
+        } else {
+            Reply::ok(openai_chat_json(&model, "Hello world"))
+        }
+    })
+}
+
+fn failing(status: u16) -> Upstream {
+    Upstream::start(move |_| {
+        Reply::status(
+            status,
+            json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}}),
+        )
+    })
+}
+
+#[test]
+fn a_fallback_with_retries_is_one_record_with_a_span_per_attempt() {
+    let env = gateway_env(&["--retry-base-ms", "1"]);
+    let bad = failing(500);
+    let good = answering();
+    add_openai_integration(&env, "bad", &bad.url);
+    add_openai_integration(&env, "good", &good.url);
+    let config = json!({
+        "strategy": {"mode": "fallback"},
+        "targets": [
+            {"provider": "@bad", "retry": {"attempts": 1, "on_status_codes": [500]}},
+            {"provider": "@good"}
+        ]
+    });
+    let reply = chat(
+        &env,
+        &[
+            ("x-portkey-config", &config.to_string()),
+            ("x-portkey-trace-id", "trace-fallback"),
+            ("x-portkey-metadata", r#"{"team":"search"}"#),
+        ],
+        &json!({"model": "gpt-4o-mini", "user": "u-7",
+                "messages": [{"role": "user", "content": "hello"}]}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let logs = wait_for_logs(&env, "trace_id=trace-fallback", 1);
+    let r = &logs[0];
+    assert_eq!(r["kind"], "request");
+    assert_eq!(r["status"], 200);
+    assert_eq!(r["outcome"], "success");
+    assert_eq!(r["provider"], "openai");
+    assert_eq!(r["integration"], "good");
+    assert_eq!(r["model"], "gpt-4o-mini");
+    assert_eq!(r["model_requested"], "gpt-4o-mini");
+    assert_eq!(r["endpoint"], CHAT);
+    assert_eq!(r["last_used_option"], "config.targets[1]");
+    assert_eq!(
+        (r["input_tokens"].as_u64(), r["output_tokens"].as_u64()),
+        (Some(7), Some(3))
+    );
+    // gpt-4o-mini: $0.15 in, $0.60 out per 1M tokens.
+    let cost = r["cost"].as_f64().expect("gpt-4o-mini has a price");
+    assert!(
+        (cost - (7.0 * 0.15 + 3.0 * 0.60) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
+    assert_eq!(r["metadata"], json!({"team": "search", "_user": "u-7"}));
+    assert_eq!(r["cache_status"], "DISABLED");
+    assert_eq!(r["api_key_name"], "local-admin");
+    let attempts: Vec<(String, u64, u64, String)> = r["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["integration"].as_str().unwrap().to_string(),
+                a["status"].as_u64().unwrap(),
+                a["retry"].as_u64().unwrap(),
+                a["last_used_option"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![
+            ("bad".into(), 500, 0, "config.targets[0]".into()),
+            ("bad".into(), 500, 1, "config.targets[0]".into()),
+            ("good".into(), 200, 0, "config.targets[1]".into()),
+        ]
+    );
+    // The trace: the request's span with the three attempts as children, in order.
+    let trace = admin_get(&env, "/v1/traces/trace-fallback");
+    let spans = trace["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0]["span_id"], r["span_id"]);
+    let children = spans[0]["children"].as_array().unwrap();
+    let statuses: Vec<u64> = children
+        .iter()
+        .map(|c| c["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![500, 500, 200]);
+    let starts: Vec<f64> = children
+        .iter()
+        .map(|c| c["start_offset_ms"].as_f64().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    assert!(children.iter().all(|c| c["parent_span_id"] == r["span_id"]));
+    // One record, with its bodies.
+    let one = admin_get(&env, &format!("/v1/logs/{}", r["id"].as_str().unwrap()));
+    assert_eq!(one["request_body"]["user"], "u-7");
+    assert_eq!(
+        one["response_body"]["choices"][0]["message"]["content"],
+        "Hello world"
+    );
+}
+
+#[test]
+fn a_stream_is_recorded_when_it_ends_with_its_usage_and_assembled_answer() {
+    let env = gateway_env(&[]);
+    let up = answering();
+    add_openai_integration(&env, "up", &up.url);
+    let mut body = hello("@up/gpt-4o");
+    body["stream"] = json!(true);
+    let reply = chat(&env, &[("x-portkey-trace-id", "trace-stream")], &body);
+    assert_eq!(reply.status, 200);
+    let r = &wait_for_logs(&env, "trace_id=trace-stream", 1)[0];
+    assert_eq!(r["stream"], true);
+    assert_eq!(r["outcome"], "success");
+    assert_eq!(r["model_requested"], "@up/gpt-4o");
+    assert_eq!(r["model"], "gpt-4o");
+    assert_eq!(r["input_tokens"], 7);
+    assert_eq!(r["output_tokens"], 3);
+    let ttft = r["ttft_ms"]
+        .as_f64()
+        .expect("a stream has a time to first token");
+    assert!(ttft > 0.0 && ttft <= r["latency_ms"].as_f64().unwrap());
+    let one = admin_get(&env, &format!("/v1/logs/{}", r["id"].as_str().unwrap()));
+    assert_eq!(one["response_body"]["object"], "chat.completion");
+    assert_eq!(
+        one["response_body"]["choices"][0]["message"]["content"],
+        "Hello world"
+    );
+    assert_eq!(one["response_body"]["usage"]["prompt_tokens"], 7);
+}
+
+fn ids(records: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = records
+        .iter()
+        .map(|r| r["trace_id"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn filters_return_exactly_the_matching_records() {
+    let env = gateway_env(&[]);
+    let up = answering();
+    let down = failing(503);
+    add_openai_integration(&env, "up", &up.url);
+    add_openai_integration(&env, "down", &down.url);
+    let (_, other_key) = env.create_key("agent", &["--type", "workspace"]);
+    let send = |key: &str, trace: &str, model: &str, meta: &str| {
+        let reply = http_send(
+            &env.url,
+            "POST",
+            CHAT,
+            &[
+                ("x-portkey-api-key", key),
+                ("x-portkey-trace-id", trace),
+                ("x-portkey-metadata", meta),
+            ],
+            Some(&hello(model).to_string()),
+        );
+        reply.status
+    };
+    let admin = env.admin_key.clone();
+    assert_eq!(
+        send(&admin, "t1", "@up/gpt-4o", r#"{"team":"a","_user":"ann"}"#),
+        200
+    );
+    assert_eq!(
+        send(
+            &admin,
+            "t2",
+            "@up/gpt-4o-mini",
+            r#"{"team":"b","_user":"bob"}"#
+        ),
+        200
+    );
+    assert_eq!(
+        send(
+            &other_key,
+            "t3",
+            "@down/gpt-4o",
+            r#"{"team":"a","_user":"bob"}"#
+        ),
+        503
+    );
+    assert_eq!(
+        send(&other_key, "t4", "@nowhere/gpt-4o", r#"{"team":"c"}"#),
+        400
+    );
+    wait_for_logs(&env, "", 4);
+    let query = |q: &str| ids(&wait_for_logs_any(&env, q));
+    assert_eq!(query("model=gpt-4o"), ["t1", "t3", "t4"]);
+    assert_eq!(query("model=gpt-4o-mini"), ["t2"]);
+    assert_eq!(query("status=5xx"), ["t3"]);
+    assert_eq!(query("status=400"), ["t4"]);
+    assert_eq!(query("status=2xx"), ["t1", "t2"]);
+    assert_eq!(query("user=bob"), ["t2", "t3"]);
+    assert_eq!(query("metadata._user=bob"), ["t2", "t3"]);
+    assert_eq!(query("metadata.team=a"), ["t1", "t3"]);
+    assert_eq!(query("metadata.team=a&user=bob"), ["t3"]);
+    assert_eq!(query("api_key=agent"), ["t3", "t4"]);
+    assert_eq!(query("provider=openai&status=200"), ["t1", "t2"]);
+    assert_eq!(query("trace_id=t2"), ["t2"]);
+    assert_eq!(query("min_cost=0.00000001"), ["t1", "t2"]);
+    assert_eq!(query("since=1h"), ["t1", "t2", "t3", "t4"]);
+    assert_eq!(query("until=2000-01-01T00:00:00Z"), Vec::<String>::new());
+    // Paging: newest first, the cursor continues where the page ended.
+    let first = admin_get(&env, "/v1/logs?limit=3");
+    assert_eq!(ids(first["data"].as_array().unwrap()), ["t2", "t3", "t4"]);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = admin_get(&env, &format!("/v1/logs?limit=3&cursor={cursor}"));
+    assert_eq!(ids(second["data"].as_array().unwrap()), ["t1"]);
+    assert!(second["next_cursor"].is_null());
+    assert_eq!(
+        admin_get(&env, "/v1/logs/count?metadata.team=a")["total"],
+        2
+    );
+    // Bad filters say what is wrong.
+    let bad = http_send(
+        &env.url,
+        "GET",
+        "/v1/logs?status=9xx",
+        &[("x-portkey-api-key", &env.admin_key)],
+        None,
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("status"), "{}", bad.body);
+    // A key without logs.list cannot read them.
+    let denied = http_send(
+        &env.url,
+        "GET",
+        "/v1/logs",
+        &[("x-portkey-api-key", &other_key)],
+        None,
+    );
+    assert_eq!(denied.status, 403, "{}", denied.body);
+}
+
+fn wait_for_logs_any(env: &TestEnv, query: &str) -> Vec<Value> {
+    admin_get(env, &format!("/v1/logs?limit=1000&{query}"))["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Reads server-sent events from `/v1/logs/stream`.
+struct Tail {
+    reader: BufReader<TcpStream>,
+}
+
+impl Tail {
+    fn open(env: &TestEnv, query: &str) -> Tail {
+        let host = env.url.strip_prefix("http://").unwrap();
+        let mut stream = TcpStream::connect(host).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /v1/logs/stream?{query} HTTP/1.1\r\nHost: {host}\r\nx-portkey-api-key: {}\r\n\r\n",
+            env.admin_key
+        )
+        .unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.contains("200"), "{line}");
+        // Headers end at the blank line; the stream is subscribed once they arrive.
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        Tail { reader }
+    }
+
+    /// The next record (chunked framing lines and comments skipped).
+    fn next_record(&mut self) -> Value {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.reader
+                .read_line(&mut line)
+                .expect("an event within 10 s");
+            if let Some(data) = line.strip_prefix("data: ") {
+                return serde_json::from_str(data.trim()).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn the_live_stream_shows_requests_finished_after_it_started() {
+    let env = gateway_env(&[]);
+    let up = answering();
+    add_openai_integration(&env, "up", &up.url);
+    let mut tail = Tail::open(&env, "model=gpt-4o");
+    let started = Instant::now();
+    assert_eq!(
+        chat(
+            &env,
+            &[("x-portkey-trace-id", "skipped")],
+            &hello("@up/gpt-4o-mini")
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        chat(
+            &env,
+            &[("x-portkey-trace-id", "live")],
+            &hello("@up/gpt-4o")
+        )
+        .status,
+        200
+    );
+    let r = tail.next_record();
+    assert_eq!(r["trace_id"], "live", "the filter skips the other model");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn custom_spans_join_the_trace_of_the_gateway_requests_below_them() {
+    let env = gateway_env(&[]);
+    let up = answering();
+    add_openai_integration(&env, "up", &up.url);
+    let created = admin_post(
+        &env,
+        "/v1/logs",
+        &json!([{
+            "request": {"url": "https://agent.local/tools/search", "method": "POST",
+                        "body": {"query": "weather"}},
+            "response": {"status": 200, "body": {"hits": 3}, "response_time": 250},
+            "metadata": {"trace_id": "agent-run", "span_id": "aaaaaaaaaaaaaaaa",
+                         "span_name": "search tool", "step": 1}
+        }]),
+    );
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert_eq!(created.json()["log_ids"].as_array().unwrap().len(), 1);
+    let reply = chat(
+        &env,
+        &[
+            ("x-portkey-trace-id", "agent-run"),
+            ("x-portkey-parent-span-id", "aaaaaaaaaaaaaaaa"),
+            ("x-portkey-span-name", "summarise"),
+        ],
+        &hello("@up/gpt-4o"),
+    );
+    assert_eq!(reply.status, 200);
+    wait_for_logs(&env, "trace_id=agent-run", 2);
+    let trace = admin_get(&env, "/v1/traces/agent-run");
+    let spans = trace["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 1, "{trace:#}");
+    assert_eq!(spans[0]["name"], "search tool");
+    assert_eq!(spans[0]["kind"], "custom");
+    assert_eq!(spans[0]["duration_ms"], 250.0);
+    let request = &spans[0]["children"][0];
+    assert_eq!(request["name"], "summarise");
+    assert_eq!(
+        request["children"].as_array().unwrap().len(),
+        1,
+        "one attempt"
+    );
+    let custom = &wait_for_logs(&env, "kind=custom", 1)[0];
+    assert_eq!(custom["metadata"], json!({"step": "1"}));
+    assert_eq!(custom["endpoint"], "/tools/search");
+    // Feedback on the trace shows with it.
+    let fb = admin_post(
+        &env,
+        "/v1/feedback",
+        &json!({"trace_id": "agent-run", "value": 5}),
+    );
+    assert_eq!(fb.status, 200, "{}", fb.body);
+    let trace = admin_get(&env, "/v1/traces/agent-run");
+    assert_eq!(trace["feedback"][0]["value"], 5);
+    assert_eq!(trace["feedback"][0]["weight"], 1.0);
+    let bad = admin_post(
+        &env,
+        "/v1/feedback",
+        &json!({"trace_id": "agent-run", "value": 11}),
+    );
+    assert_eq!(bad.status, 400);
+    let missing = http_send(
+        &env.url,
+        "GET",
+        "/v1/traces/nope",
+        &[("x-portkey-api-key", &env.admin_key)],
+        None,
+    );
+    assert_eq!(missing.status, 404);
+}
+
+#[test]
+fn analytics_group_requests_tokens_and_cost() {
+    let env = gateway_env(&[]);
+    let up = answering();
+    add_openai_integration(&env, "up", &up.url);
+    for model in ["@up/gpt-4o", "@up/gpt-4o", "@up/gpt-4o-mini"] {
+        assert_eq!(chat(&env, &[], &hello(model)).status, 200);
+    }
+    wait_for_logs(&env, "", 3);
+    let groups = admin_get(&env, "/v1/analytics/groups/ai-models?since=1d");
+    let data = groups["data"].as_array().unwrap();
+    let row = |m: &str| data.iter().find(|g| g["group"] == m).unwrap().clone();
+    assert_eq!(row("gpt-4o")["requests"], 2);
+    assert_eq!(row("gpt-4o")["input_tokens"], 14);
+    assert_eq!(row("gpt-4o-mini")["requests"], 1);
+    // gpt-4o: $2.50 in, $10 out per 1M tokens.
+    let cost = row("gpt-4o")["cost"].as_f64().unwrap();
+    assert!(
+        (cost - 2.0 * (7.0 * 2.5 + 3.0 * 10.0) / 1e6).abs() < 1e-12,
+        "{cost}"
+    );
+    assert_eq!(data[0]["group"], "gpt-4o", "sorted by cost");
+    let by_user = admin_get(&env, "/v1/analytics/groups/users");
+    assert_eq!(by_user["data"][0]["group"], Value::Null);
+    let bad = http_send(
+        &env.url,
+        "GET",
+        "/v1/analytics/groups/colours",
+        &[("x-portkey-api-key", &env.admin_key)],
+        None,
+    );
+    assert_eq!(bad.status, 400);
+}
+
+#[test]
+fn bodies_are_not_kept_when_the_key_or_the_request_says_so_and_secrets_never_are() {
+    let env = gateway_env(&[]);
+    let up = answering();
+    add_openai_integration(&env, "up", &up.url);
+    let (_, quiet) = env.create_key("quiet", &["--type", "workspace", "--log-bodies", "false"]);
+    let send = |key: &str, extra: &[(&str, &str)], trace: &str| {
+        let mut headers = vec![
+            ("authorization", format!("Bearer {key}")),
+            ("x-portkey-trace-id", trace.to_string()),
+        ];
+        headers.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        http_send(
+            &env.url,
+            "POST",
+            CHAT,
+            &headers,
+            Some(&hello("@up/gpt-4o").to_string()),
+        )
+        .status
+    };
+    assert_eq!(send(&quiet, &[], "quiet"), 200);
+    assert_eq!(
+        send(&env.admin_key, &[("x-portkey-debug", "false")], "debug-off"),
+        200
+    );
+    assert_eq!(send(&env.admin_key, &[], "kept"), 200);
+    for (trace, kept) in [("quiet", false), ("debug-off", false), ("kept", true)] {
+        let r = &wait_for_logs(&env, &format!("trace_id={trace}"), 1)[0];
+        assert_eq!(r["bodies_logged"], kept, "{trace}");
+        let one = admin_get(&env, &format!("/v1/logs/{}", r["id"].as_str().unwrap()));
+        assert_eq!(one.get("request_body").is_some(), kept, "{trace}: {one:#}");
+    }
+    let mut env = env;
+    env.stop();
+    let mut bytes = Vec::new();
+    for file in ["tollgate.db", "tollgate.db-wal"] {
+        if let Ok(b) = std::fs::read(env.data_dir().join(file)) {
+            bytes.extend(b);
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("Hello world"),
+        "the kept body is in the store"
+    );
+    for secret in [quiet.as_str(), env.admin_key.as_str(), "sk-upstream-test"] {
+        assert!(!text.contains(secret), "a secret reached the store");
+    }
+}
+
+#[test]
+fn a_client_that_leaves_early_is_recorded_as_such() {
+    let env = gateway_env(&[]);
+    let slow = Upstream::start(|req| {
+        let model = req.json()["model"].as_str().unwrap_or("?").to_string();
+        Reply::Delay(
+            Duration::from_secs(3),
+            Box::new(Reply::ok(openai_chat_json(&model, "late"))),
+        )
+    });
+    add_openai_integration(&env, "slow", &slow.url);
+    let host = env.url.strip_prefix("http://").unwrap().to_string();
+    let body = hello("@slow/gpt-4o").to_string();
+    let mut stream = TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "POST {CHAT} HTTP/1.1\r\nHost: {host}\r\nx-portkey-api-key: {}\r\nx-portkey-trace-id: gone\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        env.admin_key,
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(stream);
+    let r = &wait_for_logs(&env, "trace_id=gone", 1)[0];
+    assert_eq!(r["outcome"], "client_disconnected");
+    assert_eq!(r["status"], 499);
+    assert!(
+        r["latency_ms"].as_f64().unwrap() < 2000.0,
+        "recorded when the client left"
+    );
+}
+
+/// Sends `n` requests one after another; returns once every answer is in.
+fn requests(env: &TestEnv, n: usize, trace: &str) {
+    for _ in 0..n {
+        assert_eq!(
+            chat(env, &[("x-portkey-trace-id", trace)], &hello("@up/gpt-4o")).status,
+            200
+        );
+    }
+}
+
+fn stored_count(env: &TestEnv, trace: &str) -> u64 {
+    admin_get(env, &format!("/v1/logs/count?trace_id={trace}"))["total"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn graceful_shutdown_and_sigkill_lose_no_answered_request() {
+    let mut env = gateway_env(&[]);
+    let up = answering();
+    add_openai_integration(&env, "up", &up.url);
+    // SIGTERM right after the last answer: the writer commits everything queued.
+    requests(&env, 200, "before-term");
+    let exit = env.stop();
+    assert!(exit.status.success(), "{exit:?}");
+    env.start_server(&[]);
+    assert_eq!(stored_count(&env, "before-term"), 200);
+    // SIGKILL: the documented bound is that a record is committed within 100 ms of its answer.
+    requests(&env, 200, "before-kill");
+    std::thread::sleep(Duration::from_millis(100));
+    env.kill();
+    env.start_server(&[]);
+    assert_eq!(stored_count(&env, "before-kill"), 200);
+}
+
+#[test]
+fn retention_prunes_old_records() {
+    let mut env = gateway_env(&[]);
+    let up = answering();
+    add_openai_integration(&env, "up", &up.url);
+    requests(&env, 3, "old");
+    wait_for_logs(&env, "", 3);
+    env.stop();
+    std::thread::sleep(Duration::from_millis(1100));
+    env.start_server(&["--log-retention", "1s"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stored_count(&env, "old") > 0 {
+        assert!(Instant::now() < deadline, "old records were not pruned");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    requests(&env, 1, "new");
+    assert_eq!(wait_for_logs(&env, "trace_id=new", 1).len(), 1);
+}
