@@ -833,7 +833,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List request records, newest first')
             [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List request records, newest first')
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one record with its request and response bodies')
-            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print each finished request as it happens, until Ctrl-C')
+            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write every matching record as NDJSON or CSV')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -983,7 +983,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
         'tollgate;logs;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List request records, newest first')
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one record with its request and response bodies')
-            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print each finished request as it happens, until Ctrl-C')
+            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write every matching record as NDJSON or CSV')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -1507,7 +1507,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
         'tollgate;help;logs' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List request records, newest first')
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one record with its request and response bodies')
-            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print each finished request as it happens, until Ctrl-C')
+            [CompletionResult]::new('tail', 'tail', [CompletionResultType]::ParameterValue, 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Write every matching record as NDJSON or CSV')
             break
         }

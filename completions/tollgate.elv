@@ -773,7 +773,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand list 'List request records, newest first'
             cand ls 'List request records, newest first'
             cand get 'Show one record with its request and response bodies'
-            cand tail 'Print each finished request as it happens, until Ctrl-C'
+            cand tail 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
             cand export 'Write every matching record as NDJSON or CSV'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -917,7 +917,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;logs;help'= {
             cand list 'List request records, newest first'
             cand get 'Show one record with its request and response bodies'
-            cand tail 'Print each finished request as it happens, until Ctrl-C'
+            cand tail 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
             cand export 'Write every matching record as NDJSON or CSV'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -1384,7 +1384,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;help;logs'= {
             cand list 'List request records, newest first'
             cand get 'Show one record with its request and response bodies'
-            cand tail 'Print each finished request as it happens, until Ctrl-C'
+            cand tail 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
             cand export 'Write every matching record as NDJSON or CSV'
         }
         &'tollgate;help;logs;list'= {

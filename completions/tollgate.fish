@@ -632,7 +632,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_s
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "list" -d 'List request records, newest first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "ls" -d 'List request records, newest first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "get" -d 'Show one record with its request and response bodies'
-complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "export" -d 'Write every matching record as NDJSON or CSV'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l since -d 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)' -r
@@ -760,7 +760,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "list" -d 'List request records, newest first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one record with its request and response bodies'
-complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write every matching record as NDJSON or CSV'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
@@ -1097,7 +1097,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate" -d 'Give a key a new secret; the old one keeps working for the grace period'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "list" -d 'List request records, newest first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "get" -d 'Show one record with its request and response bodies'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "export" -d 'Write every matching record as NDJSON or CSV'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from trace" -f -a "show" -d 'Show a trace\'s spans as a tree with a timing waterfall'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "add" -d 'Add (or change) a context'

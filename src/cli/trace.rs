@@ -25,7 +25,10 @@ Examples:
 #[command(after_help = EXAMPLES)]
 pub enum TraceCommand {
     /// Show a trace's spans as a tree with a timing waterfall
-    Show { trace_id: String },
+    Show {
+        /// The trace's id (the TRACE column of `logs list`, or `x-portkey-trace-id`)
+        trace_id: String,
+    },
 }
 
 pub async fn run(ctx: &Ctx, cmd: TraceCommand) -> Result<()> {
@@ -55,30 +58,17 @@ fn render(trace: &Trace, color: bool) -> String {
     );
     let mut rows = Vec::new();
     flatten(&trace.spans, "", true, &mut rows);
-    let label_width = rows.iter().map(|(l, _)| width(l)).max().unwrap_or(0);
-    let model_width = rows
-        .iter()
-        .map(|(_, s)| width(s.model.as_deref().unwrap_or("-")))
-        .max()
-        .unwrap_or(0);
+    let widths = Widths {
+        label: rows.iter().map(|(l, _)| width(l)).max().unwrap_or(0),
+        model: rows
+            .iter()
+            .map(|(_, s)| width(s.model.as_deref().unwrap_or("-")))
+            .max()
+            .unwrap_or(0),
+    };
     for (label, span) in &rows {
-        let style = status_style(span.status);
-        let ran = span_cells(
-            span.start_offset_ms,
-            span.duration_ms,
-            trace.duration_ms,
-            WATERFALL_WIDTH,
-        );
-        out.push_str(&format!(
-            "{label}{}  {}  {:>8}  {}  {:<model_width$}  {:>9}  {}\n",
-            " ".repeat(label_width - width(label)),
-            waterfall(ran, WATERFALL_WIDTH, color, style),
-            duration(span.duration_ms),
-            paint(color, &span.status.to_string(), style),
-            span.model.as_deref().unwrap_or("-"),
-            tokens(span.input_tokens, span.output_tokens),
-            usd(span.cost),
-        ));
+        out.push_str(&span_line(label, span, trace.duration_ms, &widths, color));
+        out.push('\n');
     }
     if !trace.feedback.is_empty() {
         out.push_str("\nfeedback:\n");
@@ -97,6 +87,40 @@ fn render(trace: &Trace, color: bool) -> String {
         }
     }
     out
+}
+
+/// The widths of the columns that vary from trace to trace.
+struct Widths {
+    label: usize,
+    model: usize,
+}
+
+fn span_line(label: &str, span: &Span, total_ms: f64, widths: &Widths, color: bool) -> String {
+    let style = status_style(span.status);
+    let ran = span_cells(
+        span.start_offset_ms,
+        span.duration_ms,
+        total_ms,
+        WATERFALL_WIDTH,
+    );
+    // An attempt's tokens and cost are counted on its request's line, not its own.
+    let (span_tokens, span_cost) = match span.kind.as_str() {
+        "attempt" => (String::new(), String::new()),
+        _ => (
+            tokens(span.input_tokens, span.output_tokens),
+            usd(span.cost),
+        ),
+    };
+    let line = format!(
+        "{label}{}  {}  {:>8}  {}  {:<model$}  {span_tokens:>9}  {span_cost}",
+        " ".repeat(widths.label - width(label)),
+        waterfall(ran, WATERFALL_WIDTH, color, style),
+        duration(span.duration_ms),
+        paint(color, &span.status.to_string(), style),
+        span.model.as_deref().unwrap_or("-"),
+        model = widths.model,
+    );
+    line.trim_end().to_string()
 }
 
 /// The spans in display order, each with its name behind the tree's branches.
@@ -212,7 +236,10 @@ mod tests {
                 1000.0,
                 200,
                 vec![
-                    span("attempt", 0.0, 200.0, 500, vec![]),
+                    Span {
+                        kind: "attempt".into(),
+                        ..span("attempt", 0.0, 200.0, 500, vec![])
+                    },
                     span(
                         "retry",
                         200.0,
@@ -234,7 +261,10 @@ mod tests {
             lines[2],
             "agent       ██████████████████████████████    1.00 s  200  gpt-4o        7/3  -"
         );
-        assert!(lines[3].starts_with("├─ attempt  ██████························    200 ms  500"));
+        assert_eq!(
+            lines[3],
+            "├─ attempt  ██████························    200 ms  500  gpt-4o"
+        );
         assert!(lines[4].starts_with("└─ retry    ······████████████████████████"));
         assert!(lines[5].starts_with("   └─ tool  ···············███············"));
         let colored = render(&trace, true);

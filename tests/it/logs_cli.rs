@@ -315,7 +315,7 @@ fn tail_follows_new_requests_across_a_server_restart() {
     let mut env = with_integration(&upstream);
     let port = env.url.rsplit(':').next().unwrap().to_string();
     let mut tail = Tail::start(&env, &["logs", "tail", "--model", "gpt-4o", "-o", "ndjson"]);
-    tail.wait_note("following new records");
+    tail.wait_note("following records");
 
     assert_eq!(chat(&env, "broken", "tail-filtered-out", &[]).status, 500);
     assert_eq!(chat(&env, "gpt-4o", "tail-1", &[]).status, 200);
@@ -340,6 +340,18 @@ fn tail_follows_new_requests_across_a_server_restart() {
         tail.notes
     );
     assert_eq!(tail.interrupt(), 0);
+
+    // With --since, the records already there come first.
+    let mut replay = Tail::start(
+        &env,
+        &[
+            "logs", "tail", "--since", "1h", "--model", "gpt-4o", "-o", "ndjson",
+        ],
+    );
+    replay.wait_record("tail-1");
+    replay.wait_record("tail-2");
+    assert_eq!(replay.seen.len(), 2, "{:?}", replay.seen);
+    assert_eq!(replay.interrupt(), 0);
 }
 
 /// Splits RFC 4180 text into rows of fields.

@@ -20,6 +20,7 @@ Examples:
   tollgate logs list --model gpt-4o --metadata team=search --limit 200 -o json
   tollgate logs get 0193a1b2-...                       # the record with its bodies
   tollgate logs tail --model gpt-4o --status 5xx -o ndjson | jq .latency_ms
+  tollgate logs tail --since 10m                       # the last ten minutes, then live
   tollgate logs export --since 7d --format csv --out last-week.csv";
 
 #[derive(Debug, Subcommand)]
@@ -29,8 +30,12 @@ pub enum LogsCommand {
     #[command(visible_alias = "ls")]
     List(ListArgs),
     /// Show one record with its request and response bodies
-    Get { id: String },
-    /// Print each finished request as it happens, until Ctrl-C
+    Get {
+        /// The record's id (the ID column of `logs list`)
+        id: String,
+    },
+    /// Print each finished request as it happens, until Ctrl-C; with --since, the earlier
+    /// ones first
     Tail(tail::TailArgs),
     /// Write every matching record as NDJSON or CSV
     Export(export::ExportArgs),

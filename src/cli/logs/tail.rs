@@ -36,36 +36,47 @@ enum Refused {
 
 pub async fn run(ctx: &Ctx, args: TailArgs) -> Result<()> {
     let client = ctx.client()?;
-    let path = with_query("/v1/logs/stream", &args.filter.to_filter());
+    let filter = args.filter.to_filter();
+    // The stream applies time bounds only when it catches up after an event id; resuming
+    // "after event 0" makes it replay the records since --since before following new ones.
+    let resume_after = filter.since.as_ref().map(|_| "0".to_string());
+    let path = with_query("/v1/logs/stream", &filter);
     tokio::select! {
-        result = follow(ctx, &client, &path) => result,
+        result = follow(ctx, &client, &path, resume_after) => result,
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
 
-async fn follow(ctx: &Ctx, client: &ApiClient, path: &str) -> Result<()> {
-    let mut last_id: Option<String> = None;
+async fn follow(
+    ctx: &Ctx,
+    client: &ApiClient,
+    path: &str,
+    mut last_id: Option<String>,
+) -> Result<()> {
     let mut backoff = FIRST_BACKOFF;
     let mut connected_before = false;
     loop {
-        let why = match connect(client, path, last_id.as_deref()).await {
+        let trouble = match connect(client, path, last_id.as_deref()).await {
             Ok(response) => {
                 if connected_before {
                     ctx.printer.note("reconnected");
                 } else {
-                    ctx.printer.note("following new records (Ctrl-C to stop)");
+                    ctx.printer.note("following records (Ctrl-C to stop)");
                 }
                 connected_before = true;
                 backoff = FIRST_BACKOFF;
-                read(ctx, response, &mut last_id).await?
+                format!(
+                    "connection lost ({})",
+                    read(ctx, response, &mut last_id).await?
+                )
             }
             Err(Refused::Fatal(e)) => return Err(e),
             // A server that is not there at the start is a mistake to report, not to wait out.
             Err(Refused::Retry(e)) if !connected_before => return Err(e),
-            Err(Refused::Retry(e)) => e.message,
+            Err(Refused::Retry(e)) => format!("cannot reconnect ({})", e.message),
         };
         ctx.printer.note(&format!(
-            "connection lost ({why}); reconnecting in {:.1} s",
+            "{trouble}; trying again in {:.1} s",
             backoff.as_secs_f64()
         ));
         tokio::time::sleep(backoff).await;
