@@ -96,7 +96,7 @@ fn ids(records: &[Value]) -> BTreeSet<String> {
 fn list_filters_return_exactly_the_matching_records() {
     let upstream = upstream();
     let env = with_integration(&upstream);
-    let search = [("x-portkey-metadata", r#"{"team":"search"}"#)];
+    let search = [("x-portkey-metadata", r#"{"team":"search","_user":"alice"}"#)];
     let ads = [("x-portkey-metadata", r#"{"team":"ads"}"#)];
     assert_eq!(chat(&env, "gpt-4o", "list-a", &search).status, 200);
     assert_eq!(chat(&env, "gpt-4o", "list-b", &ads).status, 200);
@@ -137,6 +137,15 @@ fn list_filters_return_exactly_the_matching_records() {
         expect(&["list-a", "list-b", "list-c"])
     );
     assert_eq!(matching(&["--until", "1h"]), BTreeSet::new());
+    assert_eq!(matching(&["--user", "alice"]), expect(&["list-a"]));
+    assert_eq!(
+        matching(&["--min-cost", "0.000001"]),
+        expect(&["list-a", "list-b"]),
+        "priced answers, not the failure"
+    );
+    let key_id = all[0]["api_key_id"].as_str().unwrap();
+    assert_eq!(matching(&["--key", key_id]), ids(&all));
+    assert_eq!(matching(&["--key", "someone-else"]), BTreeSet::new());
 
     // Paging: the cursor is a hint on stderr, and the pages together are the whole list.
     let first = env
