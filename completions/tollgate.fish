@@ -30,7 +30,7 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -s o -l output -d 'Outpu
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_needs_command" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_needs_command" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_needs_command" -s q -l quiet -d 'Print less on stderr'
@@ -43,6 +43,9 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "serve" -d 'Run th
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "integrations" -d 'Provider credentials'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "logs" -d 'Request records: list, show, follow live, export'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "context" -d 'Named control planes (URL + stored credential)'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
@@ -67,7 +70,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -s o -l output 
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -s q -l quiet -d 'Print less on stderr'
@@ -82,7 +85,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not 
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s q -l quiet -d 'Print less on stderr'
@@ -105,7 +108,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fi
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
@@ -120,7 +123,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fi
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
@@ -135,7 +138,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fi
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
@@ -155,7 +158,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fi
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l api-key-stdin -d 'Read the provider\'s API key from standard input instead of a hidden prompt'
@@ -175,7 +178,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fi
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l api-key-stdin -d 'Replace the API key with one read from standard input'
@@ -193,7 +196,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fi
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
@@ -209,7 +212,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fi
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
@@ -231,7 +234,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fis
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and not __fish_seen_subcommand_from list ls get create update delete rm versions validate apply diff help" -s q -l quiet -d 'Print less on stderr'
@@ -258,7 +261,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
@@ -273,7 +276,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
@@ -288,7 +291,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
@@ -305,7 +308,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would be sent without sending it'
@@ -323,7 +326,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
@@ -339,7 +342,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
@@ -355,7 +358,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
@@ -371,7 +374,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from versions" -s q -l quiet -d 'Print less on stderr'
@@ -387,7 +390,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from validate" -s q -l quiet -d 'Print less on stderr'
@@ -403,7 +406,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from apply" -l dry-run -d 'Show the plan without changing anything'
@@ -420,7 +423,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand configs; and __fish_seen_subcommand_from diff" -s q -l quiet -d 'Print less on stderr'
@@ -445,7 +448,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_s
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and not __fish_seen_subcommand_from list ls get create update delete rm rotate help" -s q -l quiet -d 'Print less on stderr'
@@ -469,7 +472,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
@@ -484,7 +487,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
@@ -499,7 +502,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
@@ -524,7 +527,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would be sent without sending it'
@@ -548,7 +551,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
@@ -564,7 +567,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
@@ -580,7 +583,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
@@ -597,7 +600,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s q -l quiet -d 'Print less on stderr'
@@ -613,6 +616,215 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Revoke a key at once'
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give a key a new secret; the old one keeps working for the grace period'
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "list" -d 'List request records, newest first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "ls" -d 'List request records, newest first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "get" -d 'Show one record with its request and response bodies'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "export" -d 'Write every matching record as NDJSON or CSV'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l since -d 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l until -d 'Only records before this time: RFC 3339 or a duration before now' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l model -d 'The model, e.g. gpt-4o' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l provider -d 'The provider, e.g. openai' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l status -d 'A status code (429) or class (5xx)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l user -d 'The user (metadata _user)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l key -d 'The API key that made the request, by id or name' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l metadata -d 'A metadata value the records must carry (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l trace-id -d 'Only the records of this trace' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l min-cost -d 'Only records that cost at least this much, in USD' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l limit -d 'How many records to show (1 to 1000)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l cursor -d 'Continue where an earlier list stopped (it prints the cursor on stderr)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l since -d 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l until -d 'Only records before this time: RFC 3339 or a duration before now' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l model -d 'The model, e.g. gpt-4o' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l provider -d 'The provider, e.g. openai' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l status -d 'A status code (429) or class (5xx)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l user -d 'The user (metadata _user)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l key -d 'The API key that made the request, by id or name' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l metadata -d 'A metadata value the records must carry (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l trace-id -d 'Only the records of this trace' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l min-cost -d 'Only records that cost at least this much, in USD' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l limit -d 'How many records to show (1 to 1000)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l cursor -d 'Continue where an earlier list stopped (it prints the cursor on stderr)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l since -d 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l until -d 'Only records before this time: RFC 3339 or a duration before now' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l model -d 'The model, e.g. gpt-4o' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l provider -d 'The provider, e.g. openai' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l status -d 'A status code (429) or class (5xx)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l user -d 'The user (metadata _user)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l key -d 'The API key that made the request, by id or name' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l metadata -d 'A metadata value the records must carry (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l trace-id -d 'Only the records of this trace' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l min-cost -d 'Only records that cost at least this much, in USD' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from tail" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l since -d 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l until -d 'Only records before this time: RFC 3339 or a duration before now' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l model -d 'The model, e.g. gpt-4o' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l provider -d 'The provider, e.g. openai' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l status -d 'A status code (429) or class (5xx)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l user -d 'The user (metadata _user)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l key -d 'The API key that made the request, by id or name' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l metadata -d 'A metadata value the records must carry (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l trace-id -d 'Only the records of this trace' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l min-cost -d 'Only records that cost at least this much, in USD' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l format -r -f -a "ndjson\t'One JSON record per line'
+csv\t'A fixed column list with a header row; metadata and bodies as JSON text'"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l out -d 'Write to this file, which appears only when the export is complete [default: stdout]' -r -F
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l include-bodies -d 'Include each record\'s request and response bodies'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "list" -d 'List request records, newest first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one record with its request and response bodies'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "export" -d 'Write every matching record as NDJSON or CSV'
+complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -f -a "show" -d 'Show a trace\'s spans as a tree with a timing waterfall'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and not __fish_seen_subcommand_from show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a trace\'s spans as a tree with a timing waterfall'
+complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l by -d 'What to group by: model, provider, user, key or metadata.KEY' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l since -d 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l until -d 'Only records before this time: RFC 3339 or a duration before now' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l model -d 'The model, e.g. gpt-4o' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l provider -d 'The provider, e.g. openai' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l status -d 'A status code (429) or class (5xx)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l user -d 'The user (metadata _user)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l key -d 'The API key that made the request, by id or name' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l metadata -d 'A metadata value the records must carry (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l trace-id -d 'Only the records of this trace' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l min-cost -d 'Only records that cost at least this much, in USD' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -s V -l version -d 'Print version'
 complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s m -l model -d 'The model, e.g. @openai-dev/gpt-4o (may be left to the config)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l config -d 'A saved config (pc-...) or a config file (YAML or JSON)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l metadata -d 'Request metadata (repeatable)' -r
@@ -626,7 +838,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s o -l output -
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand chat" -s q -l quiet -d 'Print less on stderr'
@@ -641,7 +853,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fis
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand context; and not __fish_seen_subcommand_from add use list ls remove rm help" -s q -l quiet -d 'Print less on stderr'
@@ -667,7 +879,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from add" -l use -d 'Make it the current context'
@@ -683,7 +895,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from use" -s q -l quiet -d 'Print less on stderr'
@@ -698,7 +910,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
@@ -713,7 +925,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
@@ -728,7 +940,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print less on stderr'
@@ -743,7 +955,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_se
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand context; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr'
@@ -763,7 +975,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand login" -s o -l output 
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand login" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand login" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand login" -l with-token -d 'Read the key from standard input (the default when stdin is not a terminal)'
@@ -779,7 +991,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -s o -l output
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand logout" -s q -l quiet -d 'Print less on stderr'
@@ -794,7 +1006,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -s o -l output
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand whoami" -s q -l quiet -d 'Print less on stderr'
@@ -809,7 +1021,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s o -l output
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand status" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand status" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s q -l quiet -d 'Print less on stderr'
@@ -825,7 +1037,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s o -l output -d
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand api" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand api" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s q -l quiet -d 'Print less on stderr'
@@ -840,7 +1052,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s o -l o
 json\t''
 yaml\t''
 ndjson\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l color -d 'When to colour stderr (NO_COLOR also turns it off)' -r -f -a "auto\t''
+complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s q -l quiet -d 'Print less on stderr'
@@ -849,19 +1061,22 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s y -l y
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "list" -d 'List integrations'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "get" -d 'Show one integration (its key masked)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "create" -d 'Store a provider\'s credential under a slug'
@@ -882,6 +1097,11 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "update" -d 'Change a key\'s name, scopes, defaults or expiry'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "delete" -d 'Revoke a key at once'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate" -d 'Give a key a new secret; the old one keeps working for the grace period'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "list" -d 'List request records, newest first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "get" -d 'Show one record with its request and response bodies'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "export" -d 'Write every matching record as NDJSON or CSV'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from trace" -f -a "show" -d 'Show a trace\'s spans as a tree with a timing waterfall'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "add" -d 'Add (or change) a context'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "use" -d 'Make a context the current one'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "list" -d 'List contexts'

@@ -10,8 +10,12 @@ mod context;
 mod ctx;
 mod integrations;
 mod keys;
+mod logs;
 mod serve;
 mod status;
+mod trace;
+mod units;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -62,7 +66,7 @@ pub struct GlobalArgs {
     /// Print more on stderr
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// When to colour stderr (NO_COLOR also turns it off)
+    /// When to use colour (NO_COLOR also turns it off)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Skip confirmations
@@ -86,6 +90,15 @@ pub enum Command {
     /// API keys for the gateway and the admin API
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Request records: list, show, follow live, export
+    #[command(subcommand)]
+    Logs(logs::LogsCommand),
+    /// Traces: the spans of an agent run or a request, as a tree with timings
+    #[command(subcommand)]
+    Trace(trace::TraceCommand),
+    /// Requests, errors, tokens, cost and latency per model, provider, user, key or metadata
+    /// value, over the last 7 days unless --since says otherwise
+    Usage(usage::UsageArgs),
     /// Send a chat request through the gateway and stream the answer
     Chat(chat::ChatArgs),
     /// Named control planes (URL + stored credential)
@@ -147,6 +160,9 @@ async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Integrations(cmd) => integrations::run(ctx, cmd).await,
         Command::Configs(cmd) => configs::run(ctx, cmd).await,
         Command::Keys(cmd) => keys::run(ctx, cmd).await,
+        Command::Logs(cmd) => logs::run(ctx, cmd).await,
+        Command::Trace(cmd) => trace::run(ctx, cmd).await,
+        Command::Usage(args) => usage::run(ctx, args).await,
         Command::Chat(args) => chat::run(ctx, args).await,
         Command::Context(cmd) => context::run(ctx, cmd),
         Command::Login(args) => auth::login(ctx, args).await,

@@ -123,6 +123,25 @@ impl ApiClient {
         Err(api_error(status, &text))
     }
 
+    /// GETs a server-sent-events stream with extra headers and returns the live response,
+    /// whatever its status: a caller that reconnects decides which statuses are worth a retry.
+    pub async fn open_stream(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<reqwest::Response> {
+        // A stream lives until the caller ends it, so the client's overall timeout would cut
+        // it; the caller watches for silence instead.
+        let mut request = self
+            .request(Method::GET, path)?
+            .timeout(Duration::MAX)
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.map_err(|e| self.transport_error(e))
+    }
+
     /// Sends a request and decodes a successful JSON answer; maps failures to exit codes.
     pub async fn send<T: DeserializeOwned>(
         &self,
@@ -182,7 +201,7 @@ impl ApiClient {
     }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;

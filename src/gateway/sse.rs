@@ -1,6 +1,6 @@
 //! A server-sent-events decoder for upstream streams: buffers bytes (reads end mid-line and
 //! mid-character), accepts `\n`, `\r\n` and `\r` line ends, joins multi-line `data`, skips
-//! comments such as `: ping`, and caps the size of one event.
+//! comments such as `: ping`, keeps the last event id, and caps the size of one event.
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,6 +8,9 @@ pub struct Event {
     /// The `event:` field, if any.
     pub event: Option<String>,
     pub data: String,
+    /// The last `id:` seen in the stream so far (it carries over to later events, as in the
+    /// SSE specification), to send back as `Last-Event-ID` on a reconnect.
+    pub id: Option<String>,
 }
 
 /// Larger events are an upstream fault, not something to buffer without end.
@@ -18,6 +21,7 @@ pub struct Decoder {
     buf: Vec<u8>,
     event: Option<String>,
     data: Option<String>,
+    last_id: Option<String>,
     /// The previous chunk ended in `\r`: a `\n` starting the next one belongs to it.
     after_cr: bool,
 }
@@ -80,6 +84,7 @@ impl Decoder {
                 out.push(Event {
                     event: self.event.take(),
                     data,
+                    id: self.last_id.clone(),
                 });
             }
             self.event = None;
@@ -101,6 +106,7 @@ impl Decoder {
                 None => self.data = Some(value.to_string()),
             },
             "event" => self.event = Some(value.to_string()),
+            "id" if !value.contains('\0') => self.last_id = Some(value.to_string()),
             _ => {}
         }
     }
@@ -124,6 +130,7 @@ mod tests {
         Event {
             event: event.map(String::from),
             data: data.into(),
+            id: None,
         }
     }
 
@@ -162,6 +169,14 @@ mod tests {
     fn comments_alone_dispatch_nothing_and_last_event_without_blank_line_counts() {
         assert_eq!(decode(&[b": ping\n\n: ping\n\n"]), vec![]);
         assert_eq!(decode(&[b"data: tail"]), vec![ev(None, "tail")]);
+    }
+
+    #[test]
+    fn event_ids_carry_over_to_later_events() {
+        let events = decode(&[b"id: 7\nevent: log\ndata: a\n\ndata: b\n\nid: 9\ndata: c\n\n"]);
+        let ids: Vec<Option<&str>> = events.iter().map(|e| e.id.as_deref()).collect();
+        assert_eq!(ids, vec![Some("7"), Some("7"), Some("9")]);
+        assert_eq!(events[0].event.as_deref(), Some("log"));
     }
 
     #[test]

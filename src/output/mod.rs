@@ -65,13 +65,7 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(format: Format, quiet: bool, color: ColorChoice) -> Printer {
-        let color = match color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                crate::env::var(crate::env::NO_COLOR).is_none() && std::io::stderr().is_terminal()
-            }
-        };
+        let color = use_color(color, std::io::stderr().is_terminal());
         Printer {
             format,
             quiet,
@@ -82,21 +76,24 @@ impl Printer {
     /// A list: a table, a JSON or YAML array, or one JSON object per line.
     pub fn list<T: Serialize + Row>(&self, items: &[T]) -> Result<()> {
         match self.format {
-            Format::Table => {
-                let mut table = new_table();
-                table.set_header(T::HEADERS.to_vec());
-                for item in items {
-                    table.add_row(item.cells());
-                }
-                if items.is_empty() {
-                    self.note("(none)");
-                    return Ok(());
-                }
-                write_out(&format!("{table}\n"))
-            }
+            Format::Table => self.table(T::HEADERS, items.iter().map(Row::cells).collect()),
             Format::Ndjson => items.iter().try_for_each(|i| self.line(i)),
             _ => self.document(&items),
         }
+    }
+
+    /// Rows already made into cells, as a table; `(none)` on stderr when there are none.
+    pub fn table(&self, headers: &[&str], rows: Vec<Vec<String>>) -> Result<()> {
+        if rows.is_empty() {
+            self.note("(none)");
+            return Ok(());
+        }
+        let mut table = new_table();
+        table.set_header(headers.to_vec());
+        for row in rows {
+            table.add_row(row);
+        }
+        write_out(&format!("{table}\n"))
     }
 
     /// One resource: a field/value table, or the object as a document.
@@ -148,11 +145,7 @@ impl Printer {
     }
 
     pub fn paint(&self, text: &str, ansi: &str) -> String {
-        if self.color {
-            format!("\x1b[{ansi}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        paint(self.color, text, ansi)
     }
 
     /// Prints an error as `error:`, its details, and `hint:` on stderr; with `-o json` also as
@@ -175,6 +168,24 @@ impl Printer {
             }});
             eprintln!("{json}");
         }
+    }
+}
+
+/// Whether to colour a stream: `--color`, else not with NO_COLOR, else only on a terminal.
+pub fn use_color(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => crate::env::var(crate::env::NO_COLOR).is_none() && terminal,
+    }
+}
+
+/// `text` in an ANSI style such as `1;31` when `on`, else as is.
+pub fn paint(on: bool, text: &str, ansi: &str) -> String {
+    if on {
+        format!("\x1b[{ansi}m{text}\x1b[0m")
+    } else {
+        text.to_string()
     }
 }
 

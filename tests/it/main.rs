@@ -6,6 +6,7 @@ mod contexts;
 mod generated;
 mod integrations;
 mod keys;
+mod logs_cli;
 mod providers;
 mod python_sdk;
 mod request_log;

@@ -139,8 +139,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(env: &TestEnv, extra: &[&str]) -> Server {
-        let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+    fn start(env: &TestEnv, addr: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--addr", addr];
         args.extend_from_slice(extra);
         let mut child = env
             .command(&args)
@@ -310,8 +310,13 @@ impl TestEnv {
 
     /// Starts `tollgate serve --addr 127.0.0.1:0 EXTRA...`; returns the key it printed, if any.
     pub fn start_server(&mut self, extra: &[&str]) -> Option<String> {
+        self.start_server_on("127.0.0.1:0", extra)
+    }
+
+    /// Starts `tollgate serve --addr ADDR EXTRA...` (e.g. on the port of a stopped server).
+    pub fn start_server_on(&mut self, addr: &str, extra: &[&str]) -> Option<String> {
         assert!(self.server.is_none(), "a server is already running");
-        let server = Server::start(self, extra);
+        let server = Server::start(self, addr, extra);
         self.url = server.url.clone();
         let key = server.first_key.clone();
         self.server = Some(server);
