@@ -213,7 +213,13 @@ pub struct Span {
     pub duration_ms: f64,
     pub status: u16,
     pub provider: Option<String>,
+    /// The integration an attempt went to.
+    pub integration: Option<String>,
     pub model: Option<String>,
+    /// Why it failed, for a status that is not 2xx.
+    pub error: Option<String>,
+    /// On attempts: the answering attempt carries its request's tokens and cost, the others
+    /// 0 (a failed call is not billed).
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost: Option<f64>,

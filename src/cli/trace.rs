@@ -120,7 +120,18 @@ fn span_line(label: &str, span: &Span, total_ms: f64, widths: &Widths, color: bo
         span.model.as_deref().unwrap_or("-"),
         model = widths.model,
     );
-    line.trim_end().to_string()
+    match span.error.as_deref().filter(|_| span.status >= 400) {
+        Some(error) => format!("{}  {}", line.trim_end(), first_chars(error, 80)),
+        None => line.trim_end().to_string(),
+    }
+}
+
+/// At most `n` characters of `text`, with `…` when cut.
+fn first_chars(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 /// The spans in display order, each with its name behind the tree's branches.
@@ -212,7 +223,9 @@ mod tests {
             duration_ms: ms,
             status,
             provider: Some("openai".into()),
+            integration: None,
             model: Some("gpt-4o".into()),
+            error: (status >= 400).then(|| "openai error: boom".into()),
             input_tokens: 7,
             output_tokens: 3,
             cost: None,
@@ -263,7 +276,7 @@ mod tests {
         );
         assert_eq!(
             lines[3],
-            "├─ attempt  ██████························    200 ms  500  gpt-4o"
+            "├─ attempt  ██████························    200 ms  500  gpt-4o  openai error: boom"
         );
         assert!(lines[4].starts_with("└─ retry    ······████████████████████████"));
         assert!(lines[5].starts_with("   └─ tool  ···············███············"));

@@ -16,31 +16,40 @@ fn record_span(r: &LogRecord, trace_start: f64) -> Span {
             .trim()
             .to_string()
     });
+    let answered = r
+        .attempts
+        .len()
+        .checked_sub(1)
+        .filter(|_| (200..300).contains(&r.status));
     let children = r
         .attempts
         .iter()
-        .map(|a| Span {
-            span_id: a.span_id.clone(),
-            parent_span_id: Some(r.span_id.clone()),
-            kind: "attempt".into(),
-            name: match a.retry {
-                0 => format!("{} {}", a.provider, a.model.as_deref().unwrap_or_default()),
-                n => format!(
-                    "{} {} (retry {n})",
-                    a.provider,
-                    a.model.as_deref().unwrap_or_default()
-                ),
-            },
-            log_id: r.id.clone(),
-            start_offset_ms: start + a.start_offset_ms,
-            duration_ms: a.latency_ms,
-            status: a.status,
-            provider: Some(a.provider.clone()),
-            model: a.model.clone(),
-            input_tokens: 0,
-            output_tokens: 0,
-            cost: None,
-            children: Vec::new(),
+        .enumerate()
+        .map(|(i, a)| {
+            let target = a.integration.as_deref().unwrap_or(&a.provider);
+            let model = a.model.as_deref().unwrap_or_default();
+            let answering = answered == Some(i);
+            Span {
+                span_id: a.span_id.clone(),
+                parent_span_id: Some(r.span_id.clone()),
+                kind: "attempt".into(),
+                name: match a.retry {
+                    0 => format!("{target} {model}"),
+                    n => format!("{target} {model} (retry {n})"),
+                },
+                log_id: r.id.clone(),
+                start_offset_ms: start + a.start_offset_ms,
+                duration_ms: a.latency_ms,
+                status: a.status,
+                provider: Some(a.provider.clone()),
+                integration: a.integration.clone(),
+                model: a.model.clone(),
+                error: a.error.clone(),
+                input_tokens: if answering { r.input_tokens } else { 0 },
+                output_tokens: if answering { r.output_tokens } else { 0 },
+                cost: if answering { r.cost } else { Some(0.0) },
+                children: Vec::new(),
+            }
         })
         .collect();
     Span {
@@ -53,7 +62,9 @@ fn record_span(r: &LogRecord, trace_start: f64) -> Span {
         duration_ms: r.latency_ms,
         status: r.status,
         provider: r.provider.clone(),
+        integration: r.integration.clone(),
         model: r.model.clone(),
+        error: r.error.clone(),
         input_tokens: r.input_tokens,
         output_tokens: r.output_tokens,
         cost: r.cost,

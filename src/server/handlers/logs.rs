@@ -289,7 +289,7 @@ impl Tail {
 }
 
 #[utoipa::path(get, path = "/v1/logs/stream", tag = "logs",
-    description = "Server-sent events: each record as it is stored, `id: <seq>`, `event: log`, `data: <record>`, with the filters of GET /v1/logs (time bounds apply only to the catch-up). Send Last-Event-ID to resume after a disconnect without gaps or repeats.",
+    description = "Server-sent events: each record as it is stored, `id: <seq>`, `event: log`, `data: <record>`, with the filters of GET /v1/logs (time bounds apply only to the catch-up: the records since `since`, or after Last-Event-ID). Send Last-Event-ID to resume after a disconnect without gaps or repeats.",
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 400, body = ErrorBody)))]
 pub async fn stream(
     State(state): S,
@@ -311,6 +311,7 @@ pub async fn stream(
             ))
         }
     };
+    let filter_has_since = filter.since.is_some();
     // Subscribe before reading the backlog, so nothing committed in between is missed.
     let tail = Tail {
         live: state.recorder.subscribe(),
@@ -319,7 +320,8 @@ pub async fn stream(
         filter,
         last: resume.unwrap_or(0),
         backlog: VecDeque::new(),
-        catching_up: resume.is_some(),
+        // With `since`, a new tail first replays the records since then.
+        catching_up: resume.is_some() || filter_has_since,
     };
     let body = futures_util::stream::unfold(tail, |mut t| async move {
         t.next().await.map(|b| (Ok::<_, std::io::Error>(b), t))
