@@ -15,10 +15,20 @@ pub struct Entry {
     pub response_body: Option<Bytes>,
 }
 
+/// The most of one body a record keeps; the rest is cut (and the stored text is then no
+/// longer JSON, so it reads back as a string).
+pub const MAX_LOGGED_BODY: usize = 1024 * 1024;
+
+/// A body as the record keeps it: its own allocation of at most [`MAX_LOGGED_BODY`] bytes, so
+/// a queued record never holds on to the (larger) buffer the body arrived in.
+pub fn kept_body(bytes: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(&bytes[..bytes.len().min(MAX_LOGGED_BODY)])
+}
+
 /// A record of `kind` made at `created_ms` with a new id and nothing else known yet.
 pub fn blank(kind: &str, created_ms: i64) -> LogRecord {
     LogRecord {
-        id: crate::store::new_id(),
+        id: crate::store::new_id_at(created_ms),
         kind: kind.to_string(),
         created_at: format_ms(created_ms),
         trace_id: String::new(),
@@ -97,6 +107,15 @@ mod tests {
     fn times_print_with_milliseconds() {
         assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_ms(1_764_581_400_123), "2025-12-01T09:30:00.123Z");
+    }
+
+    #[test]
+    fn kept_bodies_are_cut_at_the_limit() {
+        assert_eq!(kept_body(b"{}").as_ref(), b"{}");
+        assert_eq!(
+            kept_body(&vec![b'x'; MAX_LOGGED_BODY + 10]).len(),
+            MAX_LOGGED_BODY
+        );
     }
 
     #[test]

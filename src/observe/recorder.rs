@@ -2,12 +2,12 @@
 //! thread, which commits them in batches and then publishes each committed record to live
 //! subscribers (`/v1/logs/stream`).
 //!
-//! A batch is whatever is queued when the writer is free (up to [`MAX_BATCH`]), so under light
-//! load each record is committed as soon as it arrives, and under heavy load the cost of a
-//! commit is shared. When the channel is full, requests wait for room rather than drop their
-//! record. Graceful shutdown commits everything queued. A SIGKILL loses what is queued and not
+//! A batch is what arrives within [`BATCH_WINDOW`] of its first record (up to [`MAX_BATCH`]),
+//! so under heavy load the cost of a commit is shared by many records. When the channel is
+//! full, requests wait for room rather than drop their record. Graceful shutdown commits everything queued. A SIGKILL loses what is queued and not
 //! yet committed: at most [`CAPACITY`] + [`MAX_BATCH`] records, and in practice only requests
-//! that finished in the last few milliseconds (docs/observability.md has the measured bound).
+//! that finished in the last few milliseconds (docs/observability.md states the bound and how
+//! it is tested).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,9 +22,13 @@ use crate::store::logs::LogWriter;
 use crate::store::{Store, StoreResult};
 
 /// Records that may wait in the channel.
-pub const CAPACITY: usize = 8192;
+pub const CAPACITY: usize = 2048;
 /// Records committed in one transaction at most.
 pub const MAX_BATCH: usize = 1024;
+/// After the first record of a batch, the writer gathers what arrives for this long, so a busy
+/// gateway commits a few large transactions instead of many small ones (each commit rewrites
+/// the last page of the table and of every index). It is also the most a record waits.
+const BATCH_WINDOW: Duration = Duration::from_millis(20);
 /// Records a live subscriber may fall behind by before it must catch up from the store.
 const LIVE_BACKLOG: usize = 4096;
 /// Old records pruned per transaction.
@@ -245,6 +249,10 @@ fn write_loop(mut writer: Writer, mut rx: mpsc::Receiver<Msg>) {
         let mut batch = Vec::new();
         let mut acks = Vec::new();
         sort(first, &mut batch, &mut acks);
+        if acks.is_empty() {
+            // Sleeping rather than parking on the channel also spares every sender a wake-up.
+            std::thread::sleep(BATCH_WINDOW);
+        }
         while batch.len() < MAX_BATCH && acks.is_empty() {
             match rx.try_recv() {
                 Ok(msg) => sort(msg, &mut batch, &mut acks),

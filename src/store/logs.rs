@@ -34,8 +34,11 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    pub(super) fn new(conn: Connection) -> LogWriter {
-        LogWriter { conn }
+    pub(super) fn new(conn: Connection) -> StoreResult<LogWriter> {
+        // The last pages of the table and indexes change in every commit; checkpointing less
+        // often copies each of them into the database file once instead of many times.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        Ok(LogWriter { conn })
     }
 
     /// Inserts a batch in one transaction; returns each entry's `seq` (its cursor).
@@ -111,11 +114,28 @@ impl LogWriter {
     /// Deletes up to `max` of the oldest records made before `before_ms`; returns how many.
     /// Small batches keep each write transaction short, so the recorder is never held up long.
     pub fn prune(&mut self, before_ms: i64, max: usize) -> StoreResult<usize> {
-        Ok(self.conn.execute(
-            "DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE created_ms < ?1 \
+        let tx = self.conn.transaction()?;
+        let last: Option<i64> = tx.query_row(
+            "SELECT MAX(seq) FROM (SELECT seq FROM logs WHERE created_ms < ?1 \
              ORDER BY created_ms LIMIT ?2)",
             params![before_ms, max as i64],
-        )?)
+            |r| r.get(0),
+        )?;
+        let Some(last) = last else {
+            return Ok(0);
+        };
+        // Records are made in time order, so those due are (nearly all) the oldest seqs; a
+        // custom record backdated past the cutoff waits for a later round.
+        tx.execute(
+            "DELETE FROM log_bodies WHERE seq IN (SELECT seq FROM logs WHERE seq <= ?1 AND created_ms < ?2)",
+            params![last, before_ms],
+        )?;
+        let n = tx.execute(
+            "DELETE FROM logs WHERE seq <= ?1 AND created_ms < ?2",
+            params![last, before_ms],
+        )?;
+        tx.commit()?;
+        Ok(n)
     }
 }
 
@@ -163,12 +183,13 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
     if let Some(v) = &f.provider {
         c.push("provider = ?", [text(v)]);
     }
-    if let Some(s) = f.status {
-        let (lo, hi) = s.range();
-        c.push(
+    match f.status.map(|s| s.range()) {
+        Some((lo, hi)) if lo == hi => c.push("status = ?", [Sql::Integer(lo.into())]),
+        Some((lo, hi)) => c.push(
             "status BETWEEN ? AND ?",
             [Sql::Integer(lo.into()), Sql::Integer(hi.into())],
-        );
+        ),
+        None => {}
     }
     if let Some(v) = &f.api_key {
         c.push(
@@ -215,12 +236,16 @@ fn json_path(key: &str) -> String {
     format!("$.{}", Value::String(key.to_string()))
 }
 
-fn cursor(value: &str) -> StoreResult<i64> {
-    value.parse().map_err(|_| {
-        StoreError::Invalid(format!(
-            "cursor {value:?} is not one this server gave out; pass next_cursor from a previous page"
-        ))
-    })
+/// A page ends at a record; the next page starts after it: `CREATED_MS-SEQ`.
+fn cursor(value: &str) -> StoreResult<(i64, i64)> {
+    value
+        .split_once('-')
+        .and_then(|(ms, seq)| Some((ms.parse().ok()?, seq.parse().ok()?)))
+        .ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "cursor {value:?} is not one this server gave out; pass next_cursor from a previous page"
+            ))
+        })
 }
 
 fn read_record(row: &Row) -> rusqlite::Result<(i64, LogRecord)> {
@@ -277,6 +302,19 @@ fn body_value(bytes: Option<Vec<u8>>) -> Option<Value> {
     )
 }
 
+/// Fills in a record's bodies, if it has any.
+fn add_bodies(conn: &Connection, seq: i64, record: &mut LogRecord) -> StoreResult<()> {
+    let bodies = conn
+        .prepare_cached("SELECT request, response FROM log_bodies WHERE seq = ?1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((req, resp)) = bodies {
+        record.request_body = body_value(req);
+        record.response_body = body_value(resp);
+    }
+    Ok(())
+}
+
 /// The nearest-rank percentile of sorted values.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -297,7 +335,7 @@ pub enum GroupBy<'a> {
 
 impl super::Store {
     pub fn log_writer(&self) -> StoreResult<LogWriter> {
-        Ok(LogWriter::new(open_connection(&self.path)?))
+        LogWriter::new(open_connection(&self.path)?)
     }
 
     fn logs_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -308,12 +346,16 @@ impl super::Store {
     pub fn logs(&self, f: &LogFilter) -> StoreResult<(Vec<LogRecord>, Option<String>)> {
         let mut c = clause(f, time::OffsetDateTime::now_utc())?;
         if let Some(v) = &f.cursor {
-            c.push("seq < ?", [Sql::Integer(cursor(v)?)]);
+            let (ms, seq) = cursor(v)?;
+            c.push(
+                "(created_ms, seq) < (?, ?)",
+                [Sql::Integer(ms), Sql::Integer(seq)],
+            );
         }
         let limit = f.limit();
         let conn = self.logs_conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM logs {} ORDER BY seq DESC LIMIT {}",
+            "SELECT {COLUMNS} FROM logs {} ORDER BY created_ms DESC, seq DESC LIMIT {}",
             c.sql,
             limit + 1
         ))?;
@@ -322,24 +364,17 @@ impl super::Store {
             .collect::<Result<_, _>>()?;
         let next = (rows.len() > limit as usize).then(|| {
             rows.truncate(limit as usize);
-            rows.last().map(|(seq, _)| seq.to_string())
+            rows.last().and_then(|(seq, r)| {
+                let t = super::parse_time(&r.created_at)?;
+                Some(format!("{}-{seq}", t.unix_timestamp_nanos() / 1_000_000))
+            })
         });
-        let mut records: Vec<LogRecord> = rows.into_iter().map(|(_, r)| r).collect();
         if f.include_bodies {
-            let mut bodies = conn.prepare_cached(
-                "SELECT b.request, b.response FROM log_bodies b JOIN logs l ON l.seq = b.seq \
-                 WHERE l.id = ?1",
-            )?;
-            for r in &mut records {
-                if let Some((req, resp)) = bodies
-                    .query_row([&r.id], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()?
-                {
-                    r.request_body = body_value(req);
-                    r.response_body = body_value(resp);
-                }
+            for (seq, r) in &mut rows {
+                add_bodies(&conn, *seq, r)?;
             }
         }
+        let records = rows.into_iter().map(|(_, r)| r).collect();
         Ok((records, next.flatten()))
     }
 
@@ -375,27 +410,18 @@ impl super::Store {
 
     /// One record with its bodies.
     pub fn log(&self, id: &str) -> StoreResult<LogRecord> {
+        let missing = || StoreError::NotFound(format!("no log with id {id:?}"));
+        let created_ms = super::id_time(id).ok_or_else(missing)?;
         let conn = self.logs_conn();
-        let found = conn
+        let (seq, mut record) = conn
             .query_row(
-                &format!("SELECT {COLUMNS} FROM logs WHERE id = ?1"),
-                [id],
+                &format!("SELECT {COLUMNS} FROM logs WHERE created_ms = ?1 AND id = ?2"),
+                params![created_ms, id],
                 read_record,
             )
-            .optional()?;
-        let (seq, mut record) =
-            found.ok_or_else(|| StoreError::NotFound(format!("no log with id {id:?}")))?;
-        if let Some((req, resp)) = conn
-            .query_row(
-                "SELECT request, response FROM log_bodies WHERE seq = ?1",
-                [seq],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
             .optional()?
-        {
-            record.request_body = body_value(req);
-            record.response_body = body_value(resp);
-        }
+            .ok_or_else(missing)?;
+        add_bodies(&conn, seq, &mut record)?;
         Ok(record)
     }
 

@@ -57,7 +57,8 @@ CREATE TABLE api_keys (
     r#"
 CREATE TABLE logs (
     seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
+    -- A UUID v7 whose time is created_ms: found through logs_created, with no index of its own.
+    id TEXT NOT NULL,
     kind TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     trace_id TEXT NOT NULL,
@@ -89,14 +90,17 @@ CREATE TABLE logs (
     attempts TEXT NOT NULL,
     bodies_logged INTEGER NOT NULL
 );
+-- Lists are newest first by (created_ms, seq): each filter's index ends in created_ms (and,
+-- implicitly, seq), so a filtered page is read in order without a sort.
 CREATE INDEX logs_created ON logs (created_ms);
-CREATE INDEX logs_trace ON logs (trace_id);
-CREATE INDEX logs_model ON logs (model);
-CREATE INDEX logs_user ON logs (user);
-CREATE INDEX logs_status ON logs (status);
-CREATE INDEX logs_api_key ON logs (api_key_id);
+CREATE INDEX logs_trace ON logs (trace_id, created_ms);
+CREATE INDEX logs_model ON logs (model, created_ms);
+CREATE INDEX logs_user ON logs (user, created_ms);
+CREATE INDEX logs_status ON logs (status, created_ms);
+CREATE INDEX logs_api_key ON logs (api_key_id, created_ms);
 CREATE TABLE log_bodies (
-    seq INTEGER PRIMARY KEY REFERENCES logs(seq) ON DELETE CASCADE,
+    -- The record's seq; deleted with it by the pruning, which does both.
+    seq INTEGER PRIMARY KEY,
     request BLOB,
     response BLOB
 );

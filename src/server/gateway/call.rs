@@ -126,7 +126,7 @@ fn baggage(value: Option<&str>) -> Map<String, Value> {
 
 impl TraceContext {
     /// The `x-portkey-*` trace headers win over W3C `traceparent`; missing ids are generated.
-    fn from_headers(headers: &HeaderMap, pathname: &str) -> TraceContext {
+    fn from_headers(headers: &HeaderMap) -> TraceContext {
         let parent = header(headers, "traceparent")
             .map(|tp| tp.split('-').collect::<Vec<_>>())
             .filter(|parts| parts.len() >= 3 && parts[1].len() == 32 && parts[2].len() == 16);
@@ -142,11 +142,7 @@ impl TraceContext {
             parent_span_id: header(headers, "x-portkey-parent-span-id")
                 .map(String::from)
                 .or_else(|| w3c(2)),
-            span_name: Some(
-                header(headers, "x-portkey-span-name")
-                    .map(String::from)
-                    .unwrap_or_else(|| format!("POST {pathname}")),
-            ),
+            span_name: header(headers, "x-portkey-span-name").map(String::from),
         }
     }
 }
@@ -172,7 +168,7 @@ impl Call {
             stream: false,
             include_usage: false,
             metadata: Map::new(),
-            trace: TraceContext::from_headers(&headers, pathname),
+            trace: TraceContext::from_headers(&headers),
             config: None,
             headers,
             key: caller.0.clone(),
@@ -252,20 +248,23 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let t = TraceContext::from_headers(&h, "/v1/chat/completions");
+        let t = TraceContext::from_headers(&h);
         assert_eq!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(t.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
         assert_eq!(t.span_id.len(), 16);
-        assert_eq!(t.span_name.as_deref(), Some("POST /v1/chat/completions"));
+        assert_eq!(
+            t.span_name, None,
+            "named by the trace view from the endpoint and model"
+        );
         h.insert("x-portkey-trace-id", "mine".parse().unwrap());
         h.insert("x-portkey-span-id", "s1".parse().unwrap());
         h.insert("x-portkey-parent-span-id", "p1".parse().unwrap());
         h.insert("x-portkey-span-name", "plan step".parse().unwrap());
-        let t = TraceContext::from_headers(&h, "/v1/chat/completions");
+        let t = TraceContext::from_headers(&h);
         assert_eq!((t.trace_id.as_str(), t.span_id.as_str()), ("mine", "s1"));
         assert_eq!(t.parent_span_id.as_deref(), Some("p1"));
         assert_eq!(t.span_name.as_deref(), Some("plan step"));
-        let t = TraceContext::from_headers(&HeaderMap::new(), "/v1/embeddings");
+        let t = TraceContext::from_headers(&HeaderMap::new());
         assert_eq!(t.trace_id.len(), 36);
         assert_eq!(t.parent_span_id, None);
     }

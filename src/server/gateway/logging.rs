@@ -9,13 +9,14 @@ use super::call::Call;
 use super::respond::{Answer, AnswerBody};
 use super::stream::StreamLog;
 use crate::api::logs::{LogRecord, KIND_REQUEST};
-use crate::observe::record::{blank, set_tokens, Entry};
+use crate::observe::record::{blank, kept_body, set_tokens, Entry};
 
 /// nginx's "client closed request": the client left before the answer was ready.
 const CLIENT_CLOSED: u16 = 499;
 
 /// The record of `call`, as far as it got; `answer` is `None` when the client left first.
-fn entry(call: &Call, answer: Option<&Answer>) -> Entry {
+/// Takes the trace context, metadata and path out of the call (it is done with them).
+fn entry(call: &mut Call, answer: Option<&Answer>) -> Entry {
     let served = answer.and_then(|a| a.served.as_ref());
     let usage = served.and_then(|s| s.usage);
     let status = answer.map_or(CLIENT_CLOSED, |a| a.status);
@@ -42,22 +43,22 @@ fn entry(call: &Call, answer: Option<&Answer>) -> Entry {
     };
     let mut record = LogRecord {
         trace_id: call.trace.trace_id.clone(),
-        span_id: call.trace.span_id.clone(),
-        parent_span_id: call.trace.parent_span_id.clone(),
-        span_name: call.trace.span_name.clone(),
+        span_id: std::mem::take(&mut call.trace.span_id),
+        parent_span_id: call.trace.parent_span_id.take(),
+        span_name: call.trace.span_name.take(),
         api_key_id: Some(call.key.id.clone()),
         api_key_name: Some(call.key.name.clone()),
         integration: served.and_then(|s| s.integration.clone()),
         provider: answer.and_then(|a| a.provider).map(String::from),
         model_requested: model_requested.map(String::from),
         model,
-        endpoint: call.pathname.clone(),
+        endpoint: std::mem::take(&mut call.pathname),
         status,
         latency_ms: call.started.elapsed().as_secs_f64() * 1000.0,
         cost,
         retry_count: answer.map_or(0, |a| a.retry_count),
         last_used_option: answer.and_then(|a| a.path.clone()),
-        metadata: call.metadata.clone(),
+        metadata: std::mem::take(&mut call.metadata),
         stream: call.stream,
         outcome: outcome.to_string(),
         error,
@@ -71,7 +72,7 @@ fn entry(call: &Call, answer: Option<&Answer>) -> Entry {
     Entry {
         record,
         created_ms: call.created_ms,
-        request_body: call.log_bodies.then(|| call.raw_body.clone()),
+        request_body: call.log_bodies.then(|| kept_body(&call.raw_body)),
         response_body: None,
     }
 }
@@ -82,7 +83,7 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         .recorder
         .take()
         .expect("a call is recorded once, here or when dropped");
-    let mut entry = entry(&call, Some(&answer));
+    let mut entry = entry(&mut call, Some(&answer));
     let body = std::mem::replace(&mut answer.body, AnswerBody::RawJson(Bytes::new()));
     answer.body = match body {
         AnswerBody::Stream(mut forwarder) => {
@@ -100,12 +101,12 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         // Encoded once: the same bytes go to the client and into the record.
         AnswerBody::Json(v) => {
             let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-            entry.response_body = call.log_bodies.then(|| bytes.clone());
+            entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
             recorder.record(entry).await;
             AnswerBody::RawJson(bytes)
         }
         AnswerBody::RawJson(bytes) => {
-            entry.response_body = call.log_bodies.then(|| bytes.clone());
+            entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
             recorder.record(entry).await;
             AnswerBody::RawJson(bytes)
         }
@@ -117,7 +118,8 @@ impl Drop for Call {
     fn drop(&mut self) {
         // Still set: the handler was dropped mid-request because its client went away.
         if let Some(recorder) = self.recorder.take() {
-            recorder.record_detached(entry(self, None));
+            let record = entry(self, None);
+            recorder.record_detached(record);
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::gateway::responses::EventStream;
 use crate::gateway::sse;
 use crate::observe::assemble::Assembler;
 use crate::observe::pricing::Price;
-use crate::observe::record::{set_tokens, Entry};
+use crate::observe::record::{kept_body, set_tokens, Entry};
 use crate::observe::recorder::Recorder;
 
 /// How long upstream silence lasts before a `: keep-alive` comment goes to the client.
@@ -84,7 +84,7 @@ impl StreamLog {
             r.error = error;
         }
         if let Some(body) = body {
-            self.entry.response_body = serde_json::to_vec(&body).ok().map(Bytes::from);
+            self.entry.response_body = serde_json::to_vec(&body).ok().map(|b| kept_body(&b));
         }
         self.entry
     }

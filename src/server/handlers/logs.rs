@@ -19,7 +19,7 @@ use crate::api::logs::{
 use crate::api::scopes;
 use crate::gateway::providers::adapter::Usage;
 use crate::observe::pricing;
-use crate::observe::record::{blank, new_span_id, now_ms, set_tokens, Entry};
+use crate::observe::record::{blank, kept_body, new_span_id, now_ms, set_tokens, Entry};
 use crate::observe::recorder::Committed;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -162,7 +162,7 @@ fn custom_entry(log: CustomLog, caller: &Caller, log_bodies: bool) -> Entry {
         v.as_ref()
             .filter(|_| log_bodies)
             .and_then(|v| serde_json::to_vec(v).ok())
-            .map(Bytes::from)
+            .map(|b| kept_body(&b))
     };
     let (request_body, response_body) = (json(&request.body), json(&response.body));
     let mut record = LogRecord {
