@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 
 use crate::api::logs::{LogRecord, KIND_CUSTOM, KIND_REQUEST};
@@ -30,26 +31,48 @@ pub struct Metrics {
     otlp_dropped: AtomicU64,
 }
 
+/// A label value, shared by every series that has it: counting a record allocates nothing.
+type Label = Arc<str>;
+
 /// The labelled series, keyed by their label values in the order of their label names.
 struct Traffic {
     models: BoundedLabel,
     providers: BoundedLabel,
     endpoints: BoundedLabel,
-    requests: BTreeMap<[String; 4], f64>,
-    duration: BTreeMap<[String; 2], Histogram>,
-    time_to_first_token: BTreeMap<[String; 1], Histogram>,
-    tokens: BTreeMap<[String; 3], f64>,
-    cost: BTreeMap<[String; 2], f64>,
-    cost_unknown: BTreeMap<[String; 2], f64>,
-    errors: BTreeMap<[String; 2], f64>,
-    retries: BTreeMap<[String; 1], f64>,
-    attempts: BTreeMap<[String; 2], f64>,
+    requests: BTreeMap<[Label; 4], f64>,
+    duration: BTreeMap<[Label; 2], Histogram>,
+    time_to_first_token: BTreeMap<[Label; 1], Histogram>,
+    tokens: BTreeMap<[Label; 3], f64>,
+    cost: BTreeMap<[Label; 2], f64>,
+    cost_unknown: BTreeMap<[Label; 2], f64>,
+    errors: BTreeMap<[Label; 2], f64>,
+    retries: BTreeMap<[Label; 1], f64>,
+    attempts: BTreeMap<[Label; 2], f64>,
+    /// Status classes and token kinds.
+    words: Words,
+}
+
+/// Interned label values from a small fixed vocabulary.
+#[derive(Default)]
+struct Words(HashSet<Label>);
+
+impl Words {
+    fn get(&mut self, word: &str) -> Label {
+        if let Some(w) = self.0.get(word) {
+            return w.clone();
+        }
+        let w: Label = Arc::from(word);
+        self.0.insert(w.clone());
+        w
+    }
 }
 
 /// The distinct values a label has taken, up to a limit.
 struct BoundedLabel {
     limit: usize,
-    seen: HashSet<String>,
+    seen: HashSet<Label>,
+    none: Label,
+    other: Label,
 }
 
 impl BoundedLabel {
@@ -57,20 +80,24 @@ impl BoundedLabel {
         BoundedLabel {
             limit,
             seen: HashSet::new(),
+            none: Arc::from("none"),
+            other: Arc::from("other"),
         }
     }
 
-    fn value(&mut self, raw: Option<&str>) -> String {
+    fn value(&mut self, raw: Option<&str>) -> Label {
         let Some(raw) = raw.filter(|v| !v.is_empty()) else {
-            return "none".to_string();
+            return self.none.clone();
         };
-        if !self.seen.contains(raw) {
-            if self.seen.len() >= self.limit {
-                return "other".to_string();
-            }
-            self.seen.insert(raw.to_string());
+        if let Some(known) = self.seen.get(raw) {
+            return known.clone();
         }
-        raw.to_string()
+        if self.seen.len() >= self.limit {
+            return self.other.clone();
+        }
+        let value: Label = Arc::from(raw);
+        self.seen.insert(value.clone());
+        value
     }
 }
 
@@ -93,14 +120,18 @@ impl Histogram {
     }
 }
 
-fn status_class(status: u16) -> String {
-    match status {
-        100..=599 => format!("{}xx", status / 100),
-        _ => "unknown".to_string(),
+fn status_class(status: u16) -> &'static str {
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        5 => "5xx",
+        _ => "unknown",
     }
 }
 
-fn add<const N: usize>(series: &mut BTreeMap<[String; N], f64>, labels: [String; N], n: f64) {
+fn add<const N: usize>(series: &mut BTreeMap<[Label; N], f64>, labels: [Label; N], n: f64) {
     *series.entry(labels).or_default() += n;
 }
 
@@ -119,6 +150,7 @@ impl Traffic {
             errors: BTreeMap::new(),
             retries: BTreeMap::new(),
             attempts: BTreeMap::new(),
+            words: Words::default(),
         }
     }
 
@@ -126,7 +158,7 @@ impl Traffic {
         let provider = self.providers.value(record.provider.as_deref());
         let model = self.models.value(record.model.as_deref());
         let endpoint = self.endpoints.value(Some(&record.endpoint));
-        let class = status_class(record.status);
+        let class = self.words.get(status_class(record.status));
 
         add(
             &mut self.requests,
@@ -155,7 +187,7 @@ impl Traffic {
             ("output", record.output_tokens),
             ("cached", record.cached_tokens),
         ] {
-            let labels = [provider.clone(), model.clone(), kind.to_string()];
+            let labels = [provider.clone(), model.clone(), self.words.get(kind)];
             add(&mut self.tokens, labels, n as f64);
         }
         match record.cost.filter(|c| c.is_finite()) {
@@ -171,7 +203,7 @@ impl Traffic {
             let provider = self.providers.value(Some(&attempt.provider));
             add(
                 &mut self.attempts,
-                [provider, status_class(attempt.status)],
+                [provider, self.words.get(status_class(attempt.status))],
                 1.0,
             );
         }
@@ -371,7 +403,7 @@ impl Exposition {
         name: &str,
         help: &str,
         label_names: [&str; N],
-        series: &BTreeMap<[String; N], f64>,
+        series: &BTreeMap<[Label; N], f64>,
     ) {
         self.header(name, help, "counter");
         for (values, value) in series {
@@ -384,7 +416,7 @@ impl Exposition {
         name: &str,
         help: &str,
         label_names: [&str; N],
-        series: &BTreeMap<[String; N], Histogram>,
+        series: &BTreeMap<[Label; N], Histogram>,
     ) {
         self.header(name, help, "histogram");
         let bucket = format!("{name}_bucket");
@@ -407,13 +439,9 @@ impl Exposition {
 
 fn label_pairs<'a, const N: usize>(
     names: &[&'a str; N],
-    values: &'a [String; N],
+    values: &'a [Label; N],
 ) -> Vec<(&'a str, &'a str)> {
-    names
-        .iter()
-        .zip(values)
-        .map(|(n, v)| (*n, v.as_str()))
-        .collect()
+    names.iter().zip(values).map(|(n, v)| (*n, &**v)).collect()
 }
 
 /// A label value as the exposition format quotes it: backslash, double quote and line feed
