@@ -27,7 +27,8 @@
 //! Knobs (environment): `TOLLGATE_BENCH_CONC` (32), `TOLLGATE_BENCH_WARMUP` (2 s),
 //! `TOLLGATE_BENCH_SECS` (10 s, closed loop), `TOLLGATE_BENCH_RATE` (100 req/s),
 //! `TOLLGATE_BENCH_RATE_SECS` (10 s), `TOLLGATE_BENCH_STREAMS` (500 samples). The gateway
-//! runs with a cleared environment; `TOKIO_WORKER_THREADS`, if set, is passed on to it.
+//! runs with a cleared environment; `TOKIO_WORKER_THREADS` and `TOLLGATE_LOG_BODIES`, if set,
+//! are passed on to it.
 //!
 //! The load generator is deliberately small: pre-built requests written on raw sockets and
 //! answers framed by `Content-Length` or chunked encoding, one tokio thread for the closed
@@ -591,8 +592,10 @@ fn start_gateway(procs: &Procs, bin: &Path, dir: &Path) -> Result<Gateway, Strin
     }
     let mut command = Command::new(bin);
     command.env_clear();
-    if let Some(threads) = std::env::var_os("TOKIO_WORKER_THREADS") {
-        command.env("TOKIO_WORKER_THREADS", threads);
+    for passed in ["TOKIO_WORKER_THREADS", "TOLLGATE_LOG_BODIES"] {
+        if let Some(value) = std::env::var_os(passed) {
+            command.env(passed, value);
+        }
     }
     let mut child = command
         .args(["serve", "--addr", "127.0.0.1:0"])
