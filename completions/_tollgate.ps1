@@ -1057,7 +1057,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             break
         }
         'tollgate;usage' {
-            [CompletionResult]::new('--by', '--by', [CompletionResultType]::ParameterName, 'What to group by: model, provider, user, key or metadata.KEY')
+            [CompletionResult]::new('--by', '--by', [CompletionResultType]::ParameterName, 'What to group by: model, provider, user, key, metadata.KEY, or time:INTERVAL (e.g. time:1h, one row per hour)')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)')
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only records before this time: RFC 3339 or a duration before now')
             [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'The model, e.g. gpt-4o')

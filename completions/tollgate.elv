@@ -980,7 +980,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;trace;help;help'= {
         }
         &'tollgate;usage'= {
-            cand --by 'What to group by: model, provider, user, key or metadata.KEY'
+            cand --by 'What to group by: model, provider, user, key, metadata.KEY, or time:INTERVAL (e.g. time:1h, one row per hour)'
             cand --since 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)'
             cand --until 'Only records before this time: RFC 3339 or a duration before now'
             cand --model 'The model, e.g. gpt-4o'

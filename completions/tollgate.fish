@@ -799,7 +799,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen
 complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a trace\'s spans as a tree with a timing waterfall'
 complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l by -d 'What to group by: model, provider, user, key or metadata.KEY' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l by -d 'What to group by: model, provider, user, key, metadata.KEY, or time:INTERVAL (e.g. time:1h, one row per hour)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l since -d 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l until -d 'Only records before this time: RFC 3339 or a duration before now' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l model -d 'The model, e.g. gpt-4o' -r

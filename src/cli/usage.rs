@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::ctx::Ctx;
 use super::logs::filter::{segment, with_query, FilterArgs};
-use super::units::{duration, tokens, usd};
+use super::units::{duration, timestamp, tokens, usd};
 use crate::api::logs::{UsageGroup, UsageGroups};
 use crate::error::Result;
 use crate::output::Format;
@@ -20,12 +20,14 @@ Examples:
   tollgate usage                                       # per model, the last 7 days
   tollgate usage --by user --since 30d
   tollgate usage --by metadata.team --provider openai
-  tollgate usage --by key -o json | jq '.data[] | {group, cost}'";
+  tollgate usage --by key -o json | jq '.data[] | {group, cost}'
+  tollgate usage --by time:1d --since 30d --model gpt-4o";
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 pub struct UsageArgs {
-    /// What to group by: model, provider, user, key or metadata.KEY
+    /// What to group by: model, provider, user, key, metadata.KEY, or time:INTERVAL (e.g.
+    /// time:1h, one row per hour)
     #[arg(long, default_value = "model", value_parser = GroupBy::parse, value_name = "DIMENSION")]
     by: GroupBy,
     #[command(flatten)]
@@ -39,6 +41,8 @@ enum GroupBy {
     User,
     Key,
     Metadata(String),
+    /// Time buckets, e.g. `1h`.
+    Time(String),
 }
 
 impl GroupBy {
@@ -48,12 +52,18 @@ impl GroupBy {
             "provider" => Ok(GroupBy::Provider),
             "user" => Ok(GroupBy::User),
             "key" => Ok(GroupBy::Key),
-            _ => match text.strip_prefix("metadata.") {
-                Some(key) if !key.is_empty() => Ok(GroupBy::Metadata(key.to_string())),
-                _ => Err(format!(
-                    "{text:?} is not model, provider, user, key or metadata.KEY"
-                )),
-            },
+            _ => {
+                if let Some(key) = text.strip_prefix("metadata.").filter(|k| !k.is_empty()) {
+                    return Ok(GroupBy::Metadata(key.to_string()));
+                }
+                if let Some(interval) = text.strip_prefix("time:") {
+                    crate::api::parse_duration(interval)?;
+                    return Ok(GroupBy::Time(interval.to_string()));
+                }
+                Err(format!(
+                    "{text:?} is not model, provider, user, key, metadata.KEY or time:INTERVAL"
+                ))
+            }
         }
     }
 
@@ -65,6 +75,7 @@ impl GroupBy {
             GroupBy::User => "users".into(),
             GroupBy::Key => "api-keys".into(),
             GroupBy::Metadata(key) => format!("metadata/{}", segment(key)),
+            GroupBy::Time(interval) => format!("time/{}", segment(interval)),
         }
     }
 }
@@ -76,7 +87,13 @@ pub async fn run(ctx: &Ctx, args: UsageArgs) -> Result<()> {
     let usage: UsageGroups = ctx.client()?.get(&with_query(&path, &filter)).await?;
     match ctx.printer.format {
         Format::Table => {
-            let (headers, rows) = table(&usage.data);
+            let mut groups = usage.data;
+            if matches!(args.by, GroupBy::Time(_)) {
+                for g in &mut groups {
+                    g.group = g.group.as_deref().map(timestamp);
+                }
+            }
+            let (headers, rows) = table(&groups);
             ctx.printer.table(&headers, rows)
         }
         Format::Ndjson => usage.data.iter().try_for_each(|g| ctx.printer.line(g)),
@@ -181,6 +198,8 @@ mod tests {
             "metadata/team%20name"
         );
         assert!(GroupBy::parse("metadata.").is_err());
+        assert_eq!(GroupBy::parse("time:1h").unwrap().path(), "time/1h");
+        assert!(GroupBy::parse("time:soon").is_err());
         assert!(GroupBy::parse("colour").is_err());
     }
 

@@ -72,6 +72,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(traces::update_feedback))
         .routes(routes!(analytics::by_dimension))
         .routes(routes!(analytics::by_metadata))
+        .routes(routes!(analytics::by_time))
         .split_for_parts();
     let data_plane = Router::new()
         .route(

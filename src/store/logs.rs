@@ -324,13 +324,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// What a usage breakdown groups by, as a column expression.
-pub enum GroupBy<'a> {
+/// What a usage breakdown groups by.
+pub enum GroupBy {
     Model,
     Provider,
     User,
     ApiKey,
-    Metadata(&'a str),
+    Metadata(String),
+    /// Time buckets of this many milliseconds, named by their start.
+    Time(i64),
 }
 
 impl super::Store {
@@ -505,7 +507,7 @@ impl super::Store {
 
     /// Totals per group over the records matching `f` (gateway requests and custom records),
     /// in the order of the groups' keys.
-    pub fn usage_groups(&self, by: GroupBy, f: &LogFilter) -> StoreResult<Vec<UsageGroup>> {
+    pub fn usage_groups(&self, by: &GroupBy, f: &LogFilter) -> StoreResult<Vec<UsageGroup>> {
         let c = clause(f, time::OffsetDateTime::now_utc())?;
         let mut params = c.params;
         let key = match by {
@@ -517,6 +519,7 @@ impl super::Store {
                 params.insert(0, text(&json_path(k)));
                 "json_extract(metadata, ?)".to_string()
             }
+            GroupBy::Time(ms) => format!("(created_ms / {ms}) * {ms}"),
         };
         let conn = self.logs_conn();
         let mut stmt = conn.prepare(&format!(
@@ -530,6 +533,9 @@ impl super::Store {
             let group: Option<String> = match row.get_ref(0)? {
                 rusqlite::types::ValueRef::Null => None,
                 rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into()),
+                rusqlite::types::ValueRef::Integer(i) if matches!(by, GroupBy::Time(_)) => {
+                    Some(format_ms(i))
+                }
                 rusqlite::types::ValueRef::Integer(i) => Some(i.to_string()),
                 rusqlite::types::ValueRef::Real(x) => Some(x.to_string()),
                 rusqlite::types::ValueRef::Blob(_) => None,

@@ -807,3 +807,53 @@ fn spans_are_exported_to_an_otlp_receiver() {
         "{codes:?}"
     );
 }
+
+#[test]
+fn usage_over_time_comes_in_buckets_oldest_first() {
+    let env = gateway_env(&[]);
+    let posted = admin_post(
+        &env,
+        "/v1/logs",
+        &json!([
+            {"request": {"body": {"model": "gpt-4o"}, "provider": "openai"},
+             "response": {"status": 200, "response_time": 7_200_000.0}},
+            {"request": {"body": {"model": "gpt-4o"}, "provider": "openai"},
+             "response": {"status": 500, "response_time": 3_600_000.0}},
+            {"request": {"body": {"model": "gpt-4o"}, "provider": "openai"},
+             "response": {"status": 200, "response_time": 10.0}}
+        ]),
+    );
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    let series = admin_get(&env, "/v1/analytics/groups/time/1h?since=1d");
+    let points = series["data"].as_array().unwrap();
+    assert_eq!(points.len(), 3, "one bucket an hour: {series:#}");
+    let starts: Vec<&str> = points
+        .iter()
+        .map(|p| p["group"].as_str().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
+    assert!(
+        starts.iter().all(|s| s.ends_with(":00:00.000Z")),
+        "{starts:?}"
+    );
+    let errors: Vec<u64> = points
+        .iter()
+        .map(|p| p["errors"].as_u64().unwrap())
+        .collect();
+    assert_eq!(errors, [0, 1, 0]);
+    let bad = http_send(
+        &env.url,
+        "GET",
+        "/v1/analytics/groups/time/5s",
+        &[("x-portkey-api-key", &env.admin_key)],
+        None,
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let table = env.run(&["usage", "--by", "time:1h", "--since", "1d"]).ok();
+    assert_eq!(
+        table.stdout.matches(":00:00").count(),
+        3,
+        "{}",
+        table.stdout
+    );
+}

@@ -19,23 +19,17 @@ type S = State<Arc<AppState>>;
 async fn groups(
     state: Arc<AppState>,
     dimension: String,
+    by: GroupBy,
     query: Option<String>,
 ) -> ApiResult<Json<UsageGroups>> {
     let f = filter(query.as_deref())?;
     let (since, until) = (f.since.clone(), f.until.clone());
-    let key = dimension.clone();
-    let mut data = read(&state, move |s| {
-        let by = match key.as_str() {
-            "ai-models" => GroupBy::Model,
-            "providers" => GroupBy::Provider,
-            "users" => GroupBy::User,
-            "api-keys" => GroupBy::ApiKey,
-            other => GroupBy::Metadata(other.strip_prefix("metadata/").unwrap_or(other)),
-        };
-        s.usage_groups(by, &f)
-    })
-    .await?;
-    data.sort_by(|a, b| b.cost.total_cmp(&a.cost).then(b.requests.cmp(&a.requests)));
+    let over_time = matches!(by, GroupBy::Time(_));
+    let mut data = read(&state, move |s| s.usage_groups(&by, &f)).await?;
+    // Time buckets stay in time order; other groups come largest first.
+    if !over_time {
+        data.sort_by(|a, b| b.cost.total_cmp(&a.cost).then(b.requests.cmp(&a.requests)));
+    }
     Ok(Json(UsageGroups {
         object: "list".into(),
         group_by: dimension,
@@ -56,13 +50,19 @@ pub async fn by_dimension(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<UsageGroups>> {
     caller.require(scopes::ANALYTICS_VIEW)?;
-    if !GROUP_DIMENSIONS.contains(&dimension.as_str()) {
-        return Err(ApiError::invalid(format!(
-            "cannot group by {dimension:?}; use one of {} or metadata/KEY",
-            GROUP_DIMENSIONS.join(", ")
-        )));
-    }
-    groups(state, dimension, q).await
+    let by = match dimension.as_str() {
+        "ai-models" => GroupBy::Model,
+        "providers" => GroupBy::Provider,
+        "users" => GroupBy::User,
+        "api-keys" => GroupBy::ApiKey,
+        _ => {
+            return Err(ApiError::invalid(format!(
+                "cannot group by {dimension:?}; use one of {}, metadata/KEY or time/INTERVAL",
+                GROUP_DIMENSIONS.join(", ")
+            )))
+        }
+    };
+    groups(state, dimension, by, q).await
 }
 
 #[utoipa::path(get, path = "/v1/analytics/groups/metadata/{key}", tag = "analytics",
@@ -75,5 +75,30 @@ pub async fn by_metadata(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<UsageGroups>> {
     caller.require(scopes::ANALYTICS_VIEW)?;
-    groups(state, format!("metadata/{key}"), q).await
+    groups(state, format!("metadata/{key}"), GroupBy::Metadata(key), q).await
+}
+
+/// Buckets larger than this would make a series of one point; smaller ones, a huge series.
+const INTERVALS: std::ops::RangeInclusive<u64> = 60..=31 * 86_400;
+
+#[utoipa::path(get, path = "/v1/analytics/groups/time/{interval}", tag = "analytics",
+    description = "Totals per time bucket (e.g. 1h or 1d; from 1m to 31d), oldest first; each group is the bucket's start.",
+    responses((status = 200, body = UsageGroups), (status = 400, body = ErrorBody)))]
+pub async fn by_time(
+    State(state): S,
+    caller: Caller,
+    Path(interval): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<UsageGroups>> {
+    caller.require(scopes::ANALYTICS_VIEW)?;
+    let secs = crate::api::parse_duration(&interval)
+        .ok()
+        .filter(|s| INTERVALS.contains(s))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "interval {interval:?} must be a duration from 1m to 31d, e.g. 15m, 1h, 1d"
+            ))
+        })?;
+    let by = GroupBy::Time(secs as i64 * 1000);
+    groups(state, format!("time/{interval}"), by, q).await
 }
