@@ -2,6 +2,7 @@
 //! it (the time as a number, the bodies as the bytes that went over the wire).
 
 use axum::body::Bytes;
+use serde_json::{Map, Value};
 
 use crate::api::logs::LogRecord;
 use crate::gateway::providers::adapter::Usage;
@@ -23,6 +24,26 @@ pub const MAX_LOGGED_BODY: usize = 1024 * 1024;
 /// a queued record never holds on to the (larger) buffer the body arrived in.
 pub fn kept_body(bytes: &[u8]) -> Bytes {
     Bytes::copy_from_slice(&bytes[..bytes.len().min(MAX_LOGGED_BODY)])
+}
+
+/// A JSON body as the record keeps it; see [`kept_body`].
+pub fn kept_json(value: &serde_json::Value) -> Bytes {
+    kept_body(&serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// A duration in (fractional) milliseconds, as records show them.
+pub fn millis(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Metadata as Portkey keeps it: every value a string (numbers and other JSON as their text).
+pub fn metadata_strings(map: Map<String, Value>) -> Map<String, Value> {
+    map.into_iter()
+        .map(|(k, v)| match v {
+            Value::String(_) => (k, v),
+            other => (k, Value::String(other.to_string())),
+        })
+        .collect()
 }
 
 /// A record of `kind` made at `created_ms` with a new id and nothing else known yet.
@@ -89,14 +110,7 @@ pub fn format_ms(ms: i64) -> String {
 
 /// A new span id: 16 hex digits, as W3C trace context spells them.
 pub fn new_span_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let b: [u8; 8] = rand::random();
-    let mut id = String::with_capacity(16);
-    for byte in b {
-        id.push(HEX[usize::from(byte >> 4)] as char);
-        id.push(HEX[usize::from(byte & 0x0f)] as char);
-    }
-    id
+    crate::store::secrets::hex(&rand::random::<[u8; 8]>())
 }
 
 #[cfg(test)]

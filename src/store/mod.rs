@@ -109,19 +109,20 @@ pub fn new_id() -> String {
 
 /// A UUID v7 whose time is `ms` (milliseconds since the Unix epoch).
 pub fn new_id_at(ms: i64) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b: [u8; 16] = rand::random();
     let ms = ms.to_be_bytes();
     b[..6].copy_from_slice(&ms[2..]);
     b[6] = 0x70 | (b[6] & 0x0f);
     b[8] = 0x80 | (b[8] & 0x3f);
     let mut id = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
+    for (i, part) in [&b[..4], &b[4..6], &b[6..8], &b[8..10], &b[10..]]
+        .iter()
+        .enumerate()
+    {
+        if i > 0 {
             id.push('-');
         }
-        id.push(HEX[usize::from(byte >> 4)] as char);
-        id.push(HEX[usize::from(byte & 0x0f)] as char);
+        secrets::push_hex(&mut id, part);
     }
     id
 }

@@ -111,8 +111,19 @@ fn decode_key(text: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
+/// Lower-case hex; used on every request (key hashes, ids), so without `format!`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0x0f)] as char);
+    }
 }
 
 /// Writes `contents` to `path` with mode 0600 via a temporary file and a rename, so a reader

@@ -16,6 +16,7 @@ use crate::gateway::providers::{self, Provider, WireFormat};
 use crate::gateway::routing::{Inherited, Node, Retry};
 use crate::gateway::{embeddings, model, params, responses};
 use crate::observe::pricing;
+use crate::observe::record::millis;
 use crate::server::state::{AppState, IntegrationEntry};
 
 /// Cumulative Retry-After waits beyond this abort retrying (Portkey's `MAX_RETRY_LIMIT_MS`).
@@ -462,10 +463,6 @@ fn served(plan: &Plan, usage: Option<Usage>) -> Served {
         price,
         usage,
     }
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 async fn leaf_inner(

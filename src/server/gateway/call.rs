@@ -92,16 +92,7 @@ fn metadata_from_header(value: Option<&str>) -> Result<Map<String, Value>, Gatew
             "x-portkey-metadata must be a JSON object such as {\"_user\":\"u-1\"}",
         ));
     };
-    Ok(map
-        .into_iter()
-        .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            (k, Value::String(text))
-        })
-        .collect())
+    Ok(crate::observe::record::metadata_strings(map))
 }
 
 /// W3C `baggage`: `key=value` pairs, comma-separated, values percent-encoded, properties after

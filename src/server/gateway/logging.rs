@@ -9,7 +9,7 @@ use super::call::Call;
 use super::respond::{Answer, AnswerBody};
 use super::stream::StreamLog;
 use crate::api::logs::{LogRecord, KIND_REQUEST};
-use crate::observe::record::{blank, kept_body, set_tokens, Entry};
+use crate::observe::record::{blank, kept_body, millis, set_tokens, Entry};
 
 /// nginx's "client closed request": the client left before the answer was ready.
 const CLIENT_CLOSED: u16 = 499;
@@ -54,7 +54,7 @@ fn entry(call: &mut Call, answer: Option<&Answer>) -> Entry {
         model,
         endpoint: std::mem::take(&mut call.pathname),
         status,
-        latency_ms: call.started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms: millis(call.started.elapsed()),
         cost,
         retry_count: answer.map_or(0, |a| a.retry_count),
         last_used_option: answer.and_then(|a| a.path.clone()),
@@ -85,32 +85,25 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         .expect("a call is recorded once, here or when dropped");
     let mut entry = entry(&mut call, Some(&answer));
     let body = std::mem::replace(&mut answer.body, AnswerBody::RawJson(Bytes::new()));
-    answer.body = match body {
+    // Encoded once: the same bytes go to the client and into the record.
+    let bytes = match body {
         AnswerBody::Stream(mut forwarder) => {
-            entry.record.ttft_ms = forwarder
-                .first_event
-                .map(|t| (t - call.started).as_secs_f64() * 1000.0);
+            entry.record.ttft_ms = forwarder.first_event.map(|t| millis(t - call.started));
             forwarder.log_to(StreamLog {
                 recorder,
                 entry,
                 price: answer.served.as_ref().and_then(|s| s.price),
                 started: call.started,
             });
-            AnswerBody::Stream(forwarder)
+            answer.body = AnswerBody::Stream(forwarder);
+            return answer.into_response(&call.trace.trace_id);
         }
-        // Encoded once: the same bytes go to the client and into the record.
-        AnswerBody::Json(v) => {
-            let bytes = Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
-            entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
-            recorder.record(entry).await;
-            AnswerBody::RawJson(bytes)
-        }
-        AnswerBody::RawJson(bytes) => {
-            entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
-            recorder.record(entry).await;
-            AnswerBody::RawJson(bytes)
-        }
+        AnswerBody::Json(v) => Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+        AnswerBody::RawJson(bytes) => bytes,
     };
+    entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
+    recorder.record(entry).await;
+    answer.body = AnswerBody::RawJson(bytes);
     answer.into_response(&call.trace.trace_id)
 }
 

@@ -18,7 +18,7 @@ use crate::gateway::responses::EventStream;
 use crate::gateway::sse;
 use crate::observe::assemble::Assembler;
 use crate::observe::pricing::Price;
-use crate::observe::record::{kept_body, set_tokens, Entry};
+use crate::observe::record::{kept_json, millis, set_tokens, Entry};
 use crate::observe::recorder::Recorder;
 
 /// How long upstream silence lasts before a `: keep-alive` comment goes to the client.
@@ -74,7 +74,7 @@ impl StreamLog {
         error: Option<String>,
     ) -> Entry {
         let r = &mut self.entry.record;
-        r.latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        r.latency_ms = millis(self.started.elapsed());
         if let Some(u) = usage {
             set_tokens(r, u);
             r.cost = self.price.map(|p| p.cost_usd(u));
@@ -84,7 +84,7 @@ impl StreamLog {
             r.error = error;
         }
         if let Some(body) = body {
-            self.entry.response_body = serde_json::to_vec(&body).ok().map(|b| kept_body(&b));
+            self.entry.response_body = Some(kept_json(&body));
         }
         self.entry
     }

@@ -9,7 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::error::ErrorBody;
@@ -19,7 +19,9 @@ use crate::api::logs::{
 use crate::api::scopes;
 use crate::gateway::providers::adapter::Usage;
 use crate::observe::pricing;
-use crate::observe::record::{blank, kept_body, new_span_id, now_ms, set_tokens, Entry};
+use crate::observe::record::{
+    blank, kept_json, metadata_strings, new_span_id, now_ms, set_tokens, Entry,
+};
 use crate::observe::recorder::Committed;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -95,29 +97,21 @@ pub async fn get(
     Ok(Json(read(&state, move |s| s.log(&id)).await?))
 }
 
-/// The text of a JSON value that may be a number or a string.
-fn text_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn custom_entry(log: CustomLog, caller: &Caller, log_bodies: bool) -> Entry {
     let CustomLog {
         request,
         response,
-        mut metadata,
+        metadata,
     } = log;
-    let mut take = |k: &str| metadata.remove(k).map(|v| text_of(&v));
+    let mut metadata = metadata_strings(metadata);
+    let mut take = |k: &str| match metadata.remove(k) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
     let trace_id = take("trace_id").unwrap_or_else(crate::store::new_id);
     let span_id = take("span_id").unwrap_or_else(new_span_id);
     let parent_span_id = take("parent_span_id");
     let span_name = take("span_name");
-    let metadata: Map<String, Value> = metadata
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(text_of(&v))))
-        .collect();
     let latency_ms = response.response_time.unwrap_or(0.0).max(0.0);
     let created_ms = now_ms() - latency_ms as i64;
     let status = response.status.unwrap_or(200);
@@ -158,12 +152,7 @@ fn custom_entry(log: CustomLog, caller: &Caller, log_bodies: bool) -> Entry {
         .as_deref()
         .map(|u| url::Url::parse(u).map_or_else(|_| u.to_string(), |p| p.path().to_string()))
         .unwrap_or_else(|| "custom".into());
-    let json = |v: &Option<Value>| {
-        v.as_ref()
-            .filter(|_| log_bodies)
-            .and_then(|v| serde_json::to_vec(v).ok())
-            .map(|b| kept_body(&b))
-    };
+    let json = |v: &Option<Value>| v.as_ref().filter(|_| log_bodies).map(kept_json);
     let (request_body, response_body) = (json(&request.body), json(&response.body));
     let mut record = LogRecord {
         trace_id,
