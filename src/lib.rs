@@ -7,6 +7,7 @@ pub mod client;
 pub mod env;
 pub mod error;
 pub mod gateway;
+pub mod governance;
 pub mod observe;
 pub mod output;
 pub mod server;

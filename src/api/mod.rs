@@ -3,6 +3,7 @@
 
 pub mod configs;
 pub mod error;
+pub mod governance;
 pub mod integrations;
 pub mod keys;
 pub mod logs;
