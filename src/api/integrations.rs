@@ -2,6 +2,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::governance::{RateLimit, UsageLimits};
+
 /// A provider credential. The secret itself is never returned, only `masked_key`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Integration {
@@ -16,6 +18,14 @@ pub struct Integration {
     pub configurations: Map<String, Value>,
     /// The secret's first and last characters, e.g. `sk-…wxyz`; null when none is stored.
     pub masked_key: Option<String>,
+    /// The integration's own budget; `status` is `exhausted` while it is used up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<UsageLimits>,
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
+    /// Model patterns the integration may serve (`gpt-4o*`); absent: every model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_models: Option<Vec<String>>,
     pub status: String,
     pub created_at: String,
     pub last_updated_at: String,
@@ -36,6 +46,12 @@ pub struct CreateIntegration {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
     pub configurations: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<UsageLimits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<RateLimit>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_models: Option<Vec<String>>,
 }
 
 /// Fields left out are unchanged. `configurations` keys are merged; a null value removes one.
@@ -50,6 +66,28 @@ pub struct UpdateIntegration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub configurations: Option<Map<String, Value>>,
+    /// Replaces the integration's budget; null removes it.
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<UsageLimits>)]
+    pub usage_limits: Option<Option<UsageLimits>>,
+    /// Replaces its rate limits; `[]` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<RateLimit>>,
+    /// Replaces its model allow-list; null allows every model again.
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_models: Option<Option<Vec<String>>>,
+    /// Starts its budget window over from zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_usage: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -2,6 +2,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::governance::{RateLimit, UsageLimits};
+
 pub const TYPE_ORGANISATION: &str = "organisation-service";
 pub const TYPE_WORKSPACE: &str = "workspace-service";
 
@@ -20,6 +22,14 @@ pub struct ApiKey {
     pub status: String,
     pub scopes: Vec<String>,
     pub defaults: KeyDefaults,
+    /// The key's own budget; `status` is `exhausted` while it is used up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<UsageLimits>,
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
+    /// Model patterns the key may use (`@openai-dev/gpt-4o*`); absent: every model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_models: Option<Vec<String>>,
     pub creation_mode: String,
     pub expires_at: Option<String>,
     /// While a rotated-out secret still works, when it stops.
@@ -59,6 +69,12 @@ pub struct CreateApiKey {
     /// RFC 3339 time after which the key stops working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<UsageLimits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<RateLimit>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_models: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -75,6 +91,28 @@ pub struct UpdateApiKey {
     pub defaults: Option<KeyDefaults>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// Replaces the key's budget; null removes it.
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<UsageLimits>)]
+    pub usage_limits: Option<Option<UsageLimits>>,
+    /// Replaces the key's rate limits; `[]` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<RateLimit>>,
+    /// Replaces the key's model allow-list; null allows every model again.
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_models: Option<Option<Vec<String>>>,
+    /// Starts the key's budget window over from zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_usage: Option<bool>,
 }
 
 /// Returned once, at creation: the only time the secret is shown.

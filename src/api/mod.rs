@@ -12,6 +12,15 @@ pub mod scopes;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// For update fields where null means "remove" and absence "unchanged": `Some(None)` is null.
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// `{"object":"list","total":N,"data":[...]}`, the envelope of newer Portkey list responses.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct List<T> {

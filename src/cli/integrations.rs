@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
 
 use super::ctx::Ctx;
+use super::limits::{LimitArgs, LimitChangeArgs};
 use crate::api::integrations::{
     CreateIntegration, Integration, IntegrationCreated, UpdateIntegration,
 };
@@ -60,6 +61,8 @@ pub struct CreateArgs {
     /// Read the provider's API key from standard input instead of a hidden prompt
     #[arg(long)]
     api_key_stdin: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Show what would be sent without sending it
     #[arg(long)]
     dry_run: bool,
@@ -81,6 +84,8 @@ pub struct UpdateArgs {
     /// Replace the API key with one typed at a hidden prompt
     #[arg(long)]
     prompt_api_key: bool,
+    #[command(flatten)]
+    limits: LimitChangeArgs,
     /// Show what would be sent without sending it
     #[arg(long)]
     dry_run: bool,
@@ -216,6 +221,9 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
         key,
         description: args.description,
         configurations: base_url_configuration(args.base_url),
+        usage_limits: args.limits.usage_limits(),
+        rate_limits: args.limits.rate_limits(),
+        allowed_models: args.limits.allowed_models(),
     };
     if args.dry_run {
         let shown = masked_body(&body, body.key.as_deref());
@@ -244,6 +252,10 @@ async fn update(ctx: &Ctx, args: UpdateArgs) -> Result<()> {
         key,
         description: args.description,
         configurations: (!configurations.is_empty()).then_some(configurations),
+        usage_limits: args.limits.usage_limits(),
+        rate_limits: args.limits.rate_limits(),
+        allowed_models: args.limits.allowed_models(),
+        reset_usage: args.limits.reset_usage(),
     };
     if args.dry_run {
         let shown = masked_body(&body, body.key.as_deref());

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::args::{from_now, metadata, parse_duration, parse_pair, split_list};
 use super::ctx::Ctx;
+use super::limits::{LimitArgs, LimitChangeArgs};
 use crate::api::keys::{
     ApiKey, ApiKeyCreated, ApiKeyRotated, CreateApiKey, KeyDefaults, RotateApiKey, UpdateApiKey,
 };
@@ -17,6 +18,8 @@ Examples:
   tollgate keys create --name ci-bot                      # a gateway key: completions.write, prompts.render
   tollgate keys create --name ops --type admin --expires 30d
   tollgate keys create --name agent --config pc-prod-a1b2c3 --metadata team=search
+  tollgate keys create --name research --budget 50 --period monthly --alert 80 --rate 60/min --models '@openai-dev/*'
+  tollgate keys update 6f1c... --reset-usage              # start the key's budget window over
   KEY=$(tollgate keys create --name ci-bot -o json | jq -r .key)
   tollgate keys rotate 6f1c... --grace 24h                # the old secret works for another day";
 
@@ -90,6 +93,8 @@ pub struct CreateArgs {
     key_type: KeyType,
     #[command(flatten)]
     fields: KeyFields,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +104,8 @@ pub struct UpdateArgs {
     name: Option<String>,
     #[command(flatten)]
     fields: KeyFields,
+    #[command(flatten)]
+    limits: LimitChangeArgs,
 }
 
 impl Row for ApiKey {
@@ -124,6 +131,20 @@ impl Fields for ApiKey {
             ("type", self.key_type.clone()),
             ("status", self.status.clone()),
             ("scopes", self.scopes.join(", ")),
+            (
+                "budget",
+                super::limits::describe_budget(self.usage_limits.as_ref()),
+            ),
+            (
+                "rate limits",
+                super::limits::describe_rates(&self.rate_limits),
+            ),
+            (
+                "models",
+                self.allowed_models
+                    .as_ref()
+                    .map_or("all".into(), |m| m.join(", ")),
+            ),
             ("config", cell(self.defaults.config_id.as_deref())),
             (
                 "log bodies",
@@ -189,6 +210,9 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<()> {
                 workspace_id: None,
                 defaults: defaults(f),
                 expires_at: f.expires.map(from_now),
+                usage_limits: args.limits.usage_limits(),
+                rate_limits: args.limits.rate_limits(),
+                allowed_models: args.limits.allowed_models(),
             };
             let route = match args.key_type {
                 KeyType::Admin => "/v1/api-keys/organisation/service",
@@ -210,6 +234,10 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<()> {
                 scopes: f.scopes.as_deref().map(split_list),
                 defaults: defaults(f),
                 expires_at: f.expires.map(from_now),
+                usage_limits: args.limits.usage_limits(),
+                rate_limits: args.limits.rate_limits(),
+                allowed_models: args.limits.allowed_models(),
+                reset_usage: args.limits.reset_usage(),
             };
             if f.dry_run {
                 return ctx.dry_run("PUT", &path(&args.id), serde_json::to_value(&body).ok());

@@ -3,6 +3,7 @@
 mod api;
 mod args;
 mod auth;
+mod budgets;
 mod chat;
 mod completions;
 mod configs;
@@ -10,6 +11,7 @@ mod context;
 mod ctx;
 mod integrations;
 mod keys;
+mod limits;
 mod logs;
 mod serve;
 mod status;
@@ -90,6 +92,9 @@ pub enum Command {
     /// API keys for the gateway and the admin API
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Budgets: spend limits per key, workspace, integration, user or any metadata
+    #[command(subcommand)]
+    Budgets(budgets::BudgetsCommand),
     /// Request records: list, show, follow live, export
     #[command(subcommand)]
     Logs(logs::LogsCommand),
@@ -160,6 +165,7 @@ async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Integrations(cmd) => integrations::run(ctx, cmd).await,
         Command::Configs(cmd) => configs::run(ctx, cmd).await,
         Command::Keys(cmd) => keys::run(ctx, cmd).await,
+        Command::Budgets(cmd) => budgets::run(ctx, cmd).await,
         Command::Logs(cmd) => logs::run(ctx, cmd).await,
         Command::Trace(cmd) => trace::run(ctx, cmd).await,
         Command::Usage(args) => usage::run(ctx, args).await,

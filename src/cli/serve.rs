@@ -54,6 +54,14 @@ pub struct ServeArgs {
     /// A header for the OTLP receiver, e.g. for its authentication (repeatable)
     #[arg(long, env = "TOLLGATE_OTLP_HEADERS", hide_env_values = true, value_delimiter = ',', value_parser = parse_pair, value_name = "KEY=VALUE")]
     otlp_header: Vec<(String, String)>,
+    /// Post budget alerts (a budget's alert threshold or its limit reached) to this URL as JSON
+    #[arg(
+        long,
+        env = "TOLLGATE_ALERT_WEBHOOK",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    alert_webhook: Option<String>,
     /// Seed load balancing's random choices (for reproducible tests)
     #[arg(long, env = "TOLLGATE_LB_SEED", hide = true, hide_env_values = true)]
     lb_seed: Option<u64>,
@@ -67,6 +75,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
             retry_base_ms: args.retry_base_ms,
             lb_seed: args.lb_seed,
             log_bodies: args.log_bodies,
+            alert_webhook: args.alert_webhook,
         },
         log_retention: args.log_retention.map(std::time::Duration::from_secs),
         otlp: args.otlp_endpoint.map(|endpoint| OtlpConfig {

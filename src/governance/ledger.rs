@@ -11,6 +11,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::estimate::Demand;
 use super::rules::{Facts, Kind, Metric, Rule};
 use crate::api::governance::{Owner, OWNER_API_KEY, OWNER_INTEGRATION, OWNER_WORKSPACE};
+use crate::gateway::providers::adapter::Usage;
+use crate::observe::pricing::Price;
 
 /// Sums of floating-point costs may land a hair above a limit they exactly reach.
 const EPSILON: f64 = 1e-9;
@@ -54,7 +56,7 @@ impl RuleSet {
             .map_or(&[], Vec::as_slice)
     }
 
-    fn all(&self) -> impl Iterator<Item = &Arc<Rule>> {
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Rule>> {
         self.owned.values().flatten().chain(&self.general)
     }
 
@@ -173,6 +175,24 @@ pub struct Actual {
     pub tokens: Option<u64>,
 }
 
+impl Actual {
+    /// What a call with `usage` at `price` used: nothing for a failure without usage, unknown
+    /// for a success without it (so its reservation is kept as the spend).
+    pub fn of(usage: Option<Usage>, price: Option<Price>, success: bool) -> Actual {
+        match usage {
+            Some(u) => Actual {
+                cost: price.map(|p| p.cost_usd(u)),
+                tokens: Some(u.prompt_tokens + u.completion_tokens),
+            },
+            None if success => Actual::default(),
+            None => Actual {
+                cost: Some(0.0),
+                tokens: Some(0),
+            },
+        }
+    }
+}
+
 struct Hold {
     rule: Arc<Rule>,
     group: String,
@@ -253,13 +273,6 @@ impl Governor {
 
     fn counters(&self) -> MutexGuard<'_, HashMap<CounterKey, Counter>> {
         self.counters.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether any rule applies to calls of this key at all (so callers can skip the work of
-    /// estimating a demand when none does).
-    pub fn is_empty(&self) -> bool {
-        let rules = self.rules();
-        rules.owned.is_empty() && rules.general.is_empty()
     }
 
     /// Reserves `demand` against every rule that applies, or refuses with the first rule

@@ -272,6 +272,15 @@ impl Rule {
         })
     }
 
+    /// Whether `other` counts the same requests into the same windows (so its counters stay
+    /// valid when it replaces this rule).
+    pub fn same_counting(&self, other: &Rule) -> bool {
+        self.metric == other.metric
+            && self.period == other.period
+            && self.conditions == other.conditions
+            && self.group_by == other.group_by
+    }
+
     pub fn applies(&self, facts: &Facts) -> bool {
         self.conditions
             .iter()

@@ -372,6 +372,20 @@ impl Metrics {
     }
 }
 
+/// A gauge family for values kept elsewhere (budget headroom), in the exposition format.
+pub fn gauge_family<const N: usize>(
+    name: &str,
+    help: &str,
+    samples: &[([(&str, &str); N], f64)],
+) -> String {
+    let mut out = Exposition::default();
+    out.header(name, help, "gauge");
+    for (labels, value) in samples {
+        out.sample(name, labels, *value);
+    }
+    out.text
+}
+
 /// Text being written in the exposition format.
 #[derive(Default)]
 struct Exposition {

@@ -31,6 +31,16 @@ impl KeyIndex {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = map;
     }
 
+    /// Key id → its workspace, for counting old records against workspace rules.
+    pub fn workspaces(&self) -> HashMap<String, Option<String>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|r| (r.id.clone(), r.workspace_id.clone()))
+            .collect()
+    }
+
     pub fn authenticate(&self, secret: &str) -> Result<Arc<KeyRecord>, ApiError> {
         let hash = hash_api_key(secret);
         let record = self

@@ -4,6 +4,7 @@ mod auth;
 mod error;
 mod extract;
 mod gateway;
+pub(crate) mod governance;
 mod handlers;
 mod router;
 mod state;
@@ -55,6 +56,14 @@ impl Server {
         let state = Arc::new(
             AppState::new(store, settings.gateway, settings.otlp).map_err(|e| e.to_string())?,
         );
+        let events = state
+            .governor_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(events) = events {
+            tokio::spawn(governance::deliver_events(state.clone(), events));
+        }
         let listener = TcpListener::bind(&settings.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
@@ -87,6 +96,7 @@ impl Server {
                 scopes: scopes::ALL.iter().map(|s| s.to_string()).collect(),
                 defaults: Default::default(),
                 expires_at: None,
+                allowed_models: None,
                 creation_mode: "auto",
             })
             .map_err(|e| e.to_string())?;

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::gateway;
-use super::handlers::{analytics, configs, health, integrations, keys, logs, traces};
+use super::handlers::{analytics, configs, health, integrations, keys, logs, policies, traces};
 use super::state::AppState;
 use crate::gateway::providers::adapter::Endpoint;
 
@@ -73,6 +73,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(analytics::by_dimension))
         .routes(routes!(analytics::by_metadata))
         .routes(routes!(analytics::by_time))
+        .routes(routes!(policies::create_budget, policies::list_budgets))
+        .routes(routes!(policies::budgets_status))
+        .routes(routes!(
+            policies::get_budget,
+            policies::update_budget,
+            policies::delete_budget
+        ))
+        .routes(routes!(policies::entities))
+        .routes(routes!(policies::events))
+        .routes(routes!(policies::reset))
+        .routes(routes!(policies::create_rate, policies::list_rates))
+        .routes(routes!(
+            policies::get_rate,
+            policies::update_rate,
+            policies::delete_rate
+        ))
         .split_for_parts();
     let data_plane = Router::new()
         .route(

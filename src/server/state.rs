@@ -9,11 +9,13 @@ use serde_json::{Map, Value};
 use super::auth::KeyIndex;
 use crate::gateway::providers::{self, Provider};
 use crate::gateway::routing::Node;
+use crate::governance::{Event, Governor};
 use crate::observe::metrics::Metrics;
 use crate::observe::otlp::{OtlpConfig, OtlpExporter};
 use crate::observe::pricing::{self, Price};
 use crate::observe::recorder::Recorder;
 use crate::store::{Store, StoreResult};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// An integration as the gateway uses it: the provider, its decrypted key, its settings.
 pub struct IntegrationEntry {
@@ -23,6 +25,8 @@ pub struct IntegrationEntry {
     pub configurations: Arc<Map<String, Value>>,
     /// `configurations.pricing`, read once.
     pub prices: HashMap<String, Price>,
+    /// Model patterns the integration may serve; `None`: every model.
+    pub allowed_models: Option<Vec<String>>,
 }
 
 /// Tunables of the gateway; the defaults are Portkey's.
@@ -34,6 +38,8 @@ pub struct GatewaySettings {
     pub lb_seed: Option<u64>,
     /// Whether request records keep request and response bodies (a key can turn it off).
     pub log_bodies: bool,
+    /// Where budget alerts are posted.
+    pub alert_webhook: Option<String>,
 }
 
 impl Default for GatewaySettings {
@@ -42,6 +48,7 @@ impl Default for GatewaySettings {
             retry_base_ms: 1000,
             lb_seed: None,
             log_bodies: true,
+            alert_webhook: None,
         }
     }
 }
@@ -57,6 +64,9 @@ pub struct AppState {
     /// Vertex AI access tokens minted from service-account keys.
     pub google_tokens: super::gateway::GoogleTokens,
     pub recorder: Arc<Recorder>,
+    pub governor: Arc<Governor>,
+    /// Budget events, until the server's delivery task takes them.
+    pub governor_events: std::sync::Mutex<Option<UnboundedReceiver<Event>>>,
     /// Turns true when the server starts shutting down, so endless streams (log tails) end.
     pub closing: tokio::sync::watch::Sender<bool>,
 }
@@ -79,6 +89,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let exporter = otlp.map(|c| OtlpExporter::start(c, http.clone(), metrics.clone()));
         let recorder = Arc::new(Recorder::start(&store, metrics, exporter)?);
+        let (events, governor_events) = tokio::sync::mpsc::unbounded_channel();
         let state = AppState {
             store,
             keys: KeyIndex::default(),
@@ -91,11 +102,14 @@ impl AppState {
             settings,
             google_tokens: Default::default(),
             recorder,
+            governor: Arc::new(Governor::new(Some(events))),
+            governor_events: std::sync::Mutex::new(Some(governor_events)),
             closing: tokio::sync::watch::Sender::new(false),
         };
         state.reload_keys()?;
         state.reload_integrations()?;
         state.reload_configs()?;
+        state.reload_policies()?;
         Ok(state)
     }
 
@@ -118,6 +132,7 @@ impl AppState {
                         provider,
                         secret,
                         prices: pricing::parse_overrides(&i.configurations).unwrap_or_default(),
+                        allowed_models: i.allowed_models.clone(),
                         configurations: Arc::new(i.configurations),
                     }),
                 ))

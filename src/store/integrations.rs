@@ -5,8 +5,8 @@ use super::{is_unique_violation, new_id, now, secrets, total, Store, StoreError,
 use crate::api::integrations::{CreateIntegration, Integration, UpdateIntegration};
 use crate::api::Paging;
 
-const COLUMNS: &str =
-    "id, slug, name, provider, description, configurations, masked_key, created_at, updated_at";
+const COLUMNS: &str = "id, slug, name, provider, description, configurations, masked_key, \
+    created_at, updated_at, allowed_models";
 
 fn row(r: &Row) -> rusqlite::Result<Integration> {
     let configurations: String = r.get(5)?;
@@ -18,6 +18,9 @@ fn row(r: &Row) -> rusqlite::Result<Integration> {
         description: r.get(4)?,
         configurations: serde_json::from_str(&configurations).unwrap_or_default(),
         masked_key: r.get(6)?,
+        usage_limits: None,
+        rate_limits: Vec::new(),
+        allowed_models: super::keys::patterns(r.get(9)?),
         status: "active".into(),
         created_at: r.get(7)?,
         last_updated_at: r.get(8)?,
@@ -35,7 +38,7 @@ impl Store {
         let at = now();
         let secret = new.key.as_deref().filter(|k| !k.is_empty());
         let result = self.conn().execute(
-            &format!("INSERT INTO integrations ({COLUMNS}, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"),
+            &format!("INSERT INTO integrations ({COLUMNS}, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)"),
             params![
                 id,
                 new.slug,
@@ -45,6 +48,7 @@ impl Store {
                 Value::Object(new.configurations.clone()).to_string(),
                 secret.map(secrets::mask),
                 at,
+                new.allowed_models.as_ref().map(|m| Value::from(m.clone()).to_string()),
                 secret.map(|k| self.cipher.seal(&id, k)),
             ],
         );
@@ -86,7 +90,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS}, secret FROM integrations"))?;
         let rows = stmt
-            .query_map([], |r| Ok((row(r)?, r.get::<_, Option<Vec<u8>>>(9)?)))?
+            .query_map([], |r| Ok((row(r)?, r.get::<_, Option<Vec<u8>>>(10)?)))?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(|(i, sealed)| {
@@ -107,13 +111,20 @@ impl Store {
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
         tx.execute(
-            "UPDATE integrations SET name = ?2, description = ?3, configurations = ?4, updated_at = ?5 WHERE id = ?1",
+            "UPDATE integrations SET name = ?2, description = ?3, configurations = ?4, updated_at = ?5,
+                allowed_models = ?6 WHERE id = ?1",
             params![
                 current.id,
                 change.name.as_ref().unwrap_or(&current.name),
                 change.description.as_ref().or(current.description.as_ref()),
                 Value::Object(configurations).to_string(),
                 now(),
+                change
+                    .allowed_models
+                    .as_ref()
+                    .unwrap_or(&current.allowed_models)
+                    .as_ref()
+                    .map(|m| Value::from(m.clone()).to_string()),
             ],
         )?;
         if let Some(key) = &change.key {

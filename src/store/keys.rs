@@ -16,6 +16,8 @@ pub struct KeyRecord {
     pub status: String,
     pub expires_at: Option<time::OffsetDateTime>,
     pub hash: String,
+    /// Model patterns the key may use; `None`: every model.
+    pub allowed_models: Option<Vec<String>>,
     /// A rotated-out secret's hash and when it stops working.
     pub previous: Option<(String, time::OffsetDateTime)>,
 }
@@ -28,13 +30,14 @@ pub struct NewKey {
     pub scopes: Vec<String>,
     pub defaults: KeyDefaults,
     pub expires_at: Option<String>,
+    pub allowed_models: Option<Vec<String>>,
     /// `api` for keys made through the API, `auto` for the first admin key.
     pub creation_mode: &'static str,
 }
 
 const COLUMNS: &str =
     "id, masked, name, description, key_type, workspace_id, status, scopes, defaults,
-    creation_mode, expires_at, previous_expires_at, created_at, updated_at";
+    creation_mode, expires_at, previous_expires_at, created_at, updated_at, allowed_models";
 
 fn row(r: &Row) -> rusqlite::Result<ApiKey> {
     let scopes: String = r.get(7)?;
@@ -52,6 +55,9 @@ fn row(r: &Row) -> rusqlite::Result<ApiKey> {
         status: r.get(6)?,
         scopes: serde_json::from_str(&scopes).unwrap_or_default(),
         defaults: serde_json::from_str(&defaults).unwrap_or_default(),
+        usage_limits: None,
+        rate_limits: Vec::new(),
+        allowed_models: patterns(r.get(14)?),
         creation_mode: r.get(9)?,
         expires_at: r.get(10)?,
         key_transition_expires_at: transition,
@@ -59,6 +65,11 @@ fn row(r: &Row) -> rusqlite::Result<ApiKey> {
         last_updated_at: r.get(13)?,
         object: "api-key".into(),
     })
+}
+
+/// A stored allow-list: a JSON array, or NULL for none.
+pub(super) fn patterns(column: Option<String>) -> Option<Vec<String>> {
+    column.and_then(|text| serde_json::from_str(&text).ok())
 }
 
 fn not_found(id: &str) -> StoreError {
@@ -104,8 +115,8 @@ impl Store {
         let (id, key, at) = (new_id(), secrets::new_api_key(), now());
         self.conn().execute(
             "INSERT INTO api_keys (id, name, description, key_type, workspace_id, hash, masked, scopes,
-                defaults, creation_mode, expires_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                defaults, creation_mode, expires_at, created_at, updated_at, allowed_models)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
             params![
                 id,
                 new.name,
@@ -119,6 +130,7 @@ impl Store {
                 new.creation_mode,
                 new.expires_at,
                 at,
+                new.allowed_models.as_ref().map(json),
             ],
         )?;
         Ok(ApiKeyCreated {
@@ -162,7 +174,7 @@ impl Store {
         let current = self.api_key(id)?;
         self.conn().execute(
             "UPDATE api_keys SET name = ?2, description = ?3, scopes = ?4, defaults = ?5, expires_at = ?6,
-                updated_at = ?7 WHERE id = ?1",
+                updated_at = ?7, allowed_models = ?8 WHERE id = ?1",
             params![
                 id,
                 change.name.as_ref().unwrap_or(&current.name),
@@ -171,6 +183,12 @@ impl Store {
                 json(&merged_defaults(&current.defaults, change.defaults.as_ref())),
                 change.expires_at.as_ref().or(current.expires_at.as_ref()),
                 now(),
+                change
+                    .allowed_models
+                    .as_ref()
+                    .unwrap_or(&current.allowed_models)
+                    .as_ref()
+                    .map(json),
             ],
         )?;
         self.api_key(id)
@@ -225,7 +243,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, name, key_type, workspace_id, scopes, defaults, status, expires_at, hash,
-                previous_hash, previous_expires_at FROM api_keys",
+                previous_hash, previous_expires_at, allowed_models FROM api_keys",
         )?;
         let records = stmt
             .query_map([], |r| {
@@ -244,6 +262,7 @@ impl Store {
                     status: r.get(6)?,
                     expires_at: expires_at.as_deref().and_then(parse_time),
                     hash: r.get(8)?,
+                    allowed_models: patterns(r.get(11)?),
                     previous: previous_hash.zip(previous_until.as_deref().and_then(parse_time)),
                 })
             })?

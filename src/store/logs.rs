@@ -340,7 +340,7 @@ impl super::Store {
         LogWriter::new(open_connection(&self.path)?)
     }
 
-    fn logs_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn logs_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.logs_conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -114,6 +114,49 @@ CREATE TABLE feedback (
 );
 CREATE INDEX feedback_trace ON feedback (trace_id);
 "#,
+    r#"
+-- Budgets and rate limits. A key's, workspace's or integration's own limits are policies
+-- owned by it (owner_type, owner_id), deleted with it.
+CREATE TABLE policies (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    conditions TEXT NOT NULL,
+    group_by TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active',
+    owner_type TEXT,
+    owner_id TEXT,
+    -- Anchors budgets that reset every N days.
+    created_ms INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX policies_owner ON policies (owner_type, owner_id);
+-- Usage counted from the request log starts after a manual reset.
+CREATE TABLE usage_resets (
+    policy_id TEXT NOT NULL,
+    value_key TEXT NOT NULL,
+    reset_ms INTEGER NOT NULL,
+    PRIMARY KEY (policy_id, value_key)
+);
+CREATE TABLE budget_events (
+    id TEXT PRIMARY KEY,
+    policy_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value_key TEXT NOT NULL,
+    usage REAL NOT NULL,
+    credit_limit REAL NOT NULL,
+    window_start_ms INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    delivered INTEGER,
+    error TEXT
+);
+CREATE INDEX budget_events_policy ON budget_events (policy_id, created_ms);
+-- Model allow-lists (JSON arrays of patterns); NULL allows every model.
+ALTER TABLE api_keys ADD COLUMN allowed_models TEXT;
+ALTER TABLE integrations ADD COLUMN allowed_models TEXT;
+"#,
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -4,6 +4,7 @@ mod common;
 mod configs;
 mod contexts;
 mod generated;
+mod governance;
 mod integrations;
 mod keys;
 mod logs_cli;

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::call::Call;
+use super::govern;
 use super::respond::{Answer, AnswerBody, GatewayError, Served};
 use super::stream::{Forwarder, Framing};
 use crate::api::logs::Attempt;
@@ -15,8 +16,9 @@ use crate::gateway::providers::adapter::{Adapter, Endpoint, Target, Usage};
 use crate::gateway::providers::{self, Provider, WireFormat};
 use crate::gateway::routing::{Inherited, Node, Retry};
 use crate::gateway::{embeddings, model, params, responses};
-use crate::observe::pricing;
-use crate::observe::record::millis;
+use crate::governance::Actual;
+use crate::observe::pricing::{self, Price};
+use crate::observe::record::{millis, now_ms};
 use crate::server::state::{AppState, IntegrationEntry};
 
 /// Cumulative Retry-After waits beyond this abort retrying (Portkey's `MAX_RETRY_LIMIT_MS`).
@@ -449,18 +451,22 @@ pub async fn leaf(
     answer
 }
 
+/// The price of `model` at the resolved target: the integration's override, else the table's.
+fn price(resolved: &Resolved, model: &str) -> Option<Price> {
+    let provider = resolved.provider.slug;
+    match &resolved.integration {
+        Some((_, entry)) => pricing::resolve_price(provider, model, &entry.prices),
+        None => pricing::lookup(provider, model).map(|i| i.price),
+    }
+}
+
 /// What the record says of the upstream that answered: the model sent, its price, the usage.
 fn served(plan: &Plan, usage: Option<Usage>) -> Served {
     let model = plan.body.get("model").and_then(Value::as_str);
-    let provider = plan.resolved.provider.slug;
-    let price = model.and_then(|m| match &plan.resolved.integration {
-        Some((_, entry)) => pricing::resolve_price(provider, m, &entry.prices),
-        None => pricing::lookup(provider, m).map(|i| i.price),
-    });
     Served {
         integration: plan.resolved.integration.as_ref().map(|(s, _)| s.clone()),
         model: model.map(String::from),
-        price,
+        price: model.and_then(|m| price(&plan.resolved, m)),
         usage,
     }
 }
@@ -497,6 +503,26 @@ async fn leaf_inner(
     } else {
         (call.endpoint, Shape::Native, Value::Object(body))
     };
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let price = price(&resolved, model);
+    let target = govern::Target {
+        integration: resolved
+            .integration
+            .as_ref()
+            .map(|(slug, entry)| (slug.as_str(), &**entry)),
+        provider: resolved.provider.slug,
+        model,
+        price,
+    };
+    let no_fields = Map::new();
+    let fields = body.as_object().unwrap_or(&no_fields);
+    let reservation = match govern::admit(state, call, &target, fields) {
+        Ok(r) => r,
+        Err(refusal) => return *refusal,
+    };
     let plan = Plan {
         forward: forwarded(call, inherited),
         resolved,
@@ -505,6 +531,30 @@ async fn leaf_inner(
         shape,
         body,
     };
+    let mut answer = attempts(state, call, &plan, inherited, path).await;
+    match &mut answer.body {
+        AnswerBody::Stream(forwarder) => forwarder.hold(reservation),
+        _ => {
+            let served = answer.served.as_ref();
+            let actual = Actual::of(
+                served.and_then(|s| s.usage),
+                served.and_then(|s| s.price),
+                answer.is_success(),
+            );
+            reservation.settle(actual, now_ms());
+        }
+    }
+    answer
+}
+
+/// Sends the plan, retrying as the config says; records each attempt.
+async fn attempts(
+    state: &AppState,
+    call: &Call,
+    plan: &Plan,
+    inherited: &Inherited,
+    path: Option<&str>,
+) -> Answer {
     let timeout_ms = inherited.request_timeout.or_else(|| {
         call.header("x-portkey-request-timeout")
             .and_then(|v| v.parse().ok())
@@ -518,7 +568,7 @@ async fn leaf_inner(
     let mut waited = Duration::ZERO;
     loop {
         let sent = std::time::Instant::now();
-        let once = send_once(state, call, &plan);
+        let once = send_once(state, call, plan);
         let mut answer = match timeout_ms {
             Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), once).await {
                 Ok(a) => a,
@@ -527,7 +577,7 @@ async fn leaf_inner(
             None => once.await,
         };
         let usage = answer.served.take().and_then(|s| s.usage);
-        answer.served = Some(served(&plan, usage));
+        answer.served = Some(served(plan, usage));
         call.attempts
             .lock()
             .unwrap_or_else(|e| e.into_inner())

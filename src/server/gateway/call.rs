@@ -39,6 +39,8 @@ pub struct Call {
     /// Whether the record keeps the bodies (on for the server and the key, and not turned off
     /// with `x-portkey-debug: false`).
     pub log_bodies: bool,
+    /// Request-count rate limits this request has been counted against (by an earlier target).
+    pub counted: Mutex<Vec<Arc<str>>>,
     /// Every upstream call so far, in order.
     pub attempts: Mutex<Vec<Attempt>>,
     /// Set until the request's record is handed on; a call dropped with it set was abandoned
@@ -167,6 +169,7 @@ impl Call {
             created_ms: crate::observe::record::now_ms(),
             raw_body,
             log_bodies,
+            counted: Mutex::new(Vec::new()),
             attempts: Mutex::new(Vec::new()),
             recorder: Some(state.recorder.clone()),
         }

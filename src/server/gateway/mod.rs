@@ -5,6 +5,7 @@ mod attempt;
 mod call;
 mod execute;
 mod google_auth;
+mod govern;
 mod logging;
 mod models;
 mod respond;

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use crate::gateway::providers::adapter::{StreamError, StreamTranslator, Usage};
 use crate::gateway::responses::EventStream;
 use crate::gateway::sse;
+use crate::governance::{Actual, Reservation};
 use crate::observe::assemble::Assembler;
 use crate::observe::pricing::Price;
 use crate::observe::record::{kept_json, millis, set_tokens, Entry};
@@ -55,6 +56,8 @@ pub struct Forwarder {
     raw_response: Option<Value>,
     log_body: bool,
     log: Option<StreamLog>,
+    /// The call's budget and rate-limit reservation, settled with the usage at the end.
+    reservation: Option<Reservation>,
 }
 
 /// The request's record, completed when the stream ends.
@@ -123,6 +126,7 @@ impl Forwarder {
             raw_response: None,
             log_body,
             log: None,
+            reservation: None,
         }
     }
 
@@ -139,6 +143,10 @@ impl Forwarder {
         }
         self.first_event = Some(Instant::now());
         Ok(self)
+    }
+
+    pub fn hold(&mut self, reservation: Reservation) {
+        self.reservation = Some(reservation);
     }
 
     /// Completes the request's record when the stream ends (or its client leaves).
@@ -161,6 +169,10 @@ impl Forwarder {
     ) -> Option<(Arc<Recorder>, Entry)> {
         let log = self.log.take()?;
         let usage = self.usage();
+        if let Some(r) = self.reservation.take() {
+            let actual = Actual::of(usage, log.price, error.is_none());
+            r.settle(actual, crate::observe::record::now_ms());
+        }
         let body = self.body();
         let recorder = log.recorder.clone();
         Some((recorder, log.complete(usage, body, outcome, error)))

@@ -5,6 +5,7 @@ use axum::Json;
 
 use super::{check_slug, Deleted, DELETED};
 use crate::api::error::ErrorBody;
+use crate::api::governance::{Owner, OWNER_INTEGRATION};
 use crate::api::integrations::{
     CreateIntegration, Integration, IntegrationCreated, UpdateIntegration,
 };
@@ -13,6 +14,7 @@ use crate::gateway::providers;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
+use crate::server::governance::{check_allowed_models, check_owned_limits, with_limits};
 use crate::server::state::AppState;
 
 type S = State<Arc<AppState>>;
@@ -29,6 +31,22 @@ fn check_configurations(c: &serde_json::Map<String, serde_json::Value>) -> ApiRe
             "configurations.custom_host must be an http(s) URL, not {other}"
         ))),
     }
+}
+
+fn owner(slug: &str) -> Owner {
+    Owner {
+        kind: OWNER_INTEGRATION.into(),
+        id: slug.into(),
+    }
+}
+
+fn with_integration_limits(state: &AppState, mut i: Integration) -> ApiResult<Integration> {
+    let limits = with_limits(state, &owner(&i.slug))?;
+    (i.usage_limits, i.rate_limits) = (limits.usage, limits.rates);
+    if limits.exhausted {
+        i.status = "exhausted".into();
+    }
+    Ok(i)
 }
 
 /// Store a provider credential. The key is encrypted at rest and never returned.
@@ -55,7 +73,18 @@ pub async fn create(
         )));
     }
     check_configurations(&new.configurations)?;
+    check_owned_limits(new.usage_limits.as_ref(), new.rate_limits.as_deref())?;
+    check_allowed_models(new.allowed_models.as_deref())?;
     let created = state.store.create_integration(&new)?;
+    if new.usage_limits.is_some() || new.rate_limits.is_some() {
+        state.store.set_owned_limits(
+            &owner(&created.slug),
+            &format!("integration @{}", created.slug),
+            Some(new.usage_limits.as_ref()),
+            new.rate_limits.as_deref(),
+        )?;
+        state.reload_policies()?;
+    }
     state.reload_integrations()?;
     Ok(Json(IntegrationCreated {
         id: created.id,
@@ -72,6 +101,10 @@ pub async fn list(
 ) -> ApiResult<Json<List<Integration>>> {
     caller.require("integrations.list")?;
     let (total, data) = state.store.integrations(page)?;
+    let data = data
+        .into_iter()
+        .map(|i| with_integration_limits(&state, i))
+        .collect::<ApiResult<_>>()?;
     Ok(Json(List::new(total, data)))
 }
 
@@ -83,7 +116,10 @@ pub async fn get(
     Path(slug): Path<String>,
 ) -> ApiResult<Json<Integration>> {
     caller.require("integrations.read")?;
-    Ok(Json(state.store.integration(&slug)?))
+    Ok(Json(with_integration_limits(
+        &state,
+        state.store.integration(&slug)?,
+    )?))
 }
 
 #[utoipa::path(put, path = "/v1/integrations/{slug}", tag = "integrations", request_body = UpdateIntegration,
@@ -101,9 +137,28 @@ pub async fn update(
     if let Some(name) = &change.name {
         super::check_name(name)?;
     }
+    check_owned_limits(
+        change.usage_limits.as_ref().and_then(Option::as_ref),
+        change.rate_limits.as_deref(),
+    )?;
+    if let Some(models) = &change.allowed_models {
+        check_allowed_models(models.as_deref())?;
+    }
     let updated = state.store.update_integration(&slug, &change)?;
+    if change.usage_limits.is_some() || change.rate_limits.is_some() {
+        state.store.set_owned_limits(
+            &owner(&slug),
+            &format!("integration @{slug}"),
+            change.usage_limits.as_ref().map(Option::as_ref),
+            change.rate_limits.as_deref(),
+        )?;
+        state.reload_policies()?;
+    }
+    if change.reset_usage == Some(true) {
+        state.reset_owned_usage(&owner(&slug))?;
+    }
     state.reload_integrations()?;
-    Ok(Json(updated))
+    Ok(Json(with_integration_limits(&state, updated)?))
 }
 
 #[utoipa::path(delete, path = "/v1/integrations/{slug}", tag = "integrations",
@@ -115,6 +170,8 @@ pub async fn delete(
 ) -> ApiResult<Json<Deleted>> {
     caller.require("integrations.delete")?;
     state.store.delete_integration(&slug)?;
+    state.store.delete_owned(&owner(&slug))?;
+    state.reload_policies()?;
     state.reload_integrations()?;
     Ok(Json(DELETED))
 }

@@ -5,6 +5,7 @@ use axum::Json;
 
 use super::{check_name, Deleted, DELETED};
 use crate::api::error::ErrorBody;
+use crate::api::governance::{Owner, OWNER_API_KEY};
 use crate::api::keys::{
     ApiKey, ApiKeyCreated, ApiKeyRotated, CreateApiKey, KeyDefaults, RotateApiKey, UpdateApiKey,
     TYPE_ORGANISATION, TYPE_WORKSPACE,
@@ -13,6 +14,7 @@ use crate::api::{scopes, List, Paging};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
+use crate::server::governance::{check_allowed_models, check_owned_limits, with_limits};
 use crate::server::state::AppState;
 use crate::store::{parse_time, NewKey};
 
@@ -108,6 +110,8 @@ pub async fn create(
     let defaults = new.defaults.clone().unwrap_or_default();
     check_defaults(&state, &defaults, false)?;
     check_expiry(new.expires_at.as_ref())?;
+    check_owned_limits(new.usage_limits.as_ref(), new.rate_limits.as_deref())?;
+    check_allowed_models(new.allowed_models.as_deref())?;
     let created = state.store.create_api_key(&NewKey {
         name: new.name.trim().into(),
         description: new.description,
@@ -116,8 +120,18 @@ pub async fn create(
         scopes,
         defaults,
         expires_at: new.expires_at,
+        allowed_models: new.allowed_models,
         creation_mode: "api",
     })?;
+    if new.usage_limits.is_some() || new.rate_limits.is_some() {
+        state.store.set_owned_limits(
+            &key_owner(&created.id),
+            &format!("key {}", new.name.trim()),
+            Some(new.usage_limits.as_ref()),
+            new.rate_limits.as_deref(),
+        )?;
+        state.reload_policies()?;
+    }
     state.reload_keys()?;
     Ok(Json(created))
 }
@@ -138,6 +152,10 @@ pub async fn list(
         caller.require(&scopes::for_key_type(TYPE_WORKSPACE, "list"))?;
     }
     let (total, data) = state.store.api_keys(&types, page)?;
+    let data = data
+        .into_iter()
+        .map(|k| with_key_limits(&state, k))
+        .collect::<ApiResult<_>>()?;
     Ok(Json(List::new(total, data)))
 }
 
@@ -145,14 +163,35 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/api-keys/self", tag = "api-keys",
     responses((status = 200, body = ApiKey), (status = 401, body = ErrorBody)))]
 pub async fn own(State(state): S, caller: Caller) -> ApiResult<Json<ApiKey>> {
-    Ok(Json(state.store.api_key(&caller.0.id)?))
+    Ok(Json(with_key_limits(
+        &state,
+        state.store.api_key(&caller.0.id)?,
+    )?))
+}
+
+fn key_owner(id: &str) -> Owner {
+    Owner {
+        kind: OWNER_API_KEY.into(),
+        id: id.into(),
+    }
+}
+
+/// The key with its budget and rate limits, `exhausted` while its budget is used up.
+fn with_key_limits(state: &AppState, mut key: ApiKey) -> ApiResult<ApiKey> {
+    let owner = key_owner(&key.id);
+    let limits = with_limits(state, &owner)?;
+    (key.usage_limits, key.rate_limits) = (limits.usage, limits.rates);
+    if limits.exhausted && key.status == "active" {
+        key.status = "exhausted".into();
+    }
+    Ok(key)
 }
 
 /// Loads a key and checks the caller may do `action` on keys of its type.
 fn authorised(state: &AppState, caller: &Caller, id: &str, action: &str) -> ApiResult<ApiKey> {
     let key = state.store.api_key(id)?;
     caller.require(&scopes::for_key_type(&key.key_type, action))?;
-    Ok(key)
+    with_key_limits(state, key)
 }
 
 #[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys",
@@ -184,9 +223,29 @@ pub async fn update(
         check_defaults(&state, defaults, true)?;
     }
     check_expiry(change.expires_at.as_ref())?;
+    check_owned_limits(
+        change.usage_limits.as_ref().and_then(Option::as_ref),
+        change.rate_limits.as_deref(),
+    )?;
+    if let Some(models) = &change.allowed_models {
+        check_allowed_models(models.as_deref())?;
+    }
     let key = state.store.update_api_key(&id, &change)?;
+    let owner = key_owner(&id);
+    if change.usage_limits.is_some() || change.rate_limits.is_some() {
+        state.store.set_owned_limits(
+            &owner,
+            &format!("key {}", key.name),
+            change.usage_limits.as_ref().map(Option::as_ref),
+            change.rate_limits.as_deref(),
+        )?;
+        state.reload_policies()?;
+    }
+    if change.reset_usage == Some(true) {
+        state.reset_owned_usage(&owner)?;
+    }
     state.reload_keys()?;
-    Ok(Json(key))
+    Ok(Json(with_key_limits(&state, key)?))
 }
 
 /// Revokes the key at once.
@@ -199,6 +258,8 @@ pub async fn delete(
 ) -> ApiResult<Json<Deleted>> {
     authorised(&state, &caller, &id, "delete")?;
     state.store.delete_api_key(&id)?;
+    state.store.delete_owned(&key_owner(&id))?;
+    state.reload_policies()?;
     state.reload_keys()?;
     Ok(Json(DELETED))
 }

@@ -336,7 +336,7 @@ pub async fn metrics(State(state): S, caller: Caller) -> ApiResult<Response> {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.recorder.render_metrics(),
+        state.recorder.render_metrics() + &crate::server::governance::budget_metrics(&state),
     )
         .into_response())
 }

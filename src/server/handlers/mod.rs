@@ -4,6 +4,7 @@ pub mod health;
 pub mod integrations;
 pub mod keys;
 pub mod logs;
+pub mod policies;
 pub mod traces;
 
 use serde::{Deserialize, Serialize};

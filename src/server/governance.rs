@@ -1,0 +1,274 @@
+//! The control plane's side of governance: checking limits given to the admin API, keeping
+//! the governor's rules in step with the policies table, rebuilding its counters from the
+//! request log, and delivering budget events (recorded, and posted to the alert webhook).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::error::{ApiError, ApiResult};
+use super::state::AppState;
+use crate::api::governance::{
+    BudgetEntity, BudgetEvent, BudgetStatus, Owner, RateLimit, UsageLimitPolicy, UsageLimits,
+};
+use crate::governance::rules::{check_rate_limit, check_usage_limits};
+use crate::governance::Event;
+use crate::observe::record::{format_ms, now_ms};
+use crate::store::{new_id, StoreResult};
+
+pub fn check_owned_limits(
+    usage: Option<&UsageLimits>,
+    rates: Option<&[RateLimit]>,
+) -> ApiResult<()> {
+    if let Some(u) = usage {
+        check_usage_limits(u).map_err(|e| ApiError::invalid(format!("usage_limits: {e}")))?;
+    }
+    for (i, r) in rates.unwrap_or_default().iter().enumerate() {
+        check_rate_limit(r.value)
+            .map_err(|e| ApiError::invalid(format!("rate_limits[{i}]: {e}")))?;
+    }
+    Ok(())
+}
+
+pub fn check_allowed_models(patterns: Option<&[String]>) -> ApiResult<()> {
+    match patterns
+        .unwrap_or_default()
+        .iter()
+        .find(|p| p.trim().is_empty() || p.contains(char::is_whitespace))
+    {
+        Some(p) => Err(ApiError::invalid(format!(
+            "allowed_models: {p:?} is not a model pattern such as @openai-dev/gpt-4o* or gpt-4o-mini"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A resource's own limits, as its API object shows them.
+pub struct OwnedLimits {
+    pub usage: Option<UsageLimits>,
+    pub rates: Vec<RateLimit>,
+    /// Its budget is used up in the current window.
+    pub exhausted: bool,
+}
+
+pub fn with_limits(state: &AppState, owner: &Owner) -> ApiResult<OwnedLimits> {
+    let owned = state.store.owned_policies(owner)?;
+    Ok(OwnedLimits {
+        usage: owned.iter().find_map(|p| p.usage()).map(|p| p.limits),
+        rates: owned
+            .iter()
+            .filter_map(|p| p.rate())
+            .map(|p| p.limit)
+            .collect(),
+        exhausted: state.governor.exhausted(owner, now_ms()),
+    })
+}
+
+/// A budget with its counters in their current windows.
+pub fn budget_status(state: &AppState, policy: &UsageLimitPolicy) -> BudgetStatus {
+    let now = now_ms();
+    let limit = policy.limits.credit_limit;
+    let resets_at = state
+        .governor
+        .rules()
+        .get(&policy.id)
+        .and_then(|r| r.period.window(now).1);
+    let entities = state
+        .governor
+        .counters_of(&policy.id, now)
+        .into_iter()
+        .map(|(value_key, c)| BudgetEntity {
+            value_key,
+            current_usage: c.used,
+            reserved: c.reserved,
+            remaining: (limit - c.used - c.reserved).max(0.0),
+            credit_limit: limit,
+            status: if c.used >= limit {
+                "exhausted"
+            } else {
+                "active"
+            }
+            .into(),
+            window_start: format_ms(c.window_start),
+            resets_at: resets_at.map(format_ms),
+            alerted: c.alerted,
+        })
+        .collect();
+    BudgetStatus {
+        id: policy.id.clone(),
+        name: policy.name.clone(),
+        limit_type: policy.limits.limit_type,
+        credit_limit: limit,
+        entities,
+    }
+}
+
+/// Counters shown per budget in `/metrics`, fullest first, so the label set stays bounded.
+const METRIC_ENTITIES: usize = 50;
+
+/// One gauge value with its policy id, policy name and group value labels.
+type Sample<'a> = ([(&'a str, &'a str); 3], f64);
+
+/// Prometheus gauges of every budget's limit, use and headroom.
+pub fn budget_metrics(state: &AppState) -> String {
+    let now = now_ms();
+    let rules = state.governor.rules();
+    let mut samples: [Vec<Sample>; 4] = Default::default();
+    let counters: Vec<_> = rules
+        .all()
+        .filter(|r| r.kind == crate::governance::rules::Kind::Budget)
+        .map(|r| (r, state.governor.counters_of(&r.id, now)))
+        .collect();
+    for (rule, list) in &counters {
+        for (group, c) in list.iter().take(METRIC_ENTITIES) {
+            let labels = [
+                ("policy_id", &*rule.id),
+                ("policy_name", rule.name.as_str()),
+                ("value_key", group.as_str()),
+            ];
+            samples[0].push((labels, rule.limit));
+            samples[1].push((labels, c.used));
+            samples[2].push((labels, c.reserved));
+            samples[3].push((labels, (rule.limit - c.used - c.reserved).max(0.0)));
+        }
+    }
+    let families = [
+        (
+            "tollgate_budget_limit",
+            "A budget's limit (USD or tokens), per group value with use.",
+        ),
+        (
+            "tollgate_budget_used",
+            "Settled use in the budget's current window.",
+        ),
+        ("tollgate_budget_reserved", "Held by requests in flight."),
+        (
+            "tollgate_budget_remaining",
+            "Headroom: limit minus used minus reserved.",
+        ),
+    ];
+    families
+        .iter()
+        .zip(&samples)
+        .map(|((name, help), s)| crate::observe::metrics::gauge_family(name, help, s))
+        .collect()
+}
+
+impl AppState {
+    /// Puts the active policies in force. Rules that are new, or whose definition changed,
+    /// get their counters rebuilt from the request log.
+    pub fn reload_policies(&self) -> StoreResult<()> {
+        let before = self.governor.rules();
+        let mut rules = Vec::new();
+        for row in self.store.policies(None)? {
+            if row.status != "active" {
+                continue;
+            }
+            match row.rule() {
+                Ok(rule) => rules.push(rule),
+                Err(e) => eprintln!("warning: policy {} is not enforced: {e}", row.id),
+            }
+        }
+        let changed: HashSet<Arc<str>> = rules
+            .iter()
+            .filter(|r| before.get(&r.id).is_none_or(|old| !old.same_counting(r)))
+            .map(|r| r.id.clone())
+            .collect();
+        self.governor.set_rules(rules);
+        if !changed.is_empty() {
+            self.rebuild_counters(Some(&changed))?;
+        }
+        Ok(())
+    }
+
+    /// Counts the request log into the counters of `only` (or of every rule).
+    pub fn rebuild_counters(&self, only: Option<&HashSet<Arc<str>>>) -> StoreResult<()> {
+        let now = now_ms();
+        let Some(from) = self.governor.rebuild_from(only, now) else {
+            return Ok(());
+        };
+        let records = self.store.spent_records(from)?;
+        let resets = self.store.usage_resets()?;
+        let alerted = self.store.alerts_sent()?;
+        let workspaces = self.keys.workspaces();
+        self.governor.rebuild(
+            only,
+            records,
+            |key| workspaces.get(key).cloned().flatten(),
+            &resets,
+            &alerted,
+            now,
+        );
+        Ok(())
+    }
+
+    /// Starts one group value of a budget over from zero, now and after a restart.
+    pub fn reset_usage(&self, policy_id: &str, value_key: &str) -> StoreResult<()> {
+        let now = now_ms();
+        self.store.add_usage_reset(policy_id, value_key, now)?;
+        self.governor.reset(policy_id, value_key, now);
+        Ok(())
+    }
+
+    /// Resets every counter of the budget `owner` owns.
+    pub fn reset_owned_usage(&self, owner: &Owner) -> StoreResult<()> {
+        for p in self.store.owned_policies(owner)? {
+            if p.usage().is_some() {
+                for (group, _) in self.governor.counters_of(&p.id, now_ms()) {
+                    self.reset_usage(&p.id, &group)?;
+                }
+                self.reset_usage(&p.id, "")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records each budget event and posts it to the alert webhook, if one is set.
+pub async fn deliver_events(state: Arc<AppState>, mut events: UnboundedReceiver<Event>) {
+    while let Some(e) = events.recv().await {
+        let mut event = BudgetEvent {
+            id: new_id(),
+            policy_id: e.rule_id.to_string(),
+            kind: e.kind.into(),
+            value_key: e.value_key.clone(),
+            usage: e.usage,
+            credit_limit: e.limit,
+            window_start: format_ms(e.window_start),
+            created_at: format_ms(now_ms()),
+            delivered: None,
+            error: None,
+        };
+        if let Some(url) = &state.settings.alert_webhook {
+            let body = serde_json::json!({
+                "type": format!("budget.{}", e.kind),
+                "policy_id": &event.policy_id,
+                "policy_name": e.rule_name,
+                "value_key": e.value_key,
+                "usage": e.usage,
+                "credit_limit": e.limit,
+                "percent_used": if e.limit > 0.0 { e.usage / e.limit * 100.0 } else { 0.0 },
+                "window_start": &event.window_start,
+                "resets_at": e.resets_at.map(format_ms),
+            });
+            let sent = state
+                .http
+                .post(url)
+                .timeout(std::time::Duration::from_secs(10))
+                .json(&body)
+                .send()
+                .await;
+            let outcome = match sent {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("the webhook answered {}", r.status())),
+                Err(e) => Err(format!("the webhook could not be reached: {e}")),
+            };
+            event.delivered = Some(outcome.is_ok());
+            event.error = outcome.err();
+        }
+        if let Err(err) = state.store.add_budget_event(&event, e.window_start) {
+            eprintln!("warning: budget event not recorded: {err}");
+        }
+    }
+}
