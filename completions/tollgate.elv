@@ -38,6 +38,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand integrations 'Provider credentials'
             cand configs 'Routing configs (Portkey config JSON), versioned'
             cand keys 'API keys for the gateway and the admin API'
+            cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
             cand usage 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
@@ -59,6 +60,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --log-retention 'Delete request records older than this, e.g. 30d [default: keep them all]'
             cand --otlp-endpoint 'Send every request record as OpenTelemetry spans to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318'
             cand --otlp-header 'A header for the OTLP receiver, e.g. for its authentication (repeatable)'
+            cand --alert-webhook 'Post budget alerts (a budget''s alert threshold or its limit reached) to this URL as JSON'
             cand --lb-seed 'Seed load balancing''s random choices (for reproducible tests)'
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
@@ -163,6 +165,13 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --name 'A display name [default: the slug]'
             cand --base-url 'Send requests to this base URL instead of the provider''s'
             cand --description 'description'
+            cand --budget 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412'
+            cand --budget-type 'What the budget counts'
+            cand --period 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]'
+            cand --alert 'Alert (webhook and event) when this percentage of the budget is used'
+            cand --rate 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)'
+            cand --token-rate 'A token rate limit (input plus output), e.g. 100000/min (repeatable)'
+            cand --models 'Models it may use: patterns such as ''@openai-dev/*'' or gpt-4o* (comma-separated, repeatable)'
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
             cand -o 'Output format [default: table, or the context''s]'
@@ -186,6 +195,13 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --name 'name'
             cand --base-url 'A new base URL; an empty string removes it'
             cand --description 'description'
+            cand --budget 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412'
+            cand --budget-type 'What the budget counts'
+            cand --period 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]'
+            cand --alert 'Alert (webhook and event) when this percentage of the budget is used'
+            cand --rate 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)'
+            cand --token-rate 'A token rate limit (input plus output), e.g. 100000/min (repeatable)'
+            cand --models 'Models it may use: patterns such as ''@openai-dev/*'' or gpt-4o* (comma-separated, repeatable)'
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
             cand -o 'Output format [default: table, or the context''s]'
@@ -193,6 +209,10 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --color 'When to use colour (NO_COLOR also turns it off)'
             cand --api-key-stdin 'Replace the API key with one read from standard input'
             cand --prompt-api-key 'Replace the API key with one typed at a hidden prompt'
+            cand --no-budget 'Remove the budget'
+            cand --no-rate-limits 'Remove the rate limits'
+            cand --all-models 'Allow every model again'
+            cand --reset-usage 'Start the budget''s window over from zero'
             cand --dry-run 'Show what would be sent without sending it'
             cand -q 'Print less on stderr'
             cand --quiet 'Print less on stderr'
@@ -631,6 +651,13 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --log-bodies 'Whether the request log keeps this key''s request and response bodies'
             cand --expires 'When the key stops working, from now: 30d, 12h, 1w'
             cand --description 'description'
+            cand --budget 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412'
+            cand --budget-type 'What the budget counts'
+            cand --period 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]'
+            cand --alert 'Alert (webhook and event) when this percentage of the budget is used'
+            cand --rate 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)'
+            cand --token-rate 'A token rate limit (input plus output), e.g. 100000/min (repeatable)'
+            cand --models 'Models it may use: patterns such as ''@openai-dev/*'' or gpt-4o* (comma-separated, repeatable)'
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
             cand -o 'Output format [default: table, or the context''s]'
@@ -657,12 +684,23 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --log-bodies 'Whether the request log keeps this key''s request and response bodies'
             cand --expires 'When the key stops working, from now: 30d, 12h, 1w'
             cand --description 'description'
+            cand --budget 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412'
+            cand --budget-type 'What the budget counts'
+            cand --period 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]'
+            cand --alert 'Alert (webhook and event) when this percentage of the budget is used'
+            cand --rate 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)'
+            cand --token-rate 'A token rate limit (input plus output), e.g. 100000/min (repeatable)'
+            cand --models 'Models it may use: patterns such as ''@openai-dev/*'' or gpt-4o* (comma-separated, repeatable)'
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
             cand -o 'Output format [default: table, or the context''s]'
             cand --output 'Output format [default: table, or the context''s]'
             cand --color 'When to use colour (NO_COLOR also turns it off)'
             cand --dry-run 'Show what would be sent without sending it'
+            cand --no-budget 'Remove the budget'
+            cand --no-rate-limits 'Remove the rate limits'
+            cand --all-models 'Allow every model again'
+            cand --reset-usage 'Start the budget''s window over from zero'
             cand -q 'Print less on stderr'
             cand --quiet 'Print less on stderr'
             cand -v 'Print more on stderr'
@@ -754,6 +792,241 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;keys;help;rotate'= {
         }
         &'tollgate;keys;help;help'= {
+        }
+        &'tollgate;budgets'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List budgets, including those of keys, workspaces and integrations'
+            cand ls 'List budgets, including those of keys, workspaces and integrations'
+            cand get 'Show one budget'
+            cand create 'Create a budget policy'
+            cand update 'Change a budget''s limit, period, alert, conditions or status'
+            cand delete 'Delete a budget'
+            cand rm 'Delete a budget'
+            cand status 'Spend, reserved and remaining per budget and group value, and when each resets'
+            cand reset 'Start a budget''s current window over from zero'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;budgets;list'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;budgets;ls'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;budgets;get'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;budgets;create'= {
+            cand --name 'name'
+            cand --condition 'Only requests where KEY matches VALUE (`*` wildcards): api_key, workspace_id, provider (@slug), model, metadata.KEY (repeatable)'
+            cand --group-by 'One counter per value of KEY: api_key, workspace_id, provider, model, metadata.KEY (repeatable)'
+            cand --budget 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412'
+            cand --budget-type 'What the budget counts'
+            cand --period 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]'
+            cand --alert 'Alert (webhook and event) when this percentage of the budget is used'
+            cand --rate 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)'
+            cand --token-rate 'A token rate limit (input plus output), e.g. 100000/min (repeatable)'
+            cand --models 'Models it may use: patterns such as ''@openai-dev/*'' or gpt-4o* (comma-separated, repeatable)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;budgets;update'= {
+            cand --name 'name'
+            cand --limit 'A new limit'
+            cand --alert 'A new alert percentage'
+            cand --status 'active, or archived (kept but not enforced)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;budgets;delete'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;budgets;rm'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;budgets;status'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;budgets;reset'= {
+            cand --value 'Only this group value, e.g. metadata._user=alice [default: all of them]'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;budgets;help'= {
+            cand list 'List budgets, including those of keys, workspaces and integrations'
+            cand get 'Show one budget'
+            cand create 'Create a budget policy'
+            cand update 'Change a budget''s limit, period, alert, conditions or status'
+            cand delete 'Delete a budget'
+            cand status 'Spend, reserved and remaining per budget and group value, and when each resets'
+            cand reset 'Start a budget''s current window over from zero'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;budgets;help;list'= {
+        }
+        &'tollgate;budgets;help;get'= {
+        }
+        &'tollgate;budgets;help;create'= {
+        }
+        &'tollgate;budgets;help;update'= {
+        }
+        &'tollgate;budgets;help;delete'= {
+        }
+        &'tollgate;budgets;help;status'= {
+        }
+        &'tollgate;budgets;help;reset'= {
+        }
+        &'tollgate;budgets;help;help'= {
         }
         &'tollgate;logs'= {
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
@@ -1302,6 +1575,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand integrations 'Provider credentials'
             cand configs 'Routing configs (Portkey config JSON), versioned'
             cand keys 'API keys for the gateway and the admin API'
+            cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
             cand usage 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
@@ -1382,6 +1656,29 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;help;keys;delete'= {
         }
         &'tollgate;help;keys;rotate'= {
+        }
+        &'tollgate;help;budgets'= {
+            cand list 'List budgets, including those of keys, workspaces and integrations'
+            cand get 'Show one budget'
+            cand create 'Create a budget policy'
+            cand update 'Change a budget''s limit, period, alert, conditions or status'
+            cand delete 'Delete a budget'
+            cand status 'Spend, reserved and remaining per budget and group value, and when each resets'
+            cand reset 'Start a budget''s current window over from zero'
+        }
+        &'tollgate;help;budgets;list'= {
+        }
+        &'tollgate;help;budgets;get'= {
+        }
+        &'tollgate;help;budgets;create'= {
+        }
+        &'tollgate;help;budgets;update'= {
+        }
+        &'tollgate;help;budgets;delete'= {
+        }
+        &'tollgate;help;budgets;status'= {
+        }
+        &'tollgate;help;budgets;reset'= {
         }
         &'tollgate;help;logs'= {
             cand list 'List request records, newest first'

@@ -43,6 +43,7 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "serve" -d 'Run th
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "integrations" -d 'Provider credentials'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "logs" -d 'Request records: list, show, follow live, export'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
@@ -63,6 +64,7 @@ false\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l log-retention -d 'Delete request records older than this, e.g. 30d [default: keep them all]' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l otlp-endpoint -d 'Send every request record as OpenTelemetry spans to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l otlp-header -d 'A header for the OTLP receiver, e.g. for its authentication (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l alert-webhook -d 'Post budget alerts (a budget\'s alert threshold or its limit reached) to this URL as JSON' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l lb-seed -d 'Seed load balancing\'s random choices (for reproducible tests)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l url -d 'The control plane\'s address, overriding the context\'s' -r
@@ -152,6 +154,13 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fi
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l name -d 'A display name [default: the slug]' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l base-url -d 'Send requests to this base URL instead of the provider\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l budget -d 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l budget-type -d 'What the budget counts' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l period -d 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l alert -d 'Alert (webhook and event) when this percentage of the budget is used' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l rate -d 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l token-rate -d 'A token rate limit (input plus output), e.g. 100000/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l models -d 'Models it may use: patterns such as \'@openai-dev/*\' or gpt-4o* (comma-separated, repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -172,6 +181,13 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fi
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l name -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l base-url -d 'A new base URL; an empty string removes it' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l budget -d 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l budget-type -d 'What the budget counts' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l period -d 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l alert -d 'Alert (webhook and event) when this percentage of the budget is used' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l rate -d 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l token-rate -d 'A token rate limit (input plus output), e.g. 100000/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l models -d 'Models it may use: patterns such as \'@openai-dev/*\' or gpt-4o* (comma-separated, repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -183,6 +199,10 @@ always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l api-key-stdin -d 'Replace the API key with one read from standard input'
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l prompt-api-key -d 'Replace the API key with one typed at a hidden prompt'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l no-budget -d 'Remove the budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l no-rate-limits -d 'Remove the rate limits'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l all-models -d 'Allow every model again'
+complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l reset-usage -d 'Start the budget\'s window over from zero'
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
 complete -c tollgate -n "__fish_tollgate_using_subcommand integrations; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
@@ -521,6 +541,13 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 false\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l expires -d 'When the key stops working, from now: 30d, 12h, 1w' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l budget -d 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l budget-type -d 'What the budget counts' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l period -d 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l alert -d 'Alert (webhook and event) when this percentage of the budget is used' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l rate -d 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l token-rate -d 'A token rate limit (input plus output), e.g. 100000/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l models -d 'Models it may use: patterns such as \'@openai-dev/*\' or gpt-4o* (comma-separated, repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -545,6 +572,13 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 false\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l expires -d 'When the key stops working, from now: 30d, 12h, 1w' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l budget -d 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l budget-type -d 'What the budget counts' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l period -d 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l alert -d 'Alert (webhook and event) when this percentage of the budget is used' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l rate -d 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l token-rate -d 'A token rate limit (input plus output), e.g. 100000/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l models -d 'Models it may use: patterns such as \'@openai-dev/*\' or gpt-4o* (comma-separated, repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -555,6 +589,10 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 always\t''
 never\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l no-budget -d 'Remove the budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l no-rate-limits -d 'Remove the rate limits'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l all-models -d 'Allow every model again'
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -l reset-usage -d 'Start the budget\'s window over from zero'
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from update" -s y -l yes -d 'Skip confirmations'
@@ -616,6 +654,193 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Revoke a key at once'
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Give a key a new secret; the old one keeps working for the grace period'
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "list" -d 'List budgets, including those of keys, workspaces and integrations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "ls" -d 'List budgets, including those of keys, workspaces and integrations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "get" -d 'Show one budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "create" -d 'Create a budget policy'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "update" -d 'Change a budget\'s limit, period, alert, conditions or status'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "delete" -d 'Delete a budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "rm" -d 'Delete a budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "status" -d 'Spend, reserved and remaining per budget and group value, and when each resets'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "reset" -d 'Start a budget\'s current window over from zero'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and not __fish_seen_subcommand_from list ls get create update delete rm status reset help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l condition -d 'Only requests where KEY matches VALUE (`*` wildcards): api_key, workspace_id, provider (@slug), model, metadata.KEY (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l group-by -d 'One counter per value of KEY: api_key, workspace_id, provider, model, metadata.KEY (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l budget -d 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l budget-type -d 'What the budget counts' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l period -d 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l alert -d 'Alert (webhook and event) when this percentage of the budget is used' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l rate -d 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l token-rate -d 'A token rate limit (input plus output), e.g. 100000/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l models -d 'Models it may use: patterns such as \'@openai-dev/*\' or gpt-4o* (comma-separated, repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -l limit -d 'A new limit' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -l alert -d 'A new alert percentage' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -l status -d 'active, or archived (kept but not enforced)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -l value -d 'Only this group value, e.g. metadata._user=alice [default: all of them]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from reset" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "list" -d 'List budgets, including those of keys, workspaces and integrations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a budget policy'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a budget\'s limit, period, alert, conditions or status'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "status" -d 'Spend, reserved and remaining per budget and group value, and when each resets'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Start a budget\'s current window over from zero'
+complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -1061,22 +1286,23 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s y -l y
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys logs trace usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "list" -d 'List integrations'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "get" -d 'Show one integration (its key masked)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "create" -d 'Store a provider\'s credential under a slug'
@@ -1097,6 +1323,13 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "update" -d 'Change a key\'s name, scopes, defaults or expiry'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "delete" -d 'Revoke a key at once'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate" -d 'Give a key a new secret; the old one keeps working for the grace period'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "list" -d 'List budgets, including those of keys, workspaces and integrations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "get" -d 'Show one budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "create" -d 'Create a budget policy'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "update" -d 'Change a budget\'s limit, period, alert, conditions or status'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "delete" -d 'Delete a budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "status" -d 'Spend, reserved and remaining per budget and group value, and when each resets'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "reset" -d 'Start a budget\'s current window over from zero'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "list" -d 'List request records, newest first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "get" -d 'Show one record with its request and response bodies'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
