@@ -28,7 +28,9 @@
 //! `TOLLGATE_BENCH_SECS` (10 s, closed loop), `TOLLGATE_BENCH_RATE` (100 req/s),
 //! `TOLLGATE_BENCH_RATE_SECS` (10 s), `TOLLGATE_BENCH_STREAMS` (500 samples). The gateway
 //! runs with a cleared environment; `TOKIO_WORKER_THREADS` and `TOLLGATE_LOG_BODIES`, if set,
-//! are passed on to it.
+//! are passed on to it. `TOLLGATE_BENCH_GOVERNED=1` gives the calling key a monthly budget,
+//! a request rate limit and a model allow-list (none of them reached), to measure what
+//! governance costs per request.
 //!
 //! The load generator is deliberately small: pre-built requests written on raw sockets and
 //! answers framed by `Content-Length` or chunked encoding, one tokio thread for the closed
@@ -53,6 +55,29 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const MODEL: &str = "gpt-4o-mini";
 const ANSWER: &str = "Hello from the bench upstream.";
 const STREAM_PIECES: [&str; 5] = ["Hello", " from", " the", " bench", " upstream."];
+
+/// A budget, a rate limit and a model rule on the bench's key, set high enough never to refuse.
+fn govern_admin_key(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
+    let auth = [("x-portkey-api-key", admin_key)];
+    let own = build_request(addr, "GET", "/v1/api-keys/self", &auth, "");
+    let (_, body) = request_once(addr, &own).map_err(|e| format!("reading the key: {e}"))?;
+    let id = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(String::from))
+        .ok_or_else(|| format!("reading the key: {body}"))?;
+    let limits = serde_json::json!({
+        "usage_limits": {"type": "cost", "credit_limit": 1e9, "periodic_reset": "monthly"},
+        "rate_limits": [{"type": "requests", "unit": "rpm", "value": 1_000_000_000u64}],
+        "allowed_models": ["@mock/*"],
+    })
+    .to_string();
+    let put = build_request(addr, "PUT", &format!("/v1/api-keys/{id}"), &auth, &limits);
+    match request_once(addr, &put) {
+        Ok((200, _)) => Ok(()),
+        Ok((status, body)) => Err(format!("governing the key: {status} {body}")),
+        Err(e) => Err(format!("governing the key: {e}")),
+    }
+}
 
 fn main() {
     if std::env::var(ROLE_ENV).as_deref() == Ok("mock") {
@@ -1214,6 +1239,9 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
         request_once(gw.addr, &create).map_err(|e| format!("creating the integration: {e}"))?;
     if !(200..300).contains(&status) {
         return Err(format!("creating the integration: {status} {body}"));
+    }
+    if std::env::var_os("TOLLGATE_BENCH_GOVERNED").is_some() {
+        govern_admin_key(gw.addr, &gw.admin_key)?;
     }
     let gateway_auth = format!("Bearer {}", gw.admin_key);
     let gw_headers = [("authorization", gateway_auth.as_str())];
