@@ -288,3 +288,42 @@ pub struct BudgetEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// The limits a key or an integration is created with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct OwnedLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<UsageLimits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<RateLimit>>,
+    /// Model patterns it may use (`@openai-dev/gpt-4o*`); absent: every model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_models: Option<Vec<String>>,
+}
+
+/// Changes to a key's or an integration's limits; fields left out are unchanged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct OwnedLimitsChange {
+    /// Replaces the budget; null removes it.
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<UsageLimits>)]
+    pub usage_limits: Option<Option<UsageLimits>>,
+    /// Replaces the rate limits; `[]` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<RateLimit>>,
+    /// Replaces the model allow-list; null allows every model again.
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_models: Option<Option<Vec<String>>>,
+    /// Starts the budget's window over from zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_usage: Option<bool>,
+}

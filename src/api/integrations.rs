@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::governance::{RateLimit, UsageLimits};
+use super::governance::{OwnedLimits, OwnedLimitsChange, RateLimit, UsageLimits};
 
 /// A provider credential. The secret itself is never returned, only `masked_key`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -46,12 +46,8 @@ pub struct CreateIntegration {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
     pub configurations: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage_limits: Option<UsageLimits>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limits: Option<Vec<RateLimit>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_models: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub limits: OwnedLimits,
 }
 
 /// Fields left out are unchanged. `configurations` keys are merged; a null value removes one.
@@ -66,28 +62,8 @@ pub struct UpdateIntegration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub configurations: Option<Map<String, Value>>,
-    /// Replaces the integration's budget; null removes it.
-    #[serde(
-        default,
-        deserialize_with = "super::double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Option<UsageLimits>)]
-    pub usage_limits: Option<Option<UsageLimits>>,
-    /// Replaces its rate limits; `[]` removes them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limits: Option<Vec<RateLimit>>,
-    /// Replaces its model allow-list; null allows every model again.
-    #[serde(
-        default,
-        deserialize_with = "super::double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Option<Vec<String>>)]
-    pub allowed_models: Option<Option<Vec<String>>>,
-    /// Starts its budget window over from zero.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reset_usage: Option<bool>,
+    #[serde(flatten)]
+    pub limits: OwnedLimitsChange,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

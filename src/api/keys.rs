@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::governance::{RateLimit, UsageLimits};
+use super::governance::{OwnedLimits, OwnedLimitsChange, RateLimit, UsageLimits};
 
 pub const TYPE_ORGANISATION: &str = "organisation-service";
 pub const TYPE_WORKSPACE: &str = "workspace-service";
@@ -69,12 +69,8 @@ pub struct CreateApiKey {
     /// RFC 3339 time after which the key stops working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage_limits: Option<UsageLimits>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limits: Option<Vec<RateLimit>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_models: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub limits: OwnedLimits,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -91,28 +87,8 @@ pub struct UpdateApiKey {
     pub defaults: Option<KeyDefaults>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    /// Replaces the key's budget; null removes it.
-    #[serde(
-        default,
-        deserialize_with = "super::double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Option<UsageLimits>)]
-    pub usage_limits: Option<Option<UsageLimits>>,
-    /// Replaces the key's rate limits; `[]` removes them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limits: Option<Vec<RateLimit>>,
-    /// Replaces the key's model allow-list; null allows every model again.
-    #[serde(
-        default,
-        deserialize_with = "super::double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Option<Vec<String>>)]
-    pub allowed_models: Option<Option<Vec<String>>>,
-    /// Starts the key's budget window over from zero.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reset_usage: Option<bool>,
+    #[serde(flatten)]
+    pub limits: OwnedLimitsChange,
 }
 
 /// Returned once, at creation: the only time the secret is shown.

@@ -221,9 +221,7 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
         key,
         description: args.description,
         configurations: base_url_configuration(args.base_url),
-        usage_limits: args.limits.usage_limits(),
-        rate_limits: args.limits.rate_limits(),
-        allowed_models: args.limits.allowed_models(),
+        limits: args.limits.owned(),
     };
     if args.dry_run {
         let shown = masked_body(&body, body.key.as_deref());
@@ -252,10 +250,7 @@ async fn update(ctx: &Ctx, args: UpdateArgs) -> Result<()> {
         key,
         description: args.description,
         configurations: (!configurations.is_empty()).then_some(configurations),
-        usage_limits: args.limits.usage_limits(),
-        rate_limits: args.limits.rate_limits(),
-        allowed_models: args.limits.allowed_models(),
-        reset_usage: args.limits.reset_usage(),
+        limits: args.limits.change(),
     };
     if args.dry_run {
         let shown = masked_body(&body, body.key.as_deref());

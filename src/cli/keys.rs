@@ -210,9 +210,7 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<()> {
                 workspace_id: None,
                 defaults: defaults(f),
                 expires_at: f.expires.map(from_now),
-                usage_limits: args.limits.usage_limits(),
-                rate_limits: args.limits.rate_limits(),
-                allowed_models: args.limits.allowed_models(),
+                limits: args.limits.owned(),
             };
             let route = match args.key_type {
                 KeyType::Admin => "/v1/api-keys/organisation/service",
@@ -234,10 +232,7 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<()> {
                 scopes: f.scopes.as_deref().map(split_list),
                 defaults: defaults(f),
                 expires_at: f.expires.map(from_now),
-                usage_limits: args.limits.usage_limits(),
-                rate_limits: args.limits.rate_limits(),
-                allowed_models: args.limits.allowed_models(),
-                reset_usage: args.limits.reset_usage(),
+                limits: args.limits.change(),
             };
             if f.dry_run {
                 return ctx.dry_run("PUT", &path(&args.id), serde_json::to_value(&body).ok());

@@ -4,7 +4,8 @@ use clap::Args;
 
 use super::args::split_list;
 use crate::api::governance::{
-    LimitType, PeriodicReset, RateLimit, RateType, RateUnit, UsageLimits,
+    LimitType, OwnedLimits, OwnedLimitsChange, PeriodicReset, RateLimit, RateType, RateUnit,
+    UsageLimits,
 };
 
 #[derive(Debug, Args, Default)]
@@ -52,7 +53,16 @@ pub struct LimitChangeArgs {
 }
 
 impl LimitChangeArgs {
-    pub fn usage_limits(&self) -> Option<Option<UsageLimits>> {
+    pub fn change(&self) -> OwnedLimitsChange {
+        OwnedLimitsChange {
+            usage_limits: self.usage_limits(),
+            rate_limits: self.rate_limits(),
+            allowed_models: self.allowed_models(),
+            reset_usage: self.reset_usage.then_some(true),
+        }
+    }
+
+    fn usage_limits(&self) -> Option<Option<UsageLimits>> {
         if self.no_budget {
             Some(None)
         } else {
@@ -60,7 +70,7 @@ impl LimitChangeArgs {
         }
     }
 
-    pub fn rate_limits(&self) -> Option<Vec<RateLimit>> {
+    fn rate_limits(&self) -> Option<Vec<RateLimit>> {
         if self.no_rate_limits {
             Some(Vec::new())
         } else {
@@ -68,16 +78,12 @@ impl LimitChangeArgs {
         }
     }
 
-    pub fn allowed_models(&self) -> Option<Option<Vec<String>>> {
+    fn allowed_models(&self) -> Option<Option<Vec<String>>> {
         if self.all_models {
             Some(None)
         } else {
             self.set.allowed_models().map(Some)
         }
-    }
-
-    pub fn reset_usage(&self) -> Option<bool> {
-        self.reset_usage.then_some(true)
     }
 }
 
@@ -136,6 +142,14 @@ fn parse_tokens_rate(text: &str) -> Result<RateLimit, String> {
 }
 
 impl LimitArgs {
+    pub fn owned(&self) -> OwnedLimits {
+        OwnedLimits {
+            usage_limits: self.usage_limits(),
+            rate_limits: self.rate_limits(),
+            allowed_models: self.allowed_models(),
+        }
+    }
+
     pub fn usage_limits(&self) -> Option<UsageLimits> {
         let (periodic_reset, periodic_reset_days) = self.period.unwrap_or_default();
         self.budget.map(|credit_limit| UsageLimits {
@@ -148,12 +162,12 @@ impl LimitArgs {
     }
 
     /// The rate limits given, if any flag gave one.
-    pub fn rate_limits(&self) -> Option<Vec<RateLimit>> {
+    fn rate_limits(&self) -> Option<Vec<RateLimit>> {
         let all: Vec<RateLimit> = self.rate.iter().chain(&self.token_rate).copied().collect();
         (!all.is_empty()).then_some(all)
     }
 
-    pub fn allowed_models(&self) -> Option<Vec<String>> {
+    fn allowed_models(&self) -> Option<Vec<String>> {
         let all: Vec<String> = self.models.iter().flat_map(|m| split_list(m)).collect();
         (!all.is_empty()).then_some(all)
     }

@@ -10,17 +10,15 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
 use crate::api::governance::{
-    BudgetEntity, BudgetEvent, BudgetStatus, Owner, RateLimit, UsageLimitPolicy, UsageLimits,
+    BudgetEntity, BudgetEvent, BudgetStatus, OwnedLimits, OwnedLimitsChange, Owner, RateLimit,
+    UsageLimitPolicy, UsageLimits,
 };
 use crate::governance::rules::{check_rate_limit, check_usage_limits};
 use crate::governance::Event;
 use crate::observe::record::{format_ms, now_ms};
 use crate::store::{new_id, StoreResult};
 
-pub fn check_owned_limits(
-    usage: Option<&UsageLimits>,
-    rates: Option<&[RateLimit]>,
-) -> ApiResult<()> {
+fn check_owned_limits(usage: Option<&UsageLimits>, rates: Option<&[RateLimit]>) -> ApiResult<()> {
     if let Some(u) = usage {
         check_usage_limits(u).map_err(|e| ApiError::invalid(format!("usage_limits: {e}")))?;
     }
@@ -31,7 +29,7 @@ pub fn check_owned_limits(
     Ok(())
 }
 
-pub fn check_allowed_models(patterns: Option<&[String]>) -> ApiResult<()> {
+fn check_allowed_models(patterns: Option<&[String]>) -> ApiResult<()> {
     match patterns
         .unwrap_or_default()
         .iter()
@@ -44,17 +42,66 @@ pub fn check_allowed_models(patterns: Option<&[String]>) -> ApiResult<()> {
     }
 }
 
+pub fn check_new_limits(new: &OwnedLimits) -> ApiResult<()> {
+    check_owned_limits(new.usage_limits.as_ref(), new.rate_limits.as_deref())?;
+    check_allowed_models(new.allowed_models.as_deref())
+}
+
+pub fn check_limits_change(change: &OwnedLimitsChange) -> ApiResult<()> {
+    check_owned_limits(
+        change.usage_limits.as_ref().and_then(Option::as_ref),
+        change.rate_limits.as_deref(),
+    )?;
+    match &change.allowed_models {
+        Some(models) => check_allowed_models(models.as_deref()),
+        None => Ok(()),
+    }
+}
+
+/// Stores the budget and rate limits a resource was created with or changed to (`label`
+/// names their policies), puts them in force and applies a `reset_usage`.
+pub fn store_limits(
+    state: &AppState,
+    owner: &Owner,
+    label: &str,
+    change: &OwnedLimitsChange,
+) -> ApiResult<()> {
+    if change.usage_limits.is_some() || change.rate_limits.is_some() {
+        state.store.set_owned_limits(
+            owner,
+            label,
+            change.usage_limits.as_ref().map(Option::as_ref),
+            change.rate_limits.as_deref(),
+        )?;
+        state.reload_policies()?;
+    }
+    if change.reset_usage == Some(true) {
+        state.reset_owned_usage(owner)?;
+    }
+    Ok(())
+}
+
+/// What creating with `new` changes: everything it sets.
+pub fn as_change(new: &OwnedLimits) -> OwnedLimitsChange {
+    OwnedLimitsChange {
+        usage_limits: new.usage_limits.clone().map(Some),
+        rate_limits: new.rate_limits.clone(),
+        allowed_models: None,
+        reset_usage: None,
+    }
+}
+
 /// A resource's own limits, as its API object shows them.
-pub struct OwnedLimits {
+pub struct ShownLimits {
     pub usage: Option<UsageLimits>,
     pub rates: Vec<RateLimit>,
     /// Its budget is used up in the current window.
     pub exhausted: bool,
 }
 
-pub fn with_limits(state: &AppState, owner: &Owner) -> ApiResult<OwnedLimits> {
+pub fn with_limits(state: &AppState, owner: &Owner) -> ApiResult<ShownLimits> {
     let owned = state.store.owned_policies(owner)?;
-    Ok(OwnedLimits {
+    Ok(ShownLimits {
         usage: owned.iter().find_map(|p| p.usage()).map(|p| p.limits),
         rates: owned
             .iter()

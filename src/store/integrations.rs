@@ -48,7 +48,7 @@ impl Store {
                 Value::Object(new.configurations.clone()).to_string(),
                 secret.map(secrets::mask),
                 at,
-                new.allowed_models.as_ref().map(|m| Value::from(m.clone()).to_string()),
+                new.limits.allowed_models.as_ref().map(|m| Value::from(m.clone()).to_string()),
                 secret.map(|k| self.cipher.seal(&id, k)),
             ],
         );
@@ -120,6 +120,7 @@ impl Store {
                 Value::Object(configurations).to_string(),
                 now(),
                 change
+                    .limits
                     .allowed_models
                     .as_ref()
                     .unwrap_or(&current.allowed_models)

@@ -184,6 +184,7 @@ impl Store {
                 change.expires_at.as_ref().or(current.expires_at.as_ref()),
                 now(),
                 change
+                    .limits
                     .allowed_models
                     .as_ref()
                     .unwrap_or(&current.allowed_models)

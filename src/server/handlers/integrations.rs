@@ -14,7 +14,9 @@ use crate::gateway::providers;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
-use crate::server::governance::{check_allowed_models, check_owned_limits, with_limits};
+use crate::server::governance::{
+    as_change, check_limits_change, check_new_limits, store_limits, with_limits,
+};
 use crate::server::state::AppState;
 
 type S = State<Arc<AppState>>;
@@ -73,18 +75,14 @@ pub async fn create(
         )));
     }
     check_configurations(&new.configurations)?;
-    check_owned_limits(new.usage_limits.as_ref(), new.rate_limits.as_deref())?;
-    check_allowed_models(new.allowed_models.as_deref())?;
+    check_new_limits(&new.limits)?;
     let created = state.store.create_integration(&new)?;
-    if new.usage_limits.is_some() || new.rate_limits.is_some() {
-        state.store.set_owned_limits(
-            &owner(&created.slug),
-            &format!("integration @{}", created.slug),
-            Some(new.usage_limits.as_ref()),
-            new.rate_limits.as_deref(),
-        )?;
-        state.reload_policies()?;
-    }
+    store_limits(
+        &state,
+        &owner(&created.slug),
+        &format!("integration @{}", created.slug),
+        &as_change(&new.limits),
+    )?;
     state.reload_integrations()?;
     Ok(Json(IntegrationCreated {
         id: created.id,
@@ -137,26 +135,14 @@ pub async fn update(
     if let Some(name) = &change.name {
         super::check_name(name)?;
     }
-    check_owned_limits(
-        change.usage_limits.as_ref().and_then(Option::as_ref),
-        change.rate_limits.as_deref(),
-    )?;
-    if let Some(models) = &change.allowed_models {
-        check_allowed_models(models.as_deref())?;
-    }
+    check_limits_change(&change.limits)?;
     let updated = state.store.update_integration(&slug, &change)?;
-    if change.usage_limits.is_some() || change.rate_limits.is_some() {
-        state.store.set_owned_limits(
-            &owner(&slug),
-            &format!("integration @{slug}"),
-            change.usage_limits.as_ref().map(Option::as_ref),
-            change.rate_limits.as_deref(),
-        )?;
-        state.reload_policies()?;
-    }
-    if change.reset_usage == Some(true) {
-        state.reset_owned_usage(&owner(&slug))?;
-    }
+    store_limits(
+        &state,
+        &owner(&slug),
+        &format!("integration @{slug}"),
+        &change.limits,
+    )?;
     state.reload_integrations()?;
     Ok(Json(with_integration_limits(&state, updated)?))
 }

@@ -14,7 +14,9 @@ use crate::api::{scopes, List, Paging};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
-use crate::server::governance::{check_allowed_models, check_owned_limits, with_limits};
+use crate::server::governance::{
+    as_change, check_limits_change, check_new_limits, store_limits, with_limits,
+};
 use crate::server::state::AppState;
 use crate::store::{parse_time, NewKey};
 
@@ -110,8 +112,7 @@ pub async fn create(
     let defaults = new.defaults.clone().unwrap_or_default();
     check_defaults(&state, &defaults, false)?;
     check_expiry(new.expires_at.as_ref())?;
-    check_owned_limits(new.usage_limits.as_ref(), new.rate_limits.as_deref())?;
-    check_allowed_models(new.allowed_models.as_deref())?;
+    check_new_limits(&new.limits)?;
     let created = state.store.create_api_key(&NewKey {
         name: new.name.trim().into(),
         description: new.description,
@@ -120,18 +121,15 @@ pub async fn create(
         scopes,
         defaults,
         expires_at: new.expires_at,
-        allowed_models: new.allowed_models,
+        allowed_models: new.limits.allowed_models.clone(),
         creation_mode: "api",
     })?;
-    if new.usage_limits.is_some() || new.rate_limits.is_some() {
-        state.store.set_owned_limits(
-            &key_owner(&created.id),
-            &format!("key {}", new.name.trim()),
-            Some(new.usage_limits.as_ref()),
-            new.rate_limits.as_deref(),
-        )?;
-        state.reload_policies()?;
-    }
+    store_limits(
+        &state,
+        &key_owner(&created.id),
+        &format!("key {}", new.name.trim()),
+        &as_change(&new.limits),
+    )?;
     state.reload_keys()?;
     Ok(Json(created))
 }
@@ -223,27 +221,10 @@ pub async fn update(
         check_defaults(&state, defaults, true)?;
     }
     check_expiry(change.expires_at.as_ref())?;
-    check_owned_limits(
-        change.usage_limits.as_ref().and_then(Option::as_ref),
-        change.rate_limits.as_deref(),
-    )?;
-    if let Some(models) = &change.allowed_models {
-        check_allowed_models(models.as_deref())?;
-    }
+    check_limits_change(&change.limits)?;
     let key = state.store.update_api_key(&id, &change)?;
-    let owner = key_owner(&id);
-    if change.usage_limits.is_some() || change.rate_limits.is_some() {
-        state.store.set_owned_limits(
-            &owner,
-            &format!("key {}", key.name),
-            change.usage_limits.as_ref().map(Option::as_ref),
-            change.rate_limits.as_deref(),
-        )?;
-        state.reload_policies()?;
-    }
-    if change.reset_usage == Some(true) {
-        state.reset_owned_usage(&owner)?;
-    }
+    let label = format!("key {}", key.name);
+    store_limits(&state, &key_owner(&id), &label, &change.limits)?;
     state.reload_keys()?;
     Ok(Json(with_key_limits(&state, key)?))
 }

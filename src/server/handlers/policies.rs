@@ -66,6 +66,31 @@ fn policy_of(state: &AppState, id: &str, kind: &str) -> ApiResult<PolicyRow> {
     Ok(row)
 }
 
+/// The policies of `kind` as `read` shows them, with the status asked for.
+fn listed<T>(
+    state: &AppState,
+    kind: &str,
+    q: &PolicyQuery,
+    read: fn(&PolicyRow) -> Option<T>,
+    status: fn(&T) -> &String,
+) -> ApiResult<Json<List<T>>> {
+    let data: Vec<T> = state
+        .store
+        .policies(Some(kind))?
+        .iter()
+        .filter_map(read)
+        .filter(|p| q.status.as_ref().is_none_or(|s| status(p) == s))
+        .collect();
+    Ok(Json(List::new(data.len() as u64, data)))
+}
+
+fn deleted(state: &AppState, id: &str, kind: &str) -> ApiResult<Json<Deleted>> {
+    policy_of(state, id, kind)?;
+    state.store.delete_policy(id)?;
+    state.reload_policies()?;
+    Ok(Json(DELETED))
+}
+
 fn default_name(kind: &str, given: Option<&String>) -> ApiResult<String> {
     match given {
         Some(n) if n.trim().is_empty() => Err(ApiError::invalid("name must not be empty")),
@@ -120,14 +145,7 @@ pub async fn list_budgets(
     Query(q): Query<PolicyQuery>,
 ) -> ApiResult<Json<List<UsageLimitPolicy>>> {
     caller.require("policies.list")?;
-    let data: Vec<UsageLimitPolicy> = state
-        .store
-        .policies(Some(USAGE))?
-        .iter()
-        .filter_map(PolicyRow::usage)
-        .filter(|p| q.status.as_ref().is_none_or(|s| &p.status == s))
-        .collect();
-    Ok(Json(List::new(data.len() as u64, data)))
+    listed(&state, USAGE, &q, PolicyRow::usage, |p| &p.status)
 }
 
 #[utoipa::path(get, path = "/v1/policies/usage-limits/{id}", tag = "policies",
@@ -202,10 +220,7 @@ pub async fn delete_budget(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Deleted>> {
     caller.require("policies.delete")?;
-    policy_of(&state, &id, USAGE)?;
-    state.store.delete_policy(&id)?;
-    state.reload_policies()?;
-    Ok(Json(DELETED))
+    deleted(&state, &id, USAGE)
 }
 
 /// Every budget with its counters in their current windows.
@@ -324,14 +339,7 @@ pub async fn list_rates(
     Query(q): Query<PolicyQuery>,
 ) -> ApiResult<Json<List<RateLimitPolicy>>> {
     caller.require("policies.list")?;
-    let data: Vec<RateLimitPolicy> = state
-        .store
-        .policies(Some(RATE))?
-        .iter()
-        .filter_map(PolicyRow::rate)
-        .filter(|p| q.status.as_ref().is_none_or(|s| &p.status == s))
-        .collect();
-    Ok(Json(List::new(data.len() as u64, data)))
+    listed(&state, RATE, &q, PolicyRow::rate, |p| &p.status)
 }
 
 #[utoipa::path(get, path = "/v1/policies/rate-limits/{id}", tag = "policies",
@@ -397,8 +405,5 @@ pub async fn delete_rate(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Deleted>> {
     caller.require("policies.delete")?;
-    policy_of(&state, &id, RATE)?;
-    state.store.delete_policy(&id)?;
-    state.reload_policies()?;
-    Ok(Json(DELETED))
+    deleted(&state, &id, RATE)
 }
