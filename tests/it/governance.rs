@@ -53,6 +53,7 @@ fn priced_integration(env: &TestEnv, slug: &str, upstream: &Upstream, extra: Val
         "slug": slug, "ai_provider_id": "openai", "key": "sk-upstream-test",
         "configurations": {
             "custom_host": format!("{}/v1", upstream.url),
+            "models": ["m1", "m1-mini", "m2", "m3"],
             "pricing": {"m1": {"input": 1000.0, "output": 1000.0}, "m2": {"input": 1000.0, "output": 1000.0}}
         }
     });
@@ -362,4 +363,66 @@ fn model_allow_lists_refuse_with_the_rule_named_and_a_fallback_moves_on() {
         Some("config.targets[1]")
     );
     assert_eq!(upstream.requests().last().unwrap().json()["model"], "m1");
+
+    // /v1/models lists only what the key may use.
+    let ids = |key: &str| -> Vec<String> {
+        let reply = http_send(
+            &env.url,
+            "GET",
+            "/v1/models",
+            &[("x-portkey-api-key", key)],
+            None,
+        );
+        reply.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let narrow_ids = ids(&key);
+    // m1-mini matches the key's @gov/m1* but not the integration's list.
+    assert_eq!(narrow_ids, ["@gov/m1"]);
+    assert_eq!(ids(&open_key), ["@gov/m1", "@gov/m2"]);
+}
+
+#[test]
+fn a_stream_settles_to_its_usage_and_metrics_show_the_headroom() {
+    let env = gateway_env(&[]);
+    let upstream = Upstream::start(|_| {
+        let events = crate::common::openai_chat_sse("m1", &["Hel", "lo"]);
+        let events: Vec<&str> = events.iter().map(String::as_str).collect();
+        Reply::sse(&events)
+    });
+    priced_integration(&env, "gov", &upstream, json!({}));
+    let (_, key) = env.create_key("streamer", &["--budget", "1", "--period", "weekly"]);
+    let mut request: Value = serde_json::from_str(&body("@gov/m1")).unwrap();
+    request["stream"] = json!(true);
+    let reply = chat(&env, &key, &request.to_string(), &[]);
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("[DONE]"));
+    // The stream's usage chunk says 7 + 3 tokens: $0.01 at this price, far below the bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut counter = key_counter(&env, "streamer");
+    while counter.0 == 0.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        counter = key_counter(&env, "streamer");
+    }
+    assert!((counter.0 - 0.01).abs() < 1e-9, "{counter:?}");
+    assert_eq!(counter.1, 0.0);
+
+    let metrics = http_send(
+        &env.url,
+        "GET",
+        "/metrics",
+        &[("authorization", &format!("Bearer {}", env.admin_key))],
+        None,
+    );
+    let line = metrics
+        .body
+        .lines()
+        .find(|l| l.starts_with("tollgate_budget_remaining{") && l.contains("key streamer budget"))
+        .unwrap_or_else(|| panic!("no headroom gauge in {}", metrics.body));
+    let remaining: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((remaining - 0.99).abs() < 1e-9, "{line}");
 }

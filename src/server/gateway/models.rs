@@ -1,6 +1,7 @@
 //! `GET /v1/models`: the models of the integrations the caller may use, as `@slug/model` ids
 //! (the form requests send). An integration lists its own `configurations.models` when set;
-//! otherwise the models the pricing table knows for its provider.
+//! otherwise the models the pricing table knows for its provider. Models outside the key's or
+//! the integration's `allowed_models` are left out.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::respond::GatewayError;
 use crate::api::scopes;
+use crate::governance::Facts;
 use crate::observe::pricing;
 use crate::server::auth::Caller;
 use crate::server::state::AppState;
@@ -49,7 +51,25 @@ pub async fn models(
                 .map(|(m, _)| m.to_string())
                 .collect(),
         };
-        data.extend(listed.into_iter().map(|m| {
+        let no_metadata = serde_json::Map::new();
+        let allowed = |model: &str| {
+            let facts = Facts {
+                api_key: &caller.0.id,
+                workspace: caller.0.workspace_id.as_deref(),
+                integration: Some(slug),
+                provider: entry.provider.slug,
+                model,
+                metadata: &no_metadata,
+            };
+            [
+                caller.0.allowed_models.as_deref(),
+                entry.allowed_models.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .all(|patterns| patterns.iter().any(|p| facts.model_matches(p)))
+        };
+        data.extend(listed.into_iter().filter(|m| allowed(m)).map(|m| {
             json!({"id": format!("@{slug}/{m}"), "object": "model", "created": 0, "owned_by": entry.provider.slug})
         }));
     }

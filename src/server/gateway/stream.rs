@@ -170,7 +170,9 @@ impl Forwarder {
         let log = self.log.take()?;
         let usage = self.usage();
         if let Some(r) = self.reservation.take() {
-            let actual = Actual::of(usage, log.price, error.is_none());
+            // The provider accepted the stream: without its usage (a stream cut short), what it
+            // used is unknown, so the reservation stands as the spend.
+            let actual = Actual::of(usage, log.price, true);
             r.settle(actual, crate::observe::record::now_ms());
         }
         let body = self.body();
