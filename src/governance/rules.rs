@@ -93,10 +93,15 @@ impl Facts<'_> {
     /// against `@slug/model`, any other against the bare model id; `*` matches any run of
     /// characters.
     pub fn model_matches(&self, pattern: &str) -> bool {
-        if pattern.starts_with('@') {
-            glob(pattern, &self.qualified_model())
-        } else {
-            glob(pattern, self.model)
+        match pattern.strip_prefix('@') {
+            // `@slug/model` against the pattern's two halves, so nothing is allocated.
+            Some(rest) => match (self.integration, rest.split_once('/')) {
+                (Some(slug), Some((slug_pattern, model_pattern))) => {
+                    glob(slug_pattern, slug) && glob(model_pattern, self.model)
+                }
+                _ => false,
+            },
+            None => glob(pattern, self.model),
         }
     }
 

@@ -59,22 +59,16 @@ fn denied_model(whose: &str, patterns: &[String], facts: &Facts) -> Answer {
 }
 
 fn check_models(call: &Call, target: &Target, facts: &Facts) -> Result<(), Box<Answer>> {
-    let lists = [
-        target.integration.and_then(|(slug, entry)| {
-            entry
-                .allowed_models
-                .as_deref()
-                .map(|p| (format!("integration @{slug}"), p))
-        }),
-        call.key
-            .allowed_models
-            .as_deref()
-            .map(|p| (format!("API key {:?}", call.key.name), p)),
-    ];
-    for (whose, patterns) in lists.iter().flatten() {
-        if !patterns.iter().any(|p| facts.model_matches(p)) {
-            return Err(Box::new(denied_model(whose, patterns, facts)));
+    let allows = |patterns: &[String]| patterns.iter().any(|p| facts.model_matches(p));
+    if let Some((slug, entry)) = target.integration {
+        if let Some(patterns) = entry.allowed_models.as_deref().filter(|p| !allows(p)) {
+            let whose = format!("integration @{slug}");
+            return Err(Box::new(denied_model(&whose, patterns, facts)));
         }
+    }
+    if let Some(patterns) = call.key.allowed_models.as_deref().filter(|p| !allows(p)) {
+        let whose = format!("API key {:?}", call.key.name);
+        return Err(Box::new(denied_model(&whose, patterns, facts)));
     }
     Ok(())
 }
