@@ -235,7 +235,17 @@ impl AppState {
         let Some(from) = self.governor.rebuild_from(only, now) else {
             return Ok(());
         };
-        let records = self.store.spent_records(from)?;
+        // Rules of keys alone (a new key's limits, most often) read only those keys' records.
+        let rules = self.governor.rules();
+        let owners: Option<Vec<String>> = only.and_then(|ids| {
+            ids.iter()
+                .map(|id| {
+                    let owner = rules.get(id)?.owner.as_ref()?;
+                    (owner.kind == crate::api::governance::OWNER_API_KEY).then(|| owner.id.clone())
+                })
+                .collect()
+        });
+        let records = self.store.spent_records(from, owners.as_deref())?;
         let resets = self.store.usage_resets()?;
         let alerted = self.store.alerts_sent()?;
         let workspaces = self.keys.workspaces();

@@ -376,16 +376,28 @@ impl Store {
         Ok(rows)
     }
 
-    /// Gateway requests since `from_ms` that reached a provider: what the counters count.
-    pub fn spent_records(&self, from_ms: i64) -> StoreResult<Vec<SpentRecord>> {
+    /// Gateway requests since `from_ms` that reached a provider: what the counters count. With
+    /// `keys`, only those keys' requests (read through the key index).
+    pub fn spent_records(
+        &self,
+        from_ms: i64,
+        keys: Option<&[String]>,
+    ) -> StoreResult<Vec<SpentRecord>> {
         let conn = self.logs_conn();
-        let mut stmt = conn.prepare(
+        let by_key = if keys.is_some() {
+            "AND api_key_id IN (SELECT value FROM json_each(?2))"
+        } else {
+            "AND ?2 IS NULL"
+        };
+        let mut stmt = conn.prepare(&format!(
             "SELECT created_ms, api_key_id, integration, provider, model, metadata, cost,
                 input_tokens + output_tokens FROM logs
-             WHERE created_ms >= ?1 AND kind = 'request' AND attempts != '[]' AND api_key_id IS NOT NULL",
-        )?;
+             WHERE created_ms >= ?1 AND kind = 'request' AND attempts != '[]'
+                AND api_key_id IS NOT NULL {by_key}"
+        ))?;
+        let keys = keys.map(|k| json(&k));
         let rows = stmt
-            .query_map([from_ms], |r| {
+            .query_map(params![from_ms, keys], |r| {
                 let metadata: String = r.get(5)?;
                 Ok(SpentRecord {
                     created_ms: r.get(0)?,

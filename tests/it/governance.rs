@@ -426,3 +426,30 @@ fn a_stream_settles_to_its_usage_and_metrics_show_the_headroom() {
     let remaining: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!((remaining - 0.99).abs() < 1e-9, "{line}");
 }
+
+#[test]
+fn a_budget_added_later_counts_what_the_key_already_spent_in_its_window() {
+    let env = gateway_env(&[]);
+    let upstream = exact_upstream("@gov/m1", Duration::ZERO);
+    priced_integration(&env, "gov", &upstream, json!({}));
+    let each = cost_of("@gov/m1");
+    let (key_id, key) = env.create_key("late", &[]);
+    let (_, other) = env.create_key("other", &[]);
+    let text = body("@gov/m1");
+    for k in [&key, &key, &other] {
+        assert_eq!(chat(&env, k, &text, &[]).status, 200);
+    }
+    wait_for_records(&env, 3);
+    let limit = format!("{}", each * 3.0);
+    env.run(&[
+        "keys", "update", &key_id, "--budget", &limit, "--period", "monthly",
+    ])
+    .ok();
+    let (used, _) = key_counter(&env, "late");
+    assert!(
+        (used - each * 2.0).abs() < 1e-9,
+        "its own two requests: {used}"
+    );
+    assert_eq!(chat(&env, &key, &text, &[]).status, 200);
+    assert_eq!(chat(&env, &key, &text, &[]).status, 412);
+}
