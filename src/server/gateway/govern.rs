@@ -70,6 +70,11 @@ fn check_models(call: &Call, target: &Target, facts: &Facts) -> Result<(), Box<A
             .allowed_models
             .as_deref()
             .map(|p| (format!("API key {:?}", call.key.name), p)),
+        call.workspace.as_ref().and_then(|w| {
+            w.allowed_models
+                .as_deref()
+                .map(|p| (format!("workspace {}", w.slug), p))
+        }),
     ];
     for (whose, patterns) in lists.iter().flatten() {
         if !patterns.iter().any(|p| facts.model_matches(p)) {
