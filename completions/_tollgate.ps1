@@ -42,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             [CompletionResult]::new('configs', 'configs', [CompletionResultType]::ParameterValue, 'Routing configs (Portkey config JSON), versioned')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'API keys for the gateway and the admin API')
             [CompletionResult]::new('budgets', 'budgets', [CompletionResultType]::ParameterValue, 'Budgets: spend limits per key, workspace, integration, user or any metadata')
+            [CompletionResult]::new('workspaces', 'workspaces', [CompletionResultType]::ParameterValue, 'Workspaces: groups of keys sharing default metadata, config and allowed models')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Request records: list, show, follow live, export')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Traces: the spans of an agent run or a request, as a tree with timings')
             [CompletionResult]::new('usage', 'usage', [CompletionResultType]::ParameterValue, 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise')
@@ -692,6 +693,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
         'tollgate;keys;create' {
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'name')
             [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'admin: manages the control plane; workspace: calls the gateway')
+            [CompletionResult]::new('--workspace', '--workspace', [CompletionResultType]::ParameterName, 'The workspace (id or slug) a workspace key belongs to [default: ws-default]')
             [CompletionResult]::new('--scopes', '--scopes', [CompletionResultType]::ParameterName, 'Comma-separated scopes, e.g. configs.read,configs.list')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A saved config applied to requests that name none')
             [CompletionResult]::new('--metadata', '--metadata', [CompletionResultType]::ParameterName, 'Metadata added to every request made with the key (repeatable)')
@@ -1105,6 +1107,211 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             break
         }
         'tollgate;budgets;help;help' {
+            break
+        }
+        'tollgate;workspaces' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List workspaces')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List workspaces')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one workspace, by id or slug')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a workspace')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a workspace''s name, description, defaults or allowed models')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a workspace that has no keys left')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Delete a workspace that has no keys left')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tollgate;workspaces;list' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only workspaces whose name contains this text (any case)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;workspaces;ls' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only workspaces whose name contains this text (any case)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;workspaces;get' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;workspaces;create' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'name')
+            [CompletionResult]::new('--slug', '--slug', [CompletionResultType]::ParameterName, 'The slug [default: ws- and part of the name and six random characters]')
+            [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'description')
+            [CompletionResult]::new('--metadata', '--metadata', [CompletionResultType]::ParameterName, 'Metadata added to every request made with the workspace''s keys; wins over the key''s and the request''s (repeatable)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A saved config for requests when neither they nor their key name one')
+            [CompletionResult]::new('--models', '--models', [CompletionResultType]::ParameterName, 'Models the workspace''s keys may use: patterns such as ''@openai-dev/gpt-4o*'' (comma-separated, repeatable; on update they replace the list)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;workspaces;update' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'name')
+            [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'description')
+            [CompletionResult]::new('--metadata', '--metadata', [CompletionResultType]::ParameterName, 'Metadata added to every request made with the workspace''s keys; wins over the key''s and the request''s (repeatable)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'A saved config for requests when neither they nor their key name one')
+            [CompletionResult]::new('--models', '--models', [CompletionResultType]::ParameterName, 'Models the workspace''s keys may use: patterns such as ''@openai-dev/gpt-4o*'' (comma-separated, repeatable; on update they replace the list)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--all-models', '--all-models', [CompletionResultType]::ParameterName, 'Allow every model again')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;workspaces;delete' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;workspaces;rm' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;workspaces;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List workspaces')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one workspace, by id or slug')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a workspace')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a workspace''s name, description, defaults or allowed models')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a workspace that has no keys left')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tollgate;workspaces;help;list' {
+            break
+        }
+        'tollgate;workspaces;help;get' {
+            break
+        }
+        'tollgate;workspaces;help;create' {
+            break
+        }
+        'tollgate;workspaces;help;update' {
+            break
+        }
+        'tollgate;workspaces;help;delete' {
+            break
+        }
+        'tollgate;workspaces;help;help' {
             break
         }
         'tollgate;logs' {
@@ -1693,6 +1900,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             [CompletionResult]::new('configs', 'configs', [CompletionResultType]::ParameterValue, 'Routing configs (Portkey config JSON), versioned')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'API keys for the gateway and the admin API')
             [CompletionResult]::new('budgets', 'budgets', [CompletionResultType]::ParameterValue, 'Budgets: spend limits per key, workspace, integration, user or any metadata')
+            [CompletionResult]::new('workspaces', 'workspaces', [CompletionResultType]::ParameterValue, 'Workspaces: groups of keys sharing default metadata, config and allowed models')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Request records: list, show, follow live, export')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Traces: the spans of an agent run or a request, as a tree with timings')
             [CompletionResult]::new('usage', 'usage', [CompletionResultType]::ParameterValue, 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise')
@@ -1828,6 +2036,29 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             break
         }
         'tollgate;help;budgets;reset' {
+            break
+        }
+        'tollgate;help;workspaces' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List workspaces')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show one workspace, by id or slug')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Create a workspace')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Change a workspace''s name, description, defaults or allowed models')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a workspace that has no keys left')
+            break
+        }
+        'tollgate;help;workspaces;list' {
+            break
+        }
+        'tollgate;help;workspaces;get' {
+            break
+        }
+        'tollgate;help;workspaces;create' {
+            break
+        }
+        'tollgate;help;workspaces;update' {
+            break
+        }
+        'tollgate;help;workspaces;delete' {
             break
         }
         'tollgate;help;logs' {

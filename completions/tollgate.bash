@@ -67,6 +67,9 @@ _tollgate() {
             tollgate,whoami)
                 cmd="tollgate__subcmd__whoami"
                 ;;
+            tollgate,workspaces)
+                cmd="tollgate__subcmd__workspaces"
+                ;;
             tollgate__subcmd__budgets,create)
                 cmd="tollgate__subcmd__budgets__subcmd__create"
                 ;;
@@ -274,6 +277,9 @@ _tollgate() {
             tollgate__subcmd__help,whoami)
                 cmd="tollgate__subcmd__help__subcmd__whoami"
                 ;;
+            tollgate__subcmd__help,workspaces)
+                cmd="tollgate__subcmd__help__subcmd__workspaces"
+                ;;
             tollgate__subcmd__help__subcmd__budgets,create)
                 cmd="tollgate__subcmd__help__subcmd__budgets__subcmd__create"
                 ;;
@@ -381,6 +387,21 @@ _tollgate() {
                 ;;
             tollgate__subcmd__help__subcmd__trace,show)
                 cmd="tollgate__subcmd__help__subcmd__trace__subcmd__show"
+                ;;
+            tollgate__subcmd__help__subcmd__workspaces,create)
+                cmd="tollgate__subcmd__help__subcmd__workspaces__subcmd__create"
+                ;;
+            tollgate__subcmd__help__subcmd__workspaces,delete)
+                cmd="tollgate__subcmd__help__subcmd__workspaces__subcmd__delete"
+                ;;
+            tollgate__subcmd__help__subcmd__workspaces,get)
+                cmd="tollgate__subcmd__help__subcmd__workspaces__subcmd__get"
+                ;;
+            tollgate__subcmd__help__subcmd__workspaces,list)
+                cmd="tollgate__subcmd__help__subcmd__workspaces__subcmd__list"
+                ;;
+            tollgate__subcmd__help__subcmd__workspaces,update)
+                cmd="tollgate__subcmd__help__subcmd__workspaces__subcmd__update"
                 ;;
             tollgate__subcmd__integrations,create)
                 cmd="tollgate__subcmd__integrations__subcmd__create"
@@ -517,6 +538,48 @@ _tollgate() {
             tollgate__subcmd__trace__subcmd__help,show)
                 cmd="tollgate__subcmd__trace__subcmd__help__subcmd__show"
                 ;;
+            tollgate__subcmd__workspaces,create)
+                cmd="tollgate__subcmd__workspaces__subcmd__create"
+                ;;
+            tollgate__subcmd__workspaces,delete)
+                cmd="tollgate__subcmd__workspaces__subcmd__delete"
+                ;;
+            tollgate__subcmd__workspaces,get)
+                cmd="tollgate__subcmd__workspaces__subcmd__get"
+                ;;
+            tollgate__subcmd__workspaces,help)
+                cmd="tollgate__subcmd__workspaces__subcmd__help"
+                ;;
+            tollgate__subcmd__workspaces,list)
+                cmd="tollgate__subcmd__workspaces__subcmd__list"
+                ;;
+            tollgate__subcmd__workspaces,ls)
+                cmd="tollgate__subcmd__workspaces__subcmd__list"
+                ;;
+            tollgate__subcmd__workspaces,rm)
+                cmd="tollgate__subcmd__workspaces__subcmd__delete"
+                ;;
+            tollgate__subcmd__workspaces,update)
+                cmd="tollgate__subcmd__workspaces__subcmd__update"
+                ;;
+            tollgate__subcmd__workspaces__subcmd__help,create)
+                cmd="tollgate__subcmd__workspaces__subcmd__help__subcmd__create"
+                ;;
+            tollgate__subcmd__workspaces__subcmd__help,delete)
+                cmd="tollgate__subcmd__workspaces__subcmd__help__subcmd__delete"
+                ;;
+            tollgate__subcmd__workspaces__subcmd__help,get)
+                cmd="tollgate__subcmd__workspaces__subcmd__help__subcmd__get"
+                ;;
+            tollgate__subcmd__workspaces__subcmd__help,help)
+                cmd="tollgate__subcmd__workspaces__subcmd__help__subcmd__help"
+                ;;
+            tollgate__subcmd__workspaces__subcmd__help,list)
+                cmd="tollgate__subcmd__workspaces__subcmd__help__subcmd__list"
+                ;;
+            tollgate__subcmd__workspaces__subcmd__help,update)
+                cmd="tollgate__subcmd__workspaces__subcmd__help__subcmd__update"
+                ;;
             *)
                 ;;
         esac
@@ -524,7 +587,7 @@ _tollgate() {
 
     case "${cmd}" in
         tollgate)
-            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help"
+            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1958,7 +2021,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__help)
-            opts="serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help"
+            opts="serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2713,6 +2776,90 @@ _tollgate() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tollgate__subcmd__help__subcmd__workspaces)
+            opts="list get create update delete"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__workspaces__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__workspaces__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__workspaces__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__workspaces__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__workspaces__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tollgate__subcmd__integrations)
             opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version list ls get create update delete rm help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -3138,7 +3285,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__keys__subcmd__create)
-            opts="-o -q -v -y -h -V --name --type --scopes --config --metadata --log-bodies --expires --description --dry-run --budget --budget-type --period --alert --rate --token-rate --models --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            opts="-o -q -v -y -h -V --name --type --workspace --scopes --config --metadata --log-bodies --expires --description --dry-run --budget --budget-type --period --alert --rate --token-rate --models --context --url --output --quiet --verbose --color --yes --no-input --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3150,6 +3297,10 @@ _tollgate() {
                     ;;
                 --type)
                     COMPREPLY=($(compgen -W "admin workspace" -- "${cur}"))
+                    return 0
+                    ;;
+                --workspace)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --scopes)
@@ -4330,6 +4481,356 @@ _tollgate() {
                 return 0
             fi
             case "${prev}" in
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces)
+            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version list ls get create update delete rm help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__create)
+            opts="-o -q -v -y -h -V --name --slug --description --metadata --config --models --dry-run --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --slug)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --description)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metadata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__delete)
+            opts="-o -q -v -y -h -V --dry-run --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__get)
+            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__help)
+            opts="list get create update delete help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__help__subcmd__get)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__help__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__list)
+            opts="-o -q -v -y -h -V --name --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__workspaces__subcmd__update)
+            opts="-o -q -v -y -h -V --name --all-models --description --metadata --config --models --dry-run --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --description)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metadata)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --context)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -39,6 +39,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand configs 'Routing configs (Portkey config JSON), versioned'
             cand keys 'API keys for the gateway and the admin API'
             cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+            cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
             cand usage 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
@@ -645,6 +646,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;keys;create'= {
             cand --name 'name'
             cand --type 'admin: manages the control plane; workspace: calls the gateway'
+            cand --workspace 'The workspace (id or slug) a workspace key belongs to [default: ws-default]'
             cand --scopes 'Comma-separated scopes, e.g. configs.read,configs.list'
             cand --config 'A saved config applied to requests that name none'
             cand --metadata 'Metadata added to every request made with the key (repeatable)'
@@ -1027,6 +1029,196 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;budgets;help;reset'= {
         }
         &'tollgate;budgets;help;help'= {
+        }
+        &'tollgate;workspaces'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List workspaces'
+            cand ls 'List workspaces'
+            cand get 'Show one workspace, by id or slug'
+            cand create 'Create a workspace'
+            cand update 'Change a workspace''s name, description, defaults or allowed models'
+            cand delete 'Delete a workspace that has no keys left'
+            cand rm 'Delete a workspace that has no keys left'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;workspaces;list'= {
+            cand --name 'Only workspaces whose name contains this text (any case)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;workspaces;ls'= {
+            cand --name 'Only workspaces whose name contains this text (any case)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;workspaces;get'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;workspaces;create'= {
+            cand --name 'name'
+            cand --slug 'The slug [default: ws- and part of the name and six random characters]'
+            cand --description 'description'
+            cand --metadata 'Metadata added to every request made with the workspace''s keys; wins over the key''s and the request''s (repeatable)'
+            cand --config 'A saved config for requests when neither they nor their key name one'
+            cand --models 'Models the workspace''s keys may use: patterns such as ''@openai-dev/gpt-4o*'' (comma-separated, repeatable; on update they replace the list)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;workspaces;update'= {
+            cand --name 'name'
+            cand --description 'description'
+            cand --metadata 'Metadata added to every request made with the workspace''s keys; wins over the key''s and the request''s (repeatable)'
+            cand --config 'A saved config for requests when neither they nor their key name one'
+            cand --models 'Models the workspace''s keys may use: patterns such as ''@openai-dev/gpt-4o*'' (comma-separated, repeatable; on update they replace the list)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --all-models 'Allow every model again'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;workspaces;delete'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;workspaces;rm'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;workspaces;help'= {
+            cand list 'List workspaces'
+            cand get 'Show one workspace, by id or slug'
+            cand create 'Create a workspace'
+            cand update 'Change a workspace''s name, description, defaults or allowed models'
+            cand delete 'Delete a workspace that has no keys left'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;workspaces;help;list'= {
+        }
+        &'tollgate;workspaces;help;get'= {
+        }
+        &'tollgate;workspaces;help;create'= {
+        }
+        &'tollgate;workspaces;help;update'= {
+        }
+        &'tollgate;workspaces;help;delete'= {
+        }
+        &'tollgate;workspaces;help;help'= {
         }
         &'tollgate;logs'= {
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
@@ -1576,6 +1768,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand configs 'Routing configs (Portkey config JSON), versioned'
             cand keys 'API keys for the gateway and the admin API'
             cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+            cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
             cand usage 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
@@ -1679,6 +1872,23 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;help;budgets;status'= {
         }
         &'tollgate;help;budgets;reset'= {
+        }
+        &'tollgate;help;workspaces'= {
+            cand list 'List workspaces'
+            cand get 'Show one workspace, by id or slug'
+            cand create 'Create a workspace'
+            cand update 'Change a workspace''s name, description, defaults or allowed models'
+            cand delete 'Delete a workspace that has no keys left'
+        }
+        &'tollgate;help;workspaces;list'= {
+        }
+        &'tollgate;help;workspaces;get'= {
+        }
+        &'tollgate;help;workspaces;create'= {
+        }
+        &'tollgate;help;workspaces;update'= {
+        }
+        &'tollgate;help;workspaces;delete'= {
         }
         &'tollgate;help;logs'= {
             cand list 'List request records, newest first'

@@ -44,6 +44,7 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "integrations" -d 
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "keys" -d 'API keys for the gateway and the admin API'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "logs" -d 'Request records: list, show, follow live, export'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
@@ -534,6 +535,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l name -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l type -d 'admin: manages the control plane; workspace: calls the gateway' -r -f -a "admin\t'An organisation service key: manages the control plane'
 workspace\t'A workspace service key: calls the gateway'"
+complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l workspace -d 'The workspace (id or slug) a workspace key belongs to [default: ws-default]' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l scopes -d 'Comma-separated scopes, e.g. configs.read,configs.list' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l config -d 'A saved config applied to requests that name none' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand keys; and __fish_seen_subcommand_from create" -l metadata -d 'Metadata added to every request made with the key (repeatable)' -r
@@ -841,6 +843,158 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_se
 complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "status" -d 'Spend, reserved and remaining per budget and group value, and when each resets'
 complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Start a budget\'s current window over from zero'
 complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "list" -d 'List workspaces'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "ls" -d 'List workspaces'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "get" -d 'Show one workspace, by id or slug'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "create" -d 'Create a workspace'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "update" -d 'Change a workspace\'s name, description, defaults or allowed models'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "delete" -d 'Delete a workspace that has no keys left'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "rm" -d 'Delete a workspace that has no keys left'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -l name -d 'Only workspaces whose name contains this text (any case)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -l name -d 'Only workspaces whose name contains this text (any case)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l slug -d 'The slug [default: ws- and part of the name and six random characters]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l metadata -d 'Metadata added to every request made with the workspace\'s keys; wins over the key\'s and the request\'s (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l config -d 'A saved config for requests when neither they nor their key name one' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l models -d 'Models the workspace\'s keys may use: patterns such as \'@openai-dev/gpt-4o*\' (comma-separated, repeatable; on update they replace the list)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l description -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l metadata -d 'Metadata added to every request made with the workspace\'s keys; wins over the key\'s and the request\'s (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l config -d 'A saved config for requests when neither they nor their key name one' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l models -d 'Models the workspace\'s keys may use: patterns such as \'@openai-dev/gpt-4o*\' (comma-separated, repeatable; on update they replace the list)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l all-models -d 'Allow every model again'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from help" -f -a "list" -d 'List workspaces'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one workspace, by id or slug'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a workspace'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a workspace\'s name, description, defaults or allowed models'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a workspace that has no keys left'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -1286,23 +1440,24 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s y -l y
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets logs trace usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "list" -d 'List integrations'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "get" -d 'Show one integration (its key masked)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "create" -d 'Store a provider\'s credential under a slug'
@@ -1330,6 +1485,11 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "delete" -d 'Delete a budget'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "status" -d 'Spend, reserved and remaining per budget and group value, and when each resets'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "reset" -d 'Start a budget\'s current window over from zero'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "list" -d 'List workspaces'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "get" -d 'Show one workspace, by id or slug'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "create" -d 'Create a workspace'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "update" -d 'Change a workspace\'s name, description, defaults or allowed models'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "delete" -d 'Delete a workspace that has no keys left'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "list" -d 'List request records, newest first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "get" -d 'Show one record with its request and response bodies'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'

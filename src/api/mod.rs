@@ -8,6 +8,7 @@ pub mod integrations;
 pub mod keys;
 pub mod logs;
 pub mod scopes;
+pub mod workspaces;
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

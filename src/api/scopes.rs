@@ -47,6 +47,11 @@ pub const ALL: &[&str] = &[
     "workspace_service_api_keys.delete",
     "workspace_service_api_keys.list",
     "workspace_service_api_keys.rotate",
+    "workspaces.create",
+    "workspaces.read",
+    "workspaces.update",
+    "workspaces.delete",
+    "workspaces.list",
 ];
 
 pub fn is_known(scope: &str) -> bool {

@@ -20,6 +20,7 @@ Examples:
   tollgate keys create --name agent --config pc-prod-a1b2c3 --metadata team=search
   tollgate keys create --name research --budget 50 --period monthly --alert 80 --rate 60/min --models '@openai-dev/*'
   tollgate keys update 6f1c... --reset-usage              # start the key's budget window over
+  tollgate keys create --name search-bot --workspace ws-searc-x1y2z3
   KEY=$(tollgate keys create --name ci-bot -o json | jq -r .key)
   tollgate keys rotate 6f1c... --grace 24h                # the old secret works for another day";
 
@@ -91,6 +92,9 @@ pub struct CreateArgs {
     /// admin: manages the control plane; workspace: calls the gateway
     #[arg(long = "type", value_enum, default_value_t = KeyType::Workspace)]
     key_type: KeyType,
+    /// The workspace (id or slug) a workspace key belongs to [default: ws-default]
+    #[arg(long, value_name = "ID|SLUG")]
+    workspace: Option<String>,
     #[command(flatten)]
     fields: KeyFields,
     #[command(flatten)]
@@ -129,6 +133,7 @@ impl Fields for ApiKey {
             ("name", self.name.clone()),
             ("key", self.key.clone()),
             ("type", self.key_type.clone()),
+            ("workspace", cell(self.workspace_id.as_deref())),
             ("status", self.status.clone()),
             ("scopes", self.scopes.join(", ")),
             (
@@ -207,7 +212,7 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<()> {
                 name: args.name.clone(),
                 scopes: f.scopes.as_deref().map(split_list),
                 description: f.description.clone(),
-                workspace_id: None,
+                workspace_id: args.workspace.clone(),
                 defaults: defaults(f),
                 expires_at: f.expires.map(from_now),
                 limits: args.limits.owned(),

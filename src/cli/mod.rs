@@ -18,6 +18,7 @@ mod status;
 mod trace;
 mod units;
 mod usage;
+mod workspaces;
 
 use std::process::ExitCode;
 
@@ -95,6 +96,9 @@ pub enum Command {
     /// Budgets: spend limits per key, workspace, integration, user or any metadata
     #[command(subcommand)]
     Budgets(budgets::BudgetsCommand),
+    /// Workspaces: groups of keys sharing default metadata, config and allowed models
+    #[command(subcommand)]
+    Workspaces(workspaces::WorkspacesCommand),
     /// Request records: list, show, follow live, export
     #[command(subcommand)]
     Logs(logs::LogsCommand),
@@ -166,6 +170,7 @@ async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Configs(cmd) => configs::run(ctx, cmd).await,
         Command::Keys(cmd) => keys::run(ctx, cmd).await,
         Command::Budgets(cmd) => budgets::run(ctx, cmd).await,
+        Command::Workspaces(cmd) => workspaces::run(ctx, cmd).await,
         Command::Logs(cmd) => logs::run(ctx, cmd).await,
         Command::Trace(cmd) => trace::run(ctx, cmd).await,
         Command::Usage(args) => usage::run(ctx, args).await,

@@ -29,7 +29,7 @@ fn check_owned_limits(usage: Option<&UsageLimits>, rates: Option<&[RateLimit]>) 
     Ok(())
 }
 
-fn check_allowed_models(patterns: Option<&[String]>) -> ApiResult<()> {
+pub fn check_allowed_models(patterns: Option<&[String]>) -> ApiResult<()> {
     match patterns
         .unwrap_or_default()
         .iter()

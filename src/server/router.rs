@@ -14,7 +14,9 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::gateway;
-use super::handlers::{analytics, configs, health, integrations, keys, logs, policies, traces};
+use super::handlers::{
+    analytics, configs, health, integrations, keys, logs, policies, traces, workspaces,
+};
 use super::state::AppState;
 use crate::gateway::providers::adapter::Endpoint;
 
@@ -88,6 +90,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             policies::get_rate,
             policies::update_rate,
             policies::delete_rate
+        ))
+        .routes(routes!(workspaces::create, workspaces::list))
+        .routes(routes!(
+            workspaces::get,
+            workspaces::update,
+            workspaces::delete
         ))
         .split_for_parts();
     let data_plane = Router::new()

@@ -29,6 +29,17 @@ pub struct IntegrationEntry {
     pub allowed_models: Option<Vec<String>>,
 }
 
+/// A workspace as the gateway uses it: what its keys' requests get.
+pub struct WorkspaceEntry {
+    pub slug: String,
+    /// Wins over the key's and the request's metadata.
+    pub metadata: Map<String, Value>,
+    /// A saved config's slug, used when neither the request nor the key names a config.
+    pub config_id: Option<String>,
+    /// Model patterns such as `@openai-dev/gpt-4o*`; `None`: every model.
+    pub allowed_models: Option<Vec<String>>,
+}
+
 /// Tunables of the gateway; the defaults are Portkey's.
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
@@ -58,6 +69,8 @@ pub struct AppState {
     pub keys: KeyIndex,
     pub integrations: RwLock<HashMap<String, Arc<IntegrationEntry>>>,
     pub configs: RwLock<HashMap<String, Arc<Node>>>,
+    /// By workspace id.
+    pub workspaces: RwLock<HashMap<String, Arc<WorkspaceEntry>>>,
     pub http: reqwest::Client,
     pub settings: GatewaySettings,
     pub lb_rng: Option<std::sync::Mutex<rand::rngs::StdRng>>,
@@ -95,6 +108,7 @@ impl AppState {
             keys: KeyIndex::default(),
             integrations: RwLock::default(),
             configs: RwLock::default(),
+            workspaces: RwLock::default(),
             http,
             lb_rng: settings
                 .lb_seed
@@ -110,6 +124,7 @@ impl AppState {
         state.reload_integrations()?;
         state.reload_configs()?;
         state.reload_policies()?;
+        state.reload_workspaces()?;
         Ok(state)
     }
 
@@ -153,6 +168,27 @@ impl AppState {
         Ok(())
     }
 
+    pub fn reload_workspaces(&self) -> StoreResult<()> {
+        let map = self
+            .store
+            .all_workspaces()?
+            .into_iter()
+            .map(|w| {
+                (
+                    w.id,
+                    Arc::new(WorkspaceEntry {
+                        slug: w.slug,
+                        metadata: w.defaults.metadata,
+                        config_id: w.defaults.config_id,
+                        allowed_models: w.allowed_models,
+                    }),
+                )
+            })
+            .collect();
+        *self.workspaces.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
     pub fn integration(&self, slug: &str) -> Option<Arc<IntegrationEntry>> {
         self.integrations
             .read()
@@ -166,6 +202,15 @@ impl AppState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(slug)
+            .cloned()
+    }
+
+    /// By id, as keys name their workspace.
+    pub fn workspace(&self, id: &str) -> Option<Arc<WorkspaceEntry>> {
+        self.workspaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
             .cloned()
     }
 

@@ -1,9 +1,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 use serde_json::Value;
 
-use super::{
-    is_unique_violation, new_id, now, random_suffix, total, Store, StoreError, StoreResult,
-};
+use super::{is_unique_violation, new_id, new_slug, now, total, Store, StoreError, StoreResult};
 use crate::api::configs::{Config, ConfigUpdated, ConfigVersion, UpdateConfig};
 use crate::api::Paging;
 
@@ -38,18 +36,6 @@ fn name_taken(name: &str) -> StoreError {
     StoreError::Conflict(format!("a config named {name:?} already exists"))
 }
 
-/// `pc-` + up to five letters of the name + `-` + six random characters, as Portkey's slugs.
-fn new_slug(name: &str) -> String {
-    let stem: String = name
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(5)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let stem = if stem.is_empty() { "cfg".into() } else { stem };
-    format!("pc-{stem}-{}", random_suffix(6))
-}
-
 impl Store {
     pub fn create_config(
         &self,
@@ -57,7 +43,7 @@ impl Store {
         config: &Value,
         is_default: bool,
     ) -> StoreResult<Config> {
-        let (id, version_id, slug, at) = (new_id(), new_id(), new_slug(name), now());
+        let (id, version_id, slug, at) = (new_id(), new_id(), new_slug("pc", name, "cfg"), now());
         {
             let conn = self.conn();
             let tx = conn.unchecked_transaction()?;
@@ -165,15 +151,5 @@ impl Store {
             0 => Err(not_found(slug)),
             _ => Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn slugs_carry_the_name() {
-        let s = super::new_slug("Prod Routing");
-        assert!(s.starts_with("pc-prodr-") && s.len() == 15, "{s}");
-        assert!(super::new_slug("!!").starts_with("pc-cfg-"));
     }
 }

@@ -1,6 +1,8 @@
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{format_time, new_id, now, parse_time, secrets, Store, StoreError, StoreResult};
+use super::{
+    format_time, merge_defaults, new_id, now, parse_time, secrets, Store, StoreError, StoreResult,
+};
 use crate::api::keys::{ApiKey, ApiKeyCreated, ApiKeyRotated, KeyDefaults, UpdateApiKey};
 use crate::api::Paging;
 
@@ -80,26 +82,17 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serialises")
 }
 
-/// An update's `defaults` change only what they name: a `config_id` replaces the key's (an
-/// empty one removes it); `metadata` keys are set, and a null value removes one.
 fn merged_defaults(current: &KeyDefaults, change: Option<&KeyDefaults>) -> KeyDefaults {
     let mut merged = current.clone();
-    let Some(change) = change else {
-        return merged;
-    };
-    match change.config_id.as_deref() {
-        Some("") => merged.config_id = None,
-        Some(slug) => merged.config_id = Some(slug.to_string()),
-        None => {}
-    }
-    if change.log_bodies.is_some() {
-        merged.log_bodies = change.log_bodies;
-    }
-    for (k, v) in &change.metadata {
-        if v.is_null() {
-            merged.metadata.remove(k);
-        } else {
-            merged.metadata.insert(k.clone(), v.clone());
+    if let Some(change) = change {
+        merge_defaults(
+            &mut merged.config_id,
+            &mut merged.metadata,
+            change.config_id.as_deref(),
+            &change.metadata,
+        );
+        if change.log_bodies.is_some() {
+            merged.log_bodies = change.log_bodies;
         }
     }
     merged

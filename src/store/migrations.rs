@@ -157,6 +157,31 @@ CREATE INDEX budget_events_policy ON budget_events (policy_id, created_ms);
 ALTER TABLE api_keys ADD COLUMN allowed_models TEXT;
 ALTER TABLE integrations ADD COLUMN allowed_models TEXT;
 "#,
+    // Workspaces, with the default one every workspace key without a workspace moves to
+    // (api::workspaces::DEFAULT_WORKSPACE_ID). Organisation keys belong to no workspace.
+    r#"
+CREATE TABLE workspaces (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    defaults TEXT NOT NULL DEFAULT '{}',
+    -- A JSON array of model patterns; NULL allows every model.
+    allowed_models TEXT,
+    status TEXT NOT NULL DEFAULT 'active',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+INSERT INTO workspaces (id, slug, name, description, created_at, updated_at)
+VALUES ('00000000-0000-7000-8000-000000000000', 'ws-default', 'Default',
+    'Workspace keys created without a workspace belong here',
+    strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+UPDATE api_keys SET workspace_id = '00000000-0000-7000-8000-000000000000'
+    WHERE key_type = 'workspace-service'
+    AND (workspace_id IS NULL OR workspace_id NOT IN (SELECT id FROM workspaces));
+UPDATE api_keys SET workspace_id = NULL WHERE key_type = 'organisation-service';
+CREATE INDEX api_keys_workspace ON api_keys (workspace_id);
+"#,
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
@@ -168,4 +193,78 @@ pub fn run(conn: &mut Connection) -> StoreResult<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use crate::api::workspaces::{DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_SLUG};
+
+    /// The schema of the first release, which had no workspaces.
+    const BEFORE_WORKSPACES: usize = 2;
+
+    #[test]
+    fn an_existing_install_gets_the_default_workspace_and_its_keys_move_there() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &super::MIGRATIONS[..BEFORE_WORKSPACES] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", BEFORE_WORKSPACES)
+            .unwrap();
+        for (id, key_type, workspace) in [
+            ("ws-none", "workspace-service", None),
+            ("ws-dangling", "workspace-service", Some("ws-gone")),
+            ("admin", "organisation-service", Some("ws-odd")),
+        ] {
+            conn.execute(
+                "INSERT INTO api_keys (id, name, key_type, workspace_id, hash, masked, scopes,
+                    creation_mode, created_at, updated_at)
+                 VALUES (?1, ?1, ?2, ?3, ?1, 'm', '[]', 'api', 't', 't')",
+                rusqlite::params![id, key_type, workspace],
+            )
+            .unwrap();
+        }
+        super::run(&mut conn).unwrap();
+
+        let (id, name): (String, String) = conn
+            .query_row(
+                "SELECT id, name FROM workspaces WHERE slug = ?1",
+                [DEFAULT_WORKSPACE_SLUG],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (id.as_str(), name.as_str()),
+            (DEFAULT_WORKSPACE_ID, "Default")
+        );
+        let workspace_of = |key: &str| -> Option<String> {
+            conn.query_row(
+                "SELECT workspace_id FROM api_keys WHERE id = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            workspace_of("ws-none").as_deref(),
+            Some(DEFAULT_WORKSPACE_ID)
+        );
+        assert_eq!(
+            workspace_of("ws-dangling").as_deref(),
+            Some(DEFAULT_WORKSPACE_ID)
+        );
+        assert_eq!(workspace_of("admin"), None);
+        let created: String = conn
+            .query_row("SELECT created_at FROM workspaces", [], |r| r.get(0))
+            .unwrap();
+        assert!(crate::store::parse_time(&created).is_some(), "{created}");
+
+        // Running again changes nothing.
+        super::run(&mut conn).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM workspaces", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
 }

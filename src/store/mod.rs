@@ -8,11 +8,13 @@ mod keys;
 pub mod logs;
 mod migrations;
 pub mod secrets;
+mod workspaces;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
+use serde_json::{Map, Value};
 
 pub use keys::{KeyRecord, NewKey};
 pub use secrets::Cipher;
@@ -169,12 +171,88 @@ fn total(conn: &Connection, table: &str, filter: &str) -> StoreResult<u64> {
     Ok(n as u64)
 }
 
+/// `prefix-` + up to five letters of the name + `-` + six random characters, as Portkey's slugs
+/// (`stem` when the name has no letters).
+fn new_slug(prefix: &str, name: &str, stem: &str) -> String {
+    let from_name: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(5)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let stem = if from_name.is_empty() {
+        stem
+    } else {
+        &from_name
+    };
+    format!("{prefix}-{stem}-{}", random_suffix(6))
+}
+
+/// How an update changes a key's or a workspace's defaults: a `config_id` replaces the current
+/// one (an empty one removes it); `metadata` keys are set, and a null value removes one.
+fn merge_defaults(
+    config_id: &mut Option<String>,
+    metadata: &mut Map<String, Value>,
+    change_config_id: Option<&str>,
+    change_metadata: &Map<String, Value>,
+) {
+    match change_config_id {
+        Some("") => *config_id = None,
+        Some(slug) => *config_id = Some(slug.to_string()),
+        None => {}
+    }
+    for (k, v) in change_metadata {
+        if v.is_null() {
+            metadata.remove(k);
+        } else {
+            metadata.insert(k.clone(), v.clone());
+        }
+    }
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Map, Value};
+
+    #[test]
+    fn defaults_merge_only_what_the_change_names() {
+        let (mut config, mut metadata) = (Some("pc-a".to_string()), Map::new());
+        let meta = |v: Value| v.as_object().cloned().unwrap();
+        metadata.extend(meta(json!({"team": "search", "env": "ci"})));
+        super::merge_defaults(
+            &mut config,
+            &mut metadata,
+            None,
+            &meta(json!({"team": "ml"})),
+        );
+        assert_eq!(config.as_deref(), Some("pc-a"));
+        assert_eq!(
+            Value::Object(metadata.clone()),
+            json!({"team": "ml", "env": "ci"})
+        );
+        super::merge_defaults(
+            &mut config,
+            &mut metadata,
+            Some("pc-b"),
+            &meta(json!({"env": null})),
+        );
+        assert_eq!(config.as_deref(), Some("pc-b"));
+        assert_eq!(Value::Object(metadata.clone()), json!({"team": "ml"}));
+        super::merge_defaults(&mut config, &mut metadata, Some(""), &Map::new());
+        assert_eq!(config, None);
+    }
+
+    #[test]
+    fn slugs_carry_the_name() {
+        let s = super::new_slug("pc", "Prod Routing", "cfg");
+        assert!(s.starts_with("pc-prodr-") && s.len() == 15, "{s}");
+        assert!(super::new_slug("ws", "!!", "ws").starts_with("ws-ws-"));
+    }
+
     #[test]
     fn ids_are_uuid_v7_in_time_order() {
         let id = super::new_id();

@@ -15,3 +15,4 @@ mod routing;
 mod server;
 mod upstream;
 mod vertex_service_account;
+mod workspaces;

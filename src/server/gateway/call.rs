@@ -16,7 +16,7 @@ use crate::gateway::providers::adapter::Endpoint;
 use crate::gateway::routing::Node;
 use crate::observe::recorder::Recorder;
 use crate::server::auth::Caller;
-use crate::server::state::AppState;
+use crate::server::state::{AppState, WorkspaceEntry};
 use crate::store::KeyRecord;
 
 pub struct Call {
@@ -28,10 +28,12 @@ pub struct Call {
     pub include_usage: bool,
     pub metadata: Map<String, Value>,
     pub trace: TraceContext,
-    /// The routing config, if the request or the key names one.
+    /// The routing config, if the request, the key or its workspace names one.
     pub config: Option<Arc<Node>>,
     pub headers: HeaderMap,
     pub key: Arc<KeyRecord>,
+    /// The key's workspace (organisation keys have none).
+    pub workspace: Option<Arc<WorkspaceEntry>>,
     pub started: Instant,
     pub created_ms: i64,
     /// The body as received.
@@ -165,6 +167,11 @@ impl Call {
             config: None,
             headers,
             key: caller.0.clone(),
+            workspace: caller
+                .0
+                .workspace_id
+                .as_deref()
+                .and_then(|id| state.workspace(id)),
             started,
             created_ms: crate::observe::record::now_ms(),
             raw_body,
@@ -181,8 +188,11 @@ impl Call {
         // Metadata first, so even a request refused below is recorded with it.
         let mut metadata = baggage(self.header("baggage"));
         metadata.extend(metadata_from_header(self.header("x-portkey-metadata"))?);
-        // Key defaults win over the request's metadata, as in Portkey.
+        // As in Portkey: workspace defaults win over key defaults, which win over the request.
         metadata.extend(key.defaults.metadata.clone());
+        if let Some(workspace) = &self.workspace {
+            metadata.extend(workspace.metadata.clone());
+        }
         self.metadata = metadata;
         if !key.scopes.iter().any(|s| s == scopes::COMPLETIONS_WRITE) {
             return Err(GatewayError::new(
@@ -212,14 +222,22 @@ impl Call {
         self.body = body;
         self.config = match self.header("x-portkey-config") {
             Some(value) => Some(config_from_header(state, value)?),
-            None => match &key.defaults.config_id {
-                Some(slug) => Some(state.config(slug).ok_or_else(|| {
-                    invalid(format!(
-                        "the key's default config {slug:?} no longer exists"
-                    ))
-                })?),
-                None => None,
-            },
+            None => {
+                let workspace_config = self.workspace.as_ref().and_then(|w| w.config_id.as_ref());
+                let default = match (&key.defaults.config_id, workspace_config) {
+                    (Some(slug), _) => Some(("key", slug)),
+                    (None, Some(slug)) => Some(("workspace", slug)),
+                    (None, None) => None,
+                };
+                match default {
+                    Some((owner, slug)) => Some(state.config(slug).ok_or_else(|| {
+                        invalid(format!(
+                            "the {owner}'s default config {slug:?} no longer exists"
+                        ))
+                    })?),
+                    None => None,
+                }
+            }
         };
         Ok(())
     }

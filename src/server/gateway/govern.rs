@@ -70,6 +70,12 @@ fn check_models(call: &Call, target: &Target, facts: &Facts) -> Result<(), Box<A
         let whose = format!("API key {:?}", call.key.name);
         return Err(Box::new(denied_model(&whose, patterns, facts)));
     }
+    if let Some(w) = &call.workspace {
+        if let Some(patterns) = w.allowed_models.as_deref().filter(|p| !allows(p)) {
+            let whose = format!("workspace {}", w.slug);
+            return Err(Box::new(denied_model(&whose, patterns, facts)));
+        }
+    }
     Ok(())
 }
 

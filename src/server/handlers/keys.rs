@@ -2,14 +2,16 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::Json;
+use serde_json::{Map, Value};
 
 use super::{check_name, Deleted, DELETED};
 use crate::api::error::ErrorBody;
 use crate::api::governance::{Owner, OWNER_API_KEY};
 use crate::api::keys::{
-    ApiKey, ApiKeyCreated, ApiKeyRotated, CreateApiKey, KeyDefaults, RotateApiKey, UpdateApiKey,
+    ApiKey, ApiKeyCreated, ApiKeyRotated, CreateApiKey, RotateApiKey, UpdateApiKey,
     TYPE_ORGANISATION, TYPE_WORKSPACE,
 };
+use crate::api::workspaces::DEFAULT_WORKSPACE_ID;
 use crate::api::{scopes, List, Paging};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -18,7 +20,7 @@ use crate::server::governance::{
     as_change, check_limits_change, check_new_limits, store_limits, with_limits,
 };
 use crate::server::state::AppState;
-use crate::store::{parse_time, NewKey};
+use crate::store::{parse_time, NewKey, StoreError};
 
 type S = State<Arc<AppState>>;
 
@@ -38,19 +40,20 @@ fn check_scopes(caller: &Caller, requested: &[String]) -> ApiResult<()> {
     Ok(())
 }
 
-/// On update, an empty `config_id` and null metadata values mean "remove".
-fn check_defaults(state: &AppState, defaults: &KeyDefaults, update: bool) -> ApiResult<()> {
-    if let Some(slug) = defaults
-        .config_id
-        .as_ref()
-        .filter(|s| !(update && s.is_empty()))
-    {
+/// A key's or a workspace's defaults. On update, an empty `config_id` and null metadata values
+/// mean "remove".
+pub(super) fn check_defaults(
+    state: &AppState,
+    config_id: Option<&String>,
+    metadata: &Map<String, Value>,
+    update: bool,
+) -> ApiResult<()> {
+    if let Some(slug) = config_id.filter(|s| !(update && s.is_empty())) {
         state.store.config(slug).map_err(|_| {
             ApiError::invalid(format!("defaults.config_id: no config with slug {slug:?}"))
         })?;
     }
-    if let Some((k, _)) = defaults
-        .metadata
+    if let Some((k, _)) = metadata
         .iter()
         .find(|(_, v)| !(v.is_string() || (update && v.is_null())))
     {
@@ -71,6 +74,29 @@ fn check_expiry(expires_at: Option<&String>) -> ApiResult<()> {
             format!("expires_at {at:?} is in the past"),
         )),
         Some(_) => Ok(()),
+    }
+}
+
+/// The workspace a new key belongs to, by id: the one named (by id or slug), or the default
+/// one for a workspace key; none for an organisation key.
+fn workspace_of(
+    state: &AppState,
+    key_type: &str,
+    named: Option<&str>,
+) -> ApiResult<Option<String>> {
+    match (key_type, named) {
+        (TYPE_ORGANISATION, None) => Ok(None),
+        (TYPE_ORGANISATION, Some(_)) => Err(ApiError::invalid(
+            "organisation keys belong to no workspace: leave out workspace_id, or create a workspace key",
+        )),
+        (_, None) => Ok(Some(DEFAULT_WORKSPACE_ID.into())),
+        (_, Some(named)) => match state.store.workspace(named) {
+            Ok(w) => Ok(Some(w.id)),
+            Err(StoreError::NotFound(_)) => Err(ApiError::invalid(format!(
+                "workspace_id: no workspace with id or slug {named:?}"
+            ))),
+            Err(e) => Err(e.into()),
+        },
     }
 }
 
@@ -110,14 +136,20 @@ pub async fn create(
     });
     check_scopes(&caller, &scopes)?;
     let defaults = new.defaults.clone().unwrap_or_default();
-    check_defaults(&state, &defaults, false)?;
+    check_defaults(
+        &state,
+        defaults.config_id.as_ref(),
+        &defaults.metadata,
+        false,
+    )?;
     check_expiry(new.expires_at.as_ref())?;
     check_new_limits(&new.limits)?;
+    let workspace_id = workspace_of(&state, key_type, new.workspace_id.as_deref())?;
     let created = state.store.create_api_key(&NewKey {
         name: new.name.trim().into(),
         description: new.description,
         key_type: key_type.into(),
-        workspace_id: new.workspace_id,
+        workspace_id,
         scopes,
         defaults,
         expires_at: new.expires_at,
@@ -218,7 +250,12 @@ pub async fn update(
         check_scopes(&caller, scopes)?;
     }
     if let Some(defaults) = &change.defaults {
-        check_defaults(&state, defaults, true)?;
+        check_defaults(
+            &state,
+            defaults.config_id.as_ref(),
+            &defaults.metadata,
+            true,
+        )?;
     }
     check_expiry(change.expires_at.as_ref())?;
     check_limits_change(&change.limits)?;

@@ -6,6 +6,7 @@ pub mod keys;
 pub mod logs;
 pub mod policies;
 pub mod traces;
+pub mod workspaces;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -1,0 +1,117 @@
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+
+use super::keys::check_defaults;
+use super::{check_name, check_slug, Deleted, DELETED};
+use crate::api::error::ErrorBody;
+use crate::api::workspaces::{
+    CreateWorkspace, UpdateWorkspace, Workspace, WorkspaceFilter, DEFAULT_WORKSPACE_ID,
+};
+use crate::api::{List, Paging};
+use crate::server::auth::Caller;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::extract::{Body, Query};
+use crate::server::governance::check_allowed_models;
+use crate::server::state::AppState;
+
+type S = State<Arc<AppState>>;
+
+/// Create a workspace. Keys created in it get its defaults.
+#[utoipa::path(post, path = "/v1/admin/workspaces", tag = "workspaces", request_body = CreateWorkspace,
+    responses((status = 200, body = Workspace), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): S,
+    caller: Caller,
+    Body(mut new): Body<CreateWorkspace>,
+) -> ApiResult<Json<Workspace>> {
+    caller.require("workspaces.create")?;
+    check_name(&new.name)?;
+    new.name = new.name.trim().into();
+    if let Some(slug) = &new.slug {
+        check_slug("workspace slug", slug)?;
+    }
+    if let Some(d) = &new.defaults {
+        check_defaults(&state, d.config_id.as_ref(), &d.metadata, false)?;
+    }
+    check_allowed_models(new.allowed_models.as_deref())?;
+    let created = state.store.create_workspace(&new)?;
+    state.reload_workspaces()?;
+    Ok(Json(created))
+}
+
+/// `name` matches part of a name, any case; `exact_name` the whole name.
+#[utoipa::path(get, path = "/v1/admin/workspaces", tag = "workspaces", params(WorkspaceFilter, Paging),
+    responses((status = 200, body = List<Workspace>), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): S,
+    caller: Caller,
+    Query(filter): Query<WorkspaceFilter>,
+    Query(page): Query<Paging>,
+) -> ApiResult<Json<List<Workspace>>> {
+    caller.require("workspaces.list")?;
+    let (total, data) = state.store.workspaces(&filter, page)?;
+    Ok(Json(List::new(total, data)))
+}
+
+/// By id or slug.
+#[utoipa::path(get, path = "/v1/admin/workspaces/{id}", tag = "workspaces",
+    params(("id" = String, Path, description = "the workspace's id or slug")),
+    responses((status = 200, body = Workspace), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Workspace>> {
+    caller.require("workspaces.read")?;
+    Ok(Json(state.store.workspace(&id)?))
+}
+
+/// Fields left out are unchanged; `defaults` are merged as a key's are.
+#[utoipa::path(put, path = "/v1/admin/workspaces/{id}", tag = "workspaces", request_body = UpdateWorkspace,
+    params(("id" = String, Path, description = "the workspace's id or slug")),
+    responses((status = 200, body = Workspace), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(mut change): Body<UpdateWorkspace>,
+) -> ApiResult<Json<Workspace>> {
+    caller.require("workspaces.update")?;
+    if let Some(name) = &change.name {
+        check_name(name)?;
+        change.name = Some(name.trim().into());
+    }
+    if let Some(d) = &change.defaults {
+        check_defaults(&state, d.config_id.as_ref(), &d.metadata, true)?;
+    }
+    if let Some(models) = &change.allowed_models {
+        check_allowed_models(models.as_deref())?;
+    }
+    let updated = state.store.update_workspace(&id, &change)?;
+    state.reload_workspaces()?;
+    Ok(Json(updated))
+}
+
+/// Refused (409) while the workspace has keys, and for the default workspace.
+#[utoipa::path(delete, path = "/v1/admin/workspaces/{id}", tag = "workspaces",
+    params(("id" = String, Path, description = "the workspace's id or slug")),
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Deleted>> {
+    caller.require("workspaces.delete")?;
+    let workspace = state.store.workspace(&id)?;
+    if workspace.id == DEFAULT_WORKSPACE_ID {
+        return Err(ApiError::conflict(format!(
+            "the default workspace {:?} cannot be deleted: workspace keys created without a workspace go there",
+            workspace.slug
+        )));
+    }
+    state.store.delete_workspace(&workspace.id)?;
+    state.reload_workspaces()?;
+    Ok(Json(DELETED))
+}
