@@ -918,7 +918,13 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l description -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l metadata -d 'Metadata added to every request made with the workspace\'s keys; wins over the key\'s and the request\'s (repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l config -d 'A saved config for requests when neither they nor their key name one' -r
-complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l models -d 'Models the workspace\'s keys may use: patterns such as \'@openai-dev/gpt-4o*\' (comma-separated, repeatable; on update they replace the list)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l budget -d 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l budget-type -d 'What the budget counts' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l period -d 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l alert -d 'Alert (webhook and event) when this percentage of the budget is used' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l rate -d 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l token-rate -d 'A token rate limit (input plus output), e.g. 100000/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l models -d 'Models it may use: patterns such as \'@openai-dev/*\' or gpt-4o* (comma-separated, repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -939,7 +945,13 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l description -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l metadata -d 'Metadata added to every request made with the workspace\'s keys; wins over the key\'s and the request\'s (repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l config -d 'A saved config for requests when neither they nor their key name one' -r
-complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l models -d 'Models the workspace\'s keys may use: patterns such as \'@openai-dev/gpt-4o*\' (comma-separated, repeatable; on update they replace the list)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l budget -d 'A budget: USD per period (or tokens, with --budget-type tokens); requests past it get 412' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l budget-type -d 'What the budget counts' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l period -d 'When the budget starts over: monthly, weekly or every N days (e.g. 10d) [default: never]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l alert -d 'Alert (webhook and event) when this percentage of the budget is used' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l rate -d 'A request rate limit, N/UNIT with UNIT s, min, h or day, e.g. 60/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l token-rate -d 'A token rate limit (input plus output), e.g. 100000/min (repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l models -d 'Models it may use: patterns such as \'@openai-dev/*\' or gpt-4o* (comma-separated, repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -949,8 +961,11 @@ ndjson\t''"
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l all-models -d 'Allow every model again'
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l no-budget -d 'Remove the budget'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l no-rate-limits -d 'Remove the rate limits'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l all-models -d 'Allow every model again'
+complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -l reset-usage -d 'Start the budget\'s window over from zero'
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from update" -s y -l yes -d 'Skip confirmations'

@@ -2,6 +2,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use super::governance::{OwnedLimits, OwnedLimitsChange, RateLimit, UsageLimits};
+
 /// The workspace every install has, made by the migration that added workspaces. Workspace keys
 /// created without a `workspace_id` belong to it; it cannot be deleted.
 pub const DEFAULT_WORKSPACE_ID: &str = "00000000-0000-7000-8000-000000000000";
@@ -19,6 +21,12 @@ pub struct Workspace {
     /// Model patterns this workspace's keys may use, e.g. `@openai-dev/gpt-4o*`; null: every
     /// model.
     pub allowed_models: Option<Vec<String>>,
+    /// The workspace's own budget, over all its keys' requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_limits: Option<UsageLimits>,
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
+    /// `active`, or `exhausted` while its budget is used up.
     pub status: String,
     pub created_at: String,
     pub last_updated_at: String,
@@ -47,8 +55,9 @@ pub struct CreateWorkspace {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defaults: Option<WorkspaceDefaults>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_models: Option<Vec<String>>,
+    /// Its budget, rate limits and model allow-list.
+    #[serde(flatten)]
+    pub limits: OwnedLimits,
 }
 
 /// Fields left out are unchanged. `defaults` are merged as a key's are: a `config_id` replaces
@@ -61,14 +70,8 @@ pub struct UpdateWorkspace {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defaults: Option<WorkspaceDefaults>,
-    /// Replaces the model allow-list; null allows every model again.
-    #[serde(
-        default,
-        deserialize_with = "super::double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Option<Vec<String>>)]
-    pub allowed_models: Option<Option<Vec<String>>>,
+    #[serde(flatten)]
+    pub limits: OwnedLimitsChange,
 }
 
 /// `GET /v1/admin/workspaces` filters.

@@ -3,8 +3,9 @@
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::args::{metadata, parse_pair, split_list};
+use super::args::{metadata, parse_pair};
 use super::ctx::Ctx;
+use super::limits::{LimitArgs, LimitChangeArgs};
 use crate::api::workspaces::{CreateWorkspace, UpdateWorkspace, Workspace, WorkspaceDefaults};
 use crate::api::List;
 use crate::error::Result;
@@ -59,10 +60,6 @@ pub struct WorkspaceFields {
     /// A saved config for requests when neither they nor their key name one
     #[arg(long, value_name = "SLUG")]
     config: Option<String>,
-    /// Models the workspace's keys may use: patterns such as '@openai-dev/gpt-4o*'
-    /// (comma-separated, repeatable; on update they replace the list)
-    #[arg(long, value_name = "PATTERNS")]
-    models: Vec<String>,
     /// Show what would be sent without sending it
     #[arg(long)]
     dry_run: bool,
@@ -77,6 +74,8 @@ pub struct CreateArgs {
     slug: Option<String>,
     #[command(flatten)]
     fields: WorkspaceFields,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -85,11 +84,10 @@ pub struct UpdateArgs {
     id: String,
     #[arg(long)]
     name: Option<String>,
-    /// Allow every model again
-    #[arg(long, conflicts_with = "models")]
-    all_models: bool,
     #[command(flatten)]
     fields: WorkspaceFields,
+    #[command(flatten)]
+    limits: LimitChangeArgs,
 }
 
 impl Row for Workspace {
@@ -115,6 +113,14 @@ impl Fields for Workspace {
             ("config", cell(self.defaults.config_id.as_deref())),
             ("metadata", metadata_cell(self)),
             ("allowed models", models_cell(self)),
+            (
+                "budget",
+                super::limits::describe_budget(self.usage_limits.as_ref()),
+            ),
+            (
+                "rate limits",
+                super::limits::describe_rates(&self.rate_limits),
+            ),
             ("status", self.status.clone()),
             ("created_at", self.created_at.clone()),
             ("last_updated_at", self.last_updated_at.clone()),
@@ -140,10 +146,6 @@ fn defaults(fields: &WorkspaceFields) -> Option<WorkspaceDefaults> {
         config_id: fields.config.clone(),
         metadata: metadata(&fields.metadata),
     })
-}
-
-fn models(fields: &WorkspaceFields) -> Option<Vec<String>> {
-    (!fields.models.is_empty()).then(|| fields.models.iter().flat_map(|m| split_list(m)).collect())
 }
 
 fn path(id: &str) -> String {
@@ -172,7 +174,7 @@ pub async fn run(ctx: &Ctx, cmd: WorkspacesCommand) -> Result<()> {
                 slug: args.slug.clone(),
                 description: f.description.clone(),
                 defaults: defaults(f),
-                allowed_models: models(f),
+                limits: args.limits.owned(),
             };
             let route = "/v1/admin/workspaces";
             if f.dry_run {
@@ -191,11 +193,7 @@ pub async fn run(ctx: &Ctx, cmd: WorkspacesCommand) -> Result<()> {
                 name: args.name.clone(),
                 description: f.description.clone(),
                 defaults: defaults(f),
-                allowed_models: if args.all_models {
-                    Some(None)
-                } else {
-                    models(f).map(Some)
-                },
+                limits: args.limits.change(),
             };
             if f.dry_run {
                 return ctx.dry_run("PUT", &path(&args.id), serde_json::to_value(&body).ok());

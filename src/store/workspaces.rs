@@ -24,6 +24,8 @@ fn row(r: &Row) -> rusqlite::Result<Workspace> {
         description: r.get(3)?,
         defaults: serde_json::from_str(&defaults).unwrap_or_default(),
         allowed_models: patterns(r.get(5)?),
+        usage_limits: None,
+        rate_limits: Vec::new(),
         status: r.get(6)?,
         created_at: r.get(7)?,
         last_updated_at: r.get(8)?,
@@ -68,7 +70,7 @@ impl Store {
                     new.name,
                     new.description,
                     json(&new.defaults.clone().unwrap_or_default()),
-                    new.allowed_models.as_ref().map(json),
+                    new.limits.allowed_models.as_ref().map(json),
                     at,
                 ],
             )
@@ -144,6 +146,7 @@ impl Store {
                     change.description.as_ref().or(current.description.as_ref()),
                     json(&defaults),
                     change
+                        .limits
                         .allowed_models
                         .as_ref()
                         .unwrap_or(&current.allowed_models)

@@ -453,3 +453,99 @@ fn a_budget_added_later_counts_what_the_key_already_spent_in_its_window() {
     assert_eq!(chat(&env, &key, &text, &[]).status, 200);
     assert_eq!(chat(&env, &key, &text, &[]).status, 412);
 }
+
+#[test]
+fn key_workspace_and_policy_budgets_all_hold_and_the_tightest_refuses() {
+    let env = gateway_env(&[]);
+    let upstream = exact_upstream("@gov/m1", Duration::ZERO);
+    priced_integration(&env, "gov", &upstream, json!({}));
+    let each = cost_of("@gov/m1");
+    let amount = |n: f64| format!("{}", each * n);
+    let ws = env
+        .run(&[
+            "workspaces",
+            "create",
+            "--name",
+            "Research",
+            "--slug",
+            "ws-research",
+            "--budget",
+            &amount(4.0),
+            "--period",
+            "monthly",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        ws["usage_limits"]["credit_limit"].as_f64(),
+        Some(each * 4.0)
+    );
+    let (_, a) = env.create_key(
+        "a",
+        &["--workspace", "ws-research", "--budget", &amount(2.0)],
+    );
+    let (_, b) = env.create_key("b", &["--workspace", "ws-research"]);
+    let (_, c) = env.create_key("c", &[]);
+    // A policy on the workspace by slug (kept by id), per end user.
+    let out = env
+        .run(&[
+            "budgets",
+            "create",
+            "--name",
+            "research-users",
+            "--budget",
+            &amount(1.0),
+            "--condition",
+            "workspace_id=ws-research",
+            "--group-by",
+            "metadata._user",
+            "-o",
+            "json",
+        ])
+        .ok();
+    let policy = out.json()["id"].as_str().unwrap().to_string();
+    let got = admin(
+        &env,
+        "GET",
+        &format!("/v1/policies/usage-limits/{policy}"),
+        None,
+    )
+    .json();
+    assert_eq!(got["conditions"][0]["value"], ws["id"]);
+
+    let text = body("@gov/m1");
+    let send = |key: &str, user: &str| {
+        let meta = json!({"_user": user}).to_string();
+        let reply = chat(&env, key, &text, &[("x-portkey-metadata", &meta)]);
+        let rule = reply.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (reply.status, rule)
+    };
+    assert_eq!(send(&a, "u1").0, 200);
+    let (status, why) = send(&a, "u1");
+    assert_eq!(status, 412, "u1's own $1 share is used");
+    assert!(why.contains("research-users"), "{why}");
+    assert_eq!(send(&a, "u2").0, 200);
+    let (status, why) = send(&a, "u3");
+    assert_eq!(status, 412, "key a's budget of 2 is used");
+    assert!(why.contains("key a budget"), "{why}");
+    assert_eq!(send(&b, "u3").0, 200);
+    assert_eq!(send(&b, "u4").0, 200);
+    let (status, why) = send(&b, "u5");
+    assert_eq!(status, 412, "the workspace's 4 are used");
+    assert!(why.contains("workspace ws-research budget"), "{why}");
+    assert_eq!(
+        send(&c, "u5").0,
+        200,
+        "a key outside the workspace is not held"
+    );
+    let got = env
+        .run(&["workspaces", "get", "ws-research", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(got["status"], "exhausted");
+}

@@ -11,9 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Deleted, DELETED};
 use crate::api::error::ErrorBody;
 use crate::api::governance::{
-    BudgetEntity, BudgetEvent, BudgetStatus, CreateRateLimitPolicy, CreateUsageLimitPolicy,
-    PolicyCreated, RateLimitPolicy, UpdateRateLimitPolicy, UpdateUsageLimitPolicy,
-    UsageLimitPolicy, UsageLimits,
+    BudgetEntity, BudgetEvent, BudgetStatus, Condition, CreateRateLimitPolicy,
+    CreateUsageLimitPolicy, PolicyCreated, RateLimitPolicy, UpdateRateLimitPolicy,
+    UpdateUsageLimitPolicy, UsageLimitPolicy, UsageLimits,
 };
 use crate::api::List;
 use crate::governance::rules::{check_rate_limit, check_selectors, check_usage_limits};
@@ -91,6 +91,27 @@ fn deleted(state: &AppState, id: &str, kind: &str) -> ApiResult<Json<Deleted>> {
     Ok(Json(DELETED))
 }
 
+/// Conditions may name a workspace by slug; they are kept with its id, which is what a request
+/// carries.
+fn with_workspace_ids(
+    state: &AppState,
+    mut conditions: Vec<Condition>,
+) -> ApiResult<Vec<Condition>> {
+    for c in conditions
+        .iter_mut()
+        .filter(|c| c.key == "workspace_id" && !c.value.contains('*'))
+    {
+        let workspace = state.store.workspace(&c.value).map_err(|_| {
+            ApiError::invalid(format!(
+                "conditions: no workspace {:?}: give a workspace's id or slug",
+                c.value
+            ))
+        })?;
+        c.value = workspace.id;
+    }
+    Ok(conditions)
+}
+
 fn default_name(kind: &str, given: Option<&String>) -> ApiResult<String> {
     match given {
         Some(n) if n.trim().is_empty() => Err(ApiError::invalid("name must not be empty")),
@@ -118,12 +139,13 @@ pub async fn create_budget(
     caller.require("policies.create")?;
     check_selectors(&new.conditions, &new.group_by).map_err(invalid)?;
     check_usage_limits(&new.limits).map_err(invalid)?;
+    let conditions = with_workspace_ids(&state, new.conditions)?;
     let name = default_name(USAGE, new.name.as_ref())?;
     let id = state.store.create_policy(
         USAGE,
         &PolicyFields {
             name: &name,
-            conditions: &new.conditions,
+            conditions: &conditions,
             group_by: &new.group_by,
             spec: serde_json::to_value(&new.limits).expect("data"),
             status: "active",
@@ -186,7 +208,7 @@ pub async fn update_budget(
         (limits.periodic_reset, limits.periodic_reset_days) = (None, change.periodic_reset_days);
     }
     check_usage_limits(&limits).map_err(invalid)?;
-    let conditions = change.conditions.unwrap_or(current.conditions);
+    let conditions = with_workspace_ids(&state, change.conditions.unwrap_or(current.conditions))?;
     let group_by = change.group_by.unwrap_or(current.group_by);
     check_selectors(&conditions, &group_by).map_err(invalid)?;
     let status = change.status.unwrap_or(current.status);
@@ -312,12 +334,13 @@ pub async fn create_rate(
     caller.require("policies.create")?;
     check_selectors(&new.conditions, &new.group_by).map_err(invalid)?;
     check_rate_limit(new.limit.value).map_err(invalid)?;
+    let conditions = with_workspace_ids(&state, new.conditions)?;
     let name = default_name(RATE, new.name.as_ref())?;
     let id = state.store.create_policy(
         RATE,
         &PolicyFields {
             name: &name,
-            conditions: &new.conditions,
+            conditions: &conditions,
             group_by: &new.group_by,
             spec: serde_json::to_value(new.limit).expect("data"),
             status: "active",
@@ -374,7 +397,7 @@ pub async fn update_rate(
         limit.value = v;
     }
     check_rate_limit(limit.value).map_err(invalid)?;
-    let conditions = change.conditions.unwrap_or(current.conditions);
+    let conditions = with_workspace_ids(&state, change.conditions.unwrap_or(current.conditions))?;
     let group_by = change.group_by.unwrap_or(current.group_by);
     check_selectors(&conditions, &group_by).map_err(invalid)?;
     let status = change.status.unwrap_or(current.status);

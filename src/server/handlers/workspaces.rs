@@ -6,6 +6,7 @@ use axum::Json;
 use super::keys::check_defaults;
 use super::{check_name, check_slug, Deleted, DELETED};
 use crate::api::error::ErrorBody;
+use crate::api::governance::{Owner, OWNER_WORKSPACE};
 use crate::api::workspaces::{
     CreateWorkspace, UpdateWorkspace, Workspace, WorkspaceFilter, DEFAULT_WORKSPACE_ID,
 };
@@ -13,10 +14,28 @@ use crate::api::{List, Paging};
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
-use crate::server::governance::check_allowed_models;
+use crate::server::governance::{
+    as_change, check_limits_change, check_new_limits, store_limits, with_limits,
+};
 use crate::server::state::AppState;
 
 type S = State<Arc<AppState>>;
+
+fn owner(id: &str) -> Owner {
+    Owner {
+        kind: OWNER_WORKSPACE.into(),
+        id: id.into(),
+    }
+}
+
+fn with_workspace_limits(state: &AppState, mut w: Workspace) -> ApiResult<Workspace> {
+    let limits = with_limits(state, &owner(&w.id))?;
+    (w.usage_limits, w.rate_limits) = (limits.usage, limits.rates);
+    if limits.exhausted && w.status == "active" {
+        w.status = "exhausted".into();
+    }
+    Ok(w)
+}
 
 /// Create a workspace. Keys created in it get its defaults.
 #[utoipa::path(post, path = "/v1/admin/workspaces", tag = "workspaces", request_body = CreateWorkspace,
@@ -35,10 +54,12 @@ pub async fn create(
     if let Some(d) = &new.defaults {
         check_defaults(&state, d.config_id.as_ref(), &d.metadata, false)?;
     }
-    check_allowed_models(new.allowed_models.as_deref())?;
+    check_new_limits(&new.limits)?;
     let created = state.store.create_workspace(&new)?;
+    let label = format!("workspace {}", created.slug);
+    store_limits(&state, &owner(&created.id), &label, &as_change(&new.limits))?;
     state.reload_workspaces()?;
-    Ok(Json(created))
+    Ok(Json(with_workspace_limits(&state, created)?))
 }
 
 /// `name` matches part of a name, any case; `exact_name` the whole name.
@@ -52,6 +73,10 @@ pub async fn list(
 ) -> ApiResult<Json<List<Workspace>>> {
     caller.require("workspaces.list")?;
     let (total, data) = state.store.workspaces(&filter, page)?;
+    let data = data
+        .into_iter()
+        .map(|w| with_workspace_limits(&state, w))
+        .collect::<ApiResult<_>>()?;
     Ok(Json(List::new(total, data)))
 }
 
@@ -65,7 +90,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Workspace>> {
     caller.require("workspaces.read")?;
-    Ok(Json(state.store.workspace(&id)?))
+    Ok(Json(with_workspace_limits(
+        &state,
+        state.store.workspace(&id)?,
+    )?))
 }
 
 /// Fields left out are unchanged; `defaults` are merged as a key's are.
@@ -86,12 +114,12 @@ pub async fn update(
     if let Some(d) = &change.defaults {
         check_defaults(&state, d.config_id.as_ref(), &d.metadata, true)?;
     }
-    if let Some(models) = &change.allowed_models {
-        check_allowed_models(models.as_deref())?;
-    }
+    check_limits_change(&change.limits)?;
     let updated = state.store.update_workspace(&id, &change)?;
+    let label = format!("workspace {}", updated.slug);
+    store_limits(&state, &owner(&updated.id), &label, &change.limits)?;
     state.reload_workspaces()?;
-    Ok(Json(updated))
+    Ok(Json(with_workspace_limits(&state, updated)?))
 }
 
 /// Refused (409) while the workspace has keys, and for the default workspace.
@@ -112,6 +140,8 @@ pub async fn delete(
         )));
     }
     state.store.delete_workspace(&workspace.id)?;
+    state.store.delete_owned(&owner(&workspace.id))?;
+    state.reload_policies()?;
     state.reload_workspaces()?;
     Ok(Json(DELETED))
 }
