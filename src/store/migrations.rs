@@ -114,6 +114,42 @@ CREATE TABLE feedback (
 );
 CREATE INDEX feedback_trace ON feedback (trace_id);
 "#,
+    r#"
+CREATE TABLE audit_logs (
+    seq INTEGER PRIMARY KEY,
+    -- A UUID v7 whose time is created_ms.
+    id TEXT NOT NULL UNIQUE,
+    created_ms INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id TEXT,
+    action TEXT NOT NULL,
+    actor_key_id TEXT NOT NULL,
+    actor_name TEXT NOT NULL,
+    actor_key_type TEXT NOT NULL,
+    workspace_id TEXT,
+    client_ip TEXT,
+    user_agent TEXT,
+    request_id TEXT NOT NULL,
+    response_status_code INTEGER NOT NULL,
+    before TEXT,
+    after TEXT
+);
+-- Lists are newest first by (created_ms, seq): each filter's index ends in created_ms (and,
+-- implicitly, seq), so a filtered page is read in order without a sort.
+CREATE INDEX audit_logs_created ON audit_logs (created_ms);
+CREATE INDEX audit_logs_actor ON audit_logs (actor_key_id, created_ms);
+CREATE INDEX audit_logs_resource ON audit_logs (resource_type, resource_id, created_ms);
+CREATE INDEX audit_logs_action ON audit_logs (action, created_ms);
+CREATE INDEX audit_logs_workspace ON audit_logs (workspace_id, created_ms);
+CREATE INDEX audit_logs_client_ip ON audit_logs (client_ip, created_ms);
+-- Keys hold the scopes they were created with, so the key `serve` made on first start (which
+-- holds every scope) is given the new one; it can grant it to other keys.
+UPDATE api_keys SET scopes = json_insert(scopes, '$[#]', 'audit_logs.list')
+    WHERE creation_mode = 'auto' AND NOT EXISTS
+        (SELECT 1 FROM json_each(api_keys.scopes) WHERE value = 'audit_logs.list');
+"#,
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
