@@ -10,6 +10,7 @@ use crate::api::integrations::{
 };
 use crate::api::{List, Paging};
 use crate::gateway::providers;
+use crate::server::audit::Change;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
@@ -38,7 +39,7 @@ pub async fn create(
     State(state): S,
     caller: Caller,
     Body(new): Body<CreateIntegration>,
-) -> ApiResult<Json<IntegrationCreated>> {
+) -> ApiResult<(Change, Json<IntegrationCreated>)> {
     caller.require("integrations.create")?;
     check_slug("integration slug", &new.slug)?;
     let provider = providers::find(&new.ai_provider_id).ok_or_else(|| {
@@ -57,10 +58,13 @@ pub async fn create(
     check_configurations(&new.configurations)?;
     let created = state.store.create_integration(&new)?;
     state.reload_integrations()?;
-    Ok(Json(IntegrationCreated {
-        id: created.id,
-        slug: created.slug,
-    }))
+    Ok((
+        Change::created(&created.slug, &created),
+        Json(IntegrationCreated {
+            id: created.id,
+            slug: created.slug,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/integrations", tag = "integrations", params(Paging),
@@ -93,7 +97,7 @@ pub async fn update(
     caller: Caller,
     Path(slug): Path<String>,
     Body(change): Body<UpdateIntegration>,
-) -> ApiResult<Json<Integration>> {
+) -> ApiResult<(Change, Json<Integration>)> {
     caller.require("integrations.update")?;
     if let Some(c) = &change.configurations {
         check_configurations(c)?;
@@ -101,9 +105,10 @@ pub async fn update(
     if let Some(name) = &change.name {
         super::check_name(name)?;
     }
+    let before = state.store.integration(&slug)?;
     let updated = state.store.update_integration(&slug, &change)?;
     state.reload_integrations()?;
-    Ok(Json(updated))
+    Ok((Change::updated(&slug, &before, &updated), Json(updated)))
 }
 
 #[utoipa::path(delete, path = "/v1/integrations/{slug}", tag = "integrations",
@@ -112,9 +117,10 @@ pub async fn delete(
     State(state): S,
     caller: Caller,
     Path(slug): Path<String>,
-) -> ApiResult<Json<Deleted>> {
+) -> ApiResult<(Change, Json<Deleted>)> {
     caller.require("integrations.delete")?;
+    let before = state.store.integration(&slug)?;
     state.store.delete_integration(&slug)?;
     state.reload_integrations()?;
-    Ok(Json(DELETED))
+    Ok((Change::deleted(&slug, &before), Json(DELETED)))
 }

@@ -10,6 +10,7 @@ use crate::api::keys::{
     TYPE_ORGANISATION, TYPE_WORKSPACE,
 };
 use crate::api::{scopes, List, Paging};
+use crate::server::audit::Change;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
@@ -79,7 +80,7 @@ pub async fn create(
     caller: Caller,
     Path((kind, sub_type)): Path<(String, String)>,
     Body(new): Body<CreateApiKey>,
-) -> ApiResult<Json<ApiKeyCreated>> {
+) -> ApiResult<(Change, Json<ApiKeyCreated>)> {
     let key_type = match (kind.as_str(), sub_type.as_str()) {
         ("organisation", "service") => TYPE_ORGANISATION,
         ("workspace", "service") => TYPE_WORKSPACE,
@@ -119,7 +120,8 @@ pub async fn create(
         creation_mode: "api",
     })?;
     state.reload_keys()?;
-    Ok(Json(created))
+    let after = state.store.api_key(&created.id)?;
+    Ok((Change::created(&created.id, &after), Json(created)))
 }
 
 /// Lists the keys of the types the caller may list.
@@ -172,8 +174,8 @@ pub async fn update(
     caller: Caller,
     Path(id): Path<String>,
     Body(change): Body<UpdateApiKey>,
-) -> ApiResult<Json<ApiKey>> {
-    authorised(&state, &caller, &id, "update")?;
+) -> ApiResult<(Change, Json<ApiKey>)> {
+    let before = authorised(&state, &caller, &id, "update")?;
     if let Some(name) = &change.name {
         check_name(name)?;
     }
@@ -186,7 +188,7 @@ pub async fn update(
     check_expiry(change.expires_at.as_ref())?;
     let key = state.store.update_api_key(&id, &change)?;
     state.reload_keys()?;
-    Ok(Json(key))
+    Ok((Change::updated(&id, &before, &key), Json(key)))
 }
 
 /// Revokes the key at once.
@@ -196,11 +198,11 @@ pub async fn delete(
     State(state): S,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Deleted>> {
-    authorised(&state, &caller, &id, "delete")?;
+) -> ApiResult<(Change, Json<Deleted>)> {
+    let before = authorised(&state, &caller, &id, "delete")?;
     state.store.delete_api_key(&id)?;
     state.reload_keys()?;
-    Ok(Json(DELETED))
+    Ok((Change::deleted(&id, &before), Json(DELETED)))
 }
 
 /// Issues a new secret; the old one works until `key_transition_period_ms` has passed.
@@ -211,7 +213,7 @@ pub async fn rotate(
     caller: Caller,
     Path(id): Path<String>,
     Body(request): Body<RotateApiKey>,
-) -> ApiResult<Json<ApiKeyRotated>> {
+) -> ApiResult<(Change, Json<ApiKeyRotated>)> {
     let key = authorised(&state, &caller, &id, "rotate")?;
     // A new secret for a stronger key would be a stronger key in the caller's hands.
     check_scopes(&caller, &key.scopes)?;
@@ -219,5 +221,6 @@ pub async fn rotate(
         .store
         .rotate_api_key(&id, request.key_transition_period_ms)?;
     state.reload_keys()?;
-    Ok(Json(rotated))
+    let after = state.store.api_key(&id)?;
+    Ok((Change::updated(&id, &key, &after), Json(rotated)))
 }
