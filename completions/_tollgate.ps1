@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             [CompletionResult]::new('workspaces', 'workspaces', [CompletionResultType]::ParameterValue, 'Workspaces: groups of keys sharing default metadata, config and allowed models')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Request records: list, show, follow live, export')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Traces: the spans of an agent run or a request, as a tree with timings')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'The audit log of admin changes: who changed what, when, from where')
             [CompletionResult]::new('usage', 'usage', [CompletionResultType]::ParameterValue, 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise')
             [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Send a chat request through the gateway and stream the answer')
             [CompletionResult]::new('context', 'context', [CompletionResultType]::ParameterValue, 'Named control planes (URL + stored credential)')
@@ -1570,6 +1571,89 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
         'tollgate;trace;help;help' {
             break
         }
+        'tollgate;audit' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List admin changes, newest first: who, what, when, from where, and the status')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List admin changes, newest first: who, what, when, from where, and the status')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tollgate;audit;list' {
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only changes since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 1d)')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only changes before this time: RFC 3339 or a duration before now')
+            [CompletionResult]::new('--action', '--action', [CompletionResultType]::ParameterName, 'create, update, delete or rotate')
+            [CompletionResult]::new('--resource-type', '--resource-type', [CompletionResultType]::ParameterName, 'The route''s resource: integrations, configs, api-keys, ...')
+            [CompletionResult]::new('--actor', '--actor', [CompletionResultType]::ParameterName, 'Only the changes made with this API key')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'How many changes to show (1 to 1000)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;audit;ls' {
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only changes since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 1d)')
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'Only changes before this time: RFC 3339 or a duration before now')
+            [CompletionResult]::new('--action', '--action', [CompletionResultType]::ParameterName, 'create, update, delete or rotate')
+            [CompletionResult]::new('--resource-type', '--resource-type', [CompletionResultType]::ParameterName, 'The route''s resource: integrations, configs, api-keys, ...')
+            [CompletionResult]::new('--actor', '--actor', [CompletionResultType]::ParameterName, 'Only the changes made with this API key')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'How many changes to show (1 to 1000)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;audit;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List admin changes, newest first: who, what, when, from where, and the status')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tollgate;audit;help;list' {
+            break
+        }
+        'tollgate;audit;help;help' {
+            break
+        }
         'tollgate;usage' {
             [CompletionResult]::new('--by', '--by', [CompletionResultType]::ParameterName, 'What to group by: model, provider, user, key, metadata.KEY, or time:INTERVAL (e.g. time:1h, one row per hour)')
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)')
@@ -1918,6 +2002,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             [CompletionResult]::new('workspaces', 'workspaces', [CompletionResultType]::ParameterValue, 'Workspaces: groups of keys sharing default metadata, config and allowed models')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Request records: list, show, follow live, export')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Traces: the spans of an agent run or a request, as a tree with timings')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'The audit log of admin changes: who changed what, when, from where')
             [CompletionResult]::new('usage', 'usage', [CompletionResultType]::ParameterValue, 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise')
             [CompletionResult]::new('chat', 'chat', [CompletionResultType]::ParameterValue, 'Send a chat request through the gateway and stream the answer')
             [CompletionResult]::new('context', 'context', [CompletionResultType]::ParameterValue, 'Named control planes (URL + stored credential)')
@@ -2100,6 +2185,13 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             break
         }
         'tollgate;help;trace;show' {
+            break
+        }
+        'tollgate;help;audit' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List admin changes, newest first: who, what, when, from where, and the status')
+            break
+        }
+        'tollgate;help;audit;list' {
             break
         }
         'tollgate;help;usage' {

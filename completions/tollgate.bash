@@ -19,6 +19,9 @@ _tollgate() {
             tollgate,api)
                 cmd="tollgate__subcmd__api"
                 ;;
+            tollgate,audit)
+                cmd="tollgate__subcmd__audit"
+                ;;
             tollgate,budgets)
                 cmd="tollgate__subcmd__budgets"
                 ;;
@@ -69,6 +72,21 @@ _tollgate() {
                 ;;
             tollgate,workspaces)
                 cmd="tollgate__subcmd__workspaces"
+                ;;
+            tollgate__subcmd__audit,help)
+                cmd="tollgate__subcmd__audit__subcmd__help"
+                ;;
+            tollgate__subcmd__audit,list)
+                cmd="tollgate__subcmd__audit__subcmd__list"
+                ;;
+            tollgate__subcmd__audit,ls)
+                cmd="tollgate__subcmd__audit__subcmd__list"
+                ;;
+            tollgate__subcmd__audit__subcmd__help,help)
+                cmd="tollgate__subcmd__audit__subcmd__help__subcmd__help"
+                ;;
+            tollgate__subcmd__audit__subcmd__help,list)
+                cmd="tollgate__subcmd__audit__subcmd__help__subcmd__list"
                 ;;
             tollgate__subcmd__budgets,create)
                 cmd="tollgate__subcmd__budgets__subcmd__create"
@@ -229,6 +247,9 @@ _tollgate() {
             tollgate__subcmd__help,api)
                 cmd="tollgate__subcmd__help__subcmd__api"
                 ;;
+            tollgate__subcmd__help,audit)
+                cmd="tollgate__subcmd__help__subcmd__audit"
+                ;;
             tollgate__subcmd__help,budgets)
                 cmd="tollgate__subcmd__help__subcmd__budgets"
                 ;;
@@ -279,6 +300,9 @@ _tollgate() {
                 ;;
             tollgate__subcmd__help,workspaces)
                 cmd="tollgate__subcmd__help__subcmd__workspaces"
+                ;;
+            tollgate__subcmd__help__subcmd__audit,list)
+                cmd="tollgate__subcmd__help__subcmd__audit__subcmd__list"
                 ;;
             tollgate__subcmd__help__subcmd__budgets,create)
                 cmd="tollgate__subcmd__help__subcmd__budgets__subcmd__create"
@@ -587,7 +611,7 @@ _tollgate() {
 
     case "${cmd}" in
         tollgate)
-            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help"
+            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -632,6 +656,140 @@ _tollgate() {
                     return 0
                     ;;
                 -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__audit)
+            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version list ls help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__audit__subcmd__help)
+            opts="list help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__audit__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__audit__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__audit__subcmd__list)
+            opts="-o -q -v -y -h -V --since --until --action --resource-type --actor --limit --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --action)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resource-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --actor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2021,7 +2179,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__help)
-            opts="serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help"
+            opts="serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2037,6 +2195,34 @@ _tollgate() {
         tollgate__subcmd__help__subcmd__api)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__audit)
+            opts="list"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__audit__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -42,6 +42,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
+            cand audit 'The audit log of admin changes: who changed what, when, from where'
             cand usage 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
             cand chat 'Send a chat request through the gateway and stream the answer'
             cand context 'Named control planes (URL + stored credential)'
@@ -1459,6 +1460,83 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         }
         &'tollgate;trace;help;help'= {
         }
+        &'tollgate;audit'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List admin changes, newest first: who, what, when, from where, and the status'
+            cand ls 'List admin changes, newest first: who, what, when, from where, and the status'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;audit;list'= {
+            cand --since 'Only changes since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 1d)'
+            cand --until 'Only changes before this time: RFC 3339 or a duration before now'
+            cand --action 'create, update, delete or rotate'
+            cand --resource-type 'The route''s resource: integrations, configs, api-keys, ...'
+            cand --actor 'Only the changes made with this API key'
+            cand --limit 'How many changes to show (1 to 1000)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;audit;ls'= {
+            cand --since 'Only changes since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 1d)'
+            cand --until 'Only changes before this time: RFC 3339 or a duration before now'
+            cand --action 'create, update, delete or rotate'
+            cand --resource-type 'The route''s resource: integrations, configs, api-keys, ...'
+            cand --actor 'Only the changes made with this API key'
+            cand --limit 'How many changes to show (1 to 1000)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;audit;help'= {
+            cand list 'List admin changes, newest first: who, what, when, from where, and the status'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;audit;help;list'= {
+        }
+        &'tollgate;audit;help;help'= {
+        }
         &'tollgate;usage'= {
             cand --by 'What to group by: model, provider, user, key, metadata.KEY, or time:INTERVAL (e.g. time:1h, one row per hour)'
             cand --since 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)'
@@ -1786,6 +1864,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
+            cand audit 'The audit log of admin changes: who changed what, when, from where'
             cand usage 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
             cand chat 'Send a chat request through the gateway and stream the answer'
             cand context 'Named control planes (URL + stored credential)'
@@ -1923,6 +2002,11 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand show 'Show a trace''s spans as a tree with a timing waterfall'
         }
         &'tollgate;help;trace;show'= {
+        }
+        &'tollgate;help;audit'= {
+            cand list 'List admin changes, newest first: who, what, when, from where, and the status'
+        }
+        &'tollgate;help;audit;list'= {
         }
         &'tollgate;help;usage'= {
         }

@@ -47,6 +47,7 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "budgets" -d 'Budg
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "logs" -d 'Request records: list, show, follow live, export'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "audit" -d 'The audit log of admin changes: who changed what, when, from where'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "context" -d 'Named control planes (URL + stored credential)'
@@ -1193,6 +1194,68 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen
 complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a trace\'s spans as a tree with a timing waterfall'
 complete -c tollgate -n "__fish_tollgate_using_subcommand trace; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -f -a "list" -d 'List admin changes, newest first: who, what, when, from where, and the status'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -f -a "ls" -d 'List admin changes, newest first: who, what, when, from where, and the status'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and not __fish_seen_subcommand_from list ls help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l since -d 'Only changes since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 1d)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l until -d 'Only changes before this time: RFC 3339 or a duration before now' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l action -d 'create, update, delete or rotate' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l resource-type -d 'The route\'s resource: integrations, configs, api-keys, ...' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l actor -d 'Only the changes made with this API key' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l limit -d 'How many changes to show (1 to 1000)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l since -d 'Only changes since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 1d)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l until -d 'Only changes before this time: RFC 3339 or a duration before now' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l action -d 'create, update, delete or rotate' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l resource-type -d 'The route\'s resource: integrations, configs, api-keys, ...' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l actor -d 'Only the changes made with this API key' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l limit -d 'How many changes to show (1 to 1000)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "list" -d 'List admin changes, newest first: who, what, when, from where, and the status'
+complete -c tollgate -n "__fish_tollgate_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l by -d 'What to group by: model, provider, user, key, metadata.KEY, or time:INTERVAL (e.g. time:1h, one row per hour)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l since -d 'Only records since this time: RFC 3339 or a duration before now (90s, 15m, 1h, 7d)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand usage" -l until -d 'Only records before this time: RFC 3339 or a duration before now' -r
@@ -1455,24 +1518,25 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s y -l y
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "audit" -d 'The audit log of admin changes: who changed what, when, from where'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "list" -d 'List integrations'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "get" -d 'Show one integration (its key masked)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "create" -d 'Store a provider\'s credential under a slug'
@@ -1510,6 +1574,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "export" -d 'Write every matching record as NDJSON or CSV'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from trace" -f -a "show" -d 'Show a trace\'s spans as a tree with a timing waterfall'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "list" -d 'List admin changes, newest first: who, what, when, from where, and the status'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "add" -d 'Add (or change) a context'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "use" -d 'Make a context the current one'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "list" -d 'List contexts'

@@ -1,6 +1,7 @@
 //! Wire types shared by the client and the server: the one definition of each admin resource.
 //! Shapes and field names follow Portkey's admin API (portkey-wire.md section 6).
 
+pub mod audit;
 pub mod configs;
 pub mod error;
 pub mod governance;

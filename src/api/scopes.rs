@@ -7,6 +7,7 @@ pub const LOGS_VIEW: &str = "logs.view";
 pub const LOGS_WRITE: &str = "logs.write";
 pub const FEEDBACK_WRITE: &str = "feedback.write";
 pub const ANALYTICS_VIEW: &str = "analytics.view";
+pub const AUDIT_LOGS_LIST: &str = "audit_logs.list";
 
 /// What a workspace service key gets when created without `scopes`: enough to call the gateway.
 pub const WORKSPACE_DEFAULT: &[&str] = &[COMPLETIONS_WRITE, PROMPTS_RENDER];
@@ -20,6 +21,7 @@ pub const ALL: &[&str] = &[
     LOGS_WRITE,
     FEEDBACK_WRITE,
     ANALYTICS_VIEW,
+    AUDIT_LOGS_LIST,
     "configs.create",
     "configs.read",
     "configs.update",

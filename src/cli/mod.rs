@@ -2,6 +2,7 @@
 
 mod api;
 mod args;
+mod audit;
 mod auth;
 mod budgets;
 mod chat;
@@ -105,6 +106,9 @@ pub enum Command {
     /// Traces: the spans of an agent run or a request, as a tree with timings
     #[command(subcommand)]
     Trace(trace::TraceCommand),
+    /// The audit log of admin changes: who changed what, when, from where
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Requests, errors, tokens, cost and latency per model, provider, user, key or metadata
     /// value, over the last 7 days unless --since says otherwise
     Usage(usage::UsageArgs),
@@ -174,6 +178,7 @@ async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Logs(cmd) => logs::run(ctx, cmd).await,
         Command::Trace(cmd) => trace::run(ctx, cmd).await,
         Command::Usage(args) => usage::run(ctx, args).await,
+        Command::Audit(cmd) => audit::run(ctx, cmd).await,
         Command::Chat(args) => chat::run(ctx, args).await,
         Command::Context(cmd) => context::run(ctx, cmd),
         Command::Login(args) => auth::login(ctx, args).await,

@@ -1,5 +1,6 @@
 //! The server: admin API (control plane) and, later, the gateway (data plane), on one listener.
 
+mod audit;
 mod auth;
 mod error;
 mod extract;
@@ -124,6 +125,8 @@ impl Server {
             shutdown.await;
             state.closing.send_replace(true);
         };
+        // The peer address is the audit log's client_ip.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;

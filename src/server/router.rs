@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::CONTENT_TYPE;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -15,7 +16,7 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::gateway;
 use super::handlers::{
-    analytics, configs, health, integrations, keys, logs, policies, traces, workspaces,
+    analytics, audit, configs, health, integrations, keys, logs, policies, traces, workspaces,
 };
 use super::state::AppState;
 use crate::gateway::providers::adapter::Endpoint;
@@ -97,6 +98,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             workspaces::update,
             workspaces::delete
         ))
+        .routes(routes!(audit::list))
         .split_for_parts();
     let data_plane = Router::new()
         .route(
@@ -129,6 +131,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             ),
         )
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::audit::record,
+        ))
         .merge(data_plane)
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)

@@ -182,6 +182,50 @@ UPDATE api_keys SET workspace_id = '00000000-0000-7000-8000-000000000000'
 UPDATE api_keys SET workspace_id = NULL WHERE key_type = 'organisation-service';
 CREATE INDEX api_keys_workspace ON api_keys (workspace_id);
 "#,
+    // The audit log of admin changes.
+    r#"
+CREATE TABLE audit_logs (
+    seq INTEGER PRIMARY KEY,
+    -- A UUID v7 whose time is created_ms.
+    id TEXT NOT NULL UNIQUE,
+    created_ms INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id TEXT,
+    action TEXT NOT NULL,
+    actor_key_id TEXT NOT NULL,
+    actor_name TEXT NOT NULL,
+    actor_key_type TEXT NOT NULL,
+    workspace_id TEXT,
+    client_ip TEXT,
+    user_agent TEXT,
+    request_id TEXT NOT NULL,
+    response_status_code INTEGER NOT NULL,
+    before TEXT,
+    after TEXT
+);
+-- Lists are newest first by (created_ms, seq): each filter's index ends in created_ms (and,
+-- implicitly, seq), so a filtered page is read in order without a sort.
+CREATE INDEX audit_logs_created ON audit_logs (created_ms);
+CREATE INDEX audit_logs_actor ON audit_logs (actor_key_id, created_ms);
+CREATE INDEX audit_logs_resource ON audit_logs (resource_type, resource_id, created_ms);
+CREATE INDEX audit_logs_action ON audit_logs (action, created_ms);
+CREATE INDEX audit_logs_workspace ON audit_logs (workspace_id, created_ms);
+CREATE INDEX audit_logs_client_ip ON audit_logs (client_ip, created_ms);
+-- Keys hold the scopes they were created with, so the key `serve` made on first start (which
+-- holds every scope) is given the scopes added since: policies, workspaces and the audit log.
+-- It can grant them to other keys.
+UPDATE api_keys SET scopes = (
+    SELECT json_group_array(value) FROM (
+        SELECT value FROM json_each(api_keys.scopes)
+        UNION
+        SELECT value FROM json_each('["policies.create", "policies.read", "policies.update",
+            "policies.delete", "policies.list", "workspaces.create", "workspaces.read",
+            "workspaces.update", "workspaces.delete", "workspaces.list", "audit_logs.list"]')
+    )
+) WHERE creation_mode = 'auto';
+"#,
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
@@ -201,7 +245,7 @@ mod tests {
 
     use crate::api::workspaces::{DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_SLUG};
 
-    /// The schema of the first release, which had no workspaces.
+    /// The schema before workspaces, budgets and the audit log.
     const BEFORE_WORKSPACES: usize = 2;
 
     #[test]
@@ -216,12 +260,14 @@ mod tests {
             ("ws-none", "workspace-service", None),
             ("ws-dangling", "workspace-service", Some("ws-gone")),
             ("admin", "organisation-service", Some("ws-odd")),
+            ("first", "organisation-service", None),
         ] {
+            let mode = if id == "first" { "auto" } else { "api" };
             conn.execute(
                 "INSERT INTO api_keys (id, name, key_type, workspace_id, hash, masked, scopes,
                     creation_mode, created_at, updated_at)
-                 VALUES (?1, ?1, ?2, ?3, ?1, 'm', '[]', 'api', 't', 't')",
-                rusqlite::params![id, key_type, workspace],
+                 VALUES (?1, ?1, ?2, ?3, ?1, 'm', '[\"logs.list\"]', ?4, 't', 't')",
+                rusqlite::params![id, key_type, workspace, mode],
             )
             .unwrap();
         }
@@ -255,6 +301,28 @@ mod tests {
             Some(DEFAULT_WORKSPACE_ID)
         );
         assert_eq!(workspace_of("admin"), None);
+        // The first admin key (made by `serve`) holds every scope, the new ones included.
+        let scopes_of = |key: &str| -> Vec<String> {
+            let text: String = conn
+                .query_row("SELECT scopes FROM api_keys WHERE id = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            let mut scopes: Vec<String> = serde_json::from_str(&text).unwrap();
+            scopes.sort();
+            scopes
+        };
+        let mut every: Vec<String> = crate::api::scopes::ALL
+            .iter()
+            .filter(|s| {
+                s.starts_with("policies.") || s.starts_with("workspaces.") || s.starts_with("audit")
+            })
+            .map(|s| s.to_string())
+            .chain(["logs.list".to_string()])
+            .collect();
+        every.sort();
+        assert_eq!(scopes_of("first"), every);
+        assert_eq!(scopes_of("admin"), ["logs.list"], "other keys keep theirs");
         let created: String = conn
             .query_row("SELECT created_at FROM workspaces", [], |r| r.get(0))
             .unwrap();

@@ -1,6 +1,7 @@
 //! Persistence behind one type. SQLite (WAL) in the data directory is the embedded default; all
 //! SQL lives under this module so a second backend is an addition, not a rewrite.
 
+mod audit;
 mod configs;
 pub mod governance;
 mod integrations;

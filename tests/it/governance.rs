@@ -549,3 +549,66 @@ fn key_workspace_and_policy_budgets_all_hold_and_the_tightest_refuses() {
         .json();
     assert_eq!(got["status"], "exhausted");
 }
+
+#[test]
+fn governance_changes_are_in_the_audit_log_with_their_actor_and_states() {
+    let env = gateway_env(&[]);
+    let (ops_id, ops) = env.create_key("ops", &["--type", "admin"]);
+    let as_ops = |args: &[&str]| env.run_with_key(&ops, args).ok();
+    let created = as_ops(&[
+        "budgets", "create", "--name", "team", "--budget", "5", "-o", "json",
+    ]);
+    let policy = created.json()["id"].as_str().unwrap().to_string();
+    as_ops(&["budgets", "update", &policy, "--limit", "7"]);
+    as_ops(&["budgets", "reset", &policy]);
+    as_ops(&[
+        "workspaces",
+        "create",
+        "--name",
+        "Ads",
+        "--slug",
+        "ws-ads",
+        "--budget",
+        "9",
+    ]);
+    env.run(&["budgets", "delete", &policy, "--yes"]).ok();
+
+    let page = admin(
+        &env,
+        "GET",
+        "/v1/audit-logs?page_size=100&resource_type=usage-limits",
+        None,
+    );
+    let records = page.json()["records"].as_array().cloned().unwrap();
+    let seen: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap(),
+                r["user_name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("delete", "local-admin"),
+            ("reset", "ops"),
+            ("update", "ops"),
+            ("create", "ops")
+        ],
+        "newest first"
+    );
+    let update = &records[2];
+    assert_eq!(update["user_id"], ops_id.as_str());
+    assert_eq!(update["resource_id"], policy.as_str());
+    assert_eq!(update["before"]["credit_limit"], 5.0);
+    assert_eq!(update["after"]["credit_limit"], 7.0);
+    assert_eq!(records[0]["before"]["name"], "team");
+
+    let page = admin(&env, "GET", "/v1/audit-logs?resource_type=workspaces", None);
+    let ws = &page.json()["records"][0];
+    assert_eq!(ws["action"], "create");
+    assert_eq!(ws["after"]["slug"], "ws-ads");
+    assert_eq!(ws["after"]["usage_limits"]["credit_limit"], 9.0);
+}

@@ -1,5 +1,6 @@
 //! Integration tests: the real binary against a real server on port 0 with a temp data dir.
 
+mod audit;
 mod common;
 mod configs;
 mod contexts;

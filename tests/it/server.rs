@@ -40,6 +40,7 @@ fn openapi_document_lists_the_admin_routes() {
         "/v1/api-keys/{id}",
         "/v1/api-keys/{id}/rotate",
         "/v1/api-keys/{type}/{sub_type}",
+        "/v1/audit-logs",
     ] {
         assert!(
             paths.contains_key(path),

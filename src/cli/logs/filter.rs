@@ -58,7 +58,7 @@ impl FilterArgs {
 }
 
 /// Checks a time bound here, so a typo is a usage error; the server reads the same text.
-fn time_bound(text: &str) -> Result<String, String> {
+pub fn time_bound(text: &str) -> Result<String, String> {
     parse_time_bound(text, time::OffsetDateTime::now_utc()).map(|_| text.trim().to_string())
 }
 

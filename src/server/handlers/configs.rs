@@ -11,6 +11,7 @@ use crate::api::configs::{
 use crate::api::error::ErrorBody;
 use crate::api::{List, Paging, Success};
 use crate::gateway::config;
+use crate::server::audit::Change;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
@@ -32,7 +33,7 @@ pub async fn create(
     State(state): S,
     caller: Caller,
     Body(new): Body<CreateConfig>,
-) -> ApiResult<Json<Success<ConfigCreated>>> {
+) -> ApiResult<(Change, Json<Success<ConfigCreated>>)> {
     caller.require("configs.create")?;
     check_name(&new.name)?;
     check_config(&new.config)?;
@@ -40,11 +41,14 @@ pub async fn create(
         .store
         .create_config(new.name.trim(), &new.config, new.is_default != 0)?;
     state.reload_configs()?;
-    Ok(Json(Success::new(ConfigCreated {
-        id: created.id,
-        slug: created.slug,
-        version_id: created.version_id,
-    })))
+    Ok((
+        Change::created(&created.slug, &created),
+        Json(Success::new(ConfigCreated {
+            id: created.id,
+            slug: created.slug,
+            version_id: created.version_id,
+        })),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/configs", tag = "configs", params(Paging),
@@ -78,7 +82,7 @@ pub async fn update(
     caller: Caller,
     Path(slug): Path<String>,
     Body(change): Body<UpdateConfig>,
-) -> ApiResult<Json<Success<ConfigUpdated>>> {
+) -> ApiResult<(Change, Json<Success<ConfigUpdated>>)> {
     caller.require("configs.update")?;
     if let Some(name) = &change.name {
         check_name(name)?;
@@ -93,9 +97,14 @@ pub async fn update(
             )));
         }
     }
+    let before = state.store.config(&slug)?;
     let updated = state.store.update_config(&slug, &change)?;
     state.reload_configs()?;
-    Ok(Json(Success::new(updated)))
+    let after = state.store.config(&slug)?;
+    Ok((
+        Change::updated(&slug, &before, &after),
+        Json(Success::new(updated)),
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/configs/{slug}", tag = "configs",
@@ -104,11 +113,12 @@ pub async fn delete(
     State(state): S,
     caller: Caller,
     Path(slug): Path<String>,
-) -> ApiResult<Json<Deleted>> {
+) -> ApiResult<(Change, Json<Deleted>)> {
     caller.require("configs.delete")?;
+    let before = state.store.config(&slug)?;
     state.store.delete_config(&slug)?;
     state.reload_configs()?;
-    Ok(Json(DELETED))
+    Ok((Change::deleted(&slug, &before), Json(DELETED)))
 }
 
 #[utoipa::path(get, path = "/v1/configs/{slug}/versions", tag = "configs",

@@ -11,6 +11,7 @@ use crate::api::integrations::{
 };
 use crate::api::{List, Paging};
 use crate::gateway::providers;
+use crate::server::audit::Change;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
@@ -58,7 +59,7 @@ pub async fn create(
     State(state): S,
     caller: Caller,
     Body(new): Body<CreateIntegration>,
-) -> ApiResult<Json<IntegrationCreated>> {
+) -> ApiResult<(Change, Json<IntegrationCreated>)> {
     caller.require("integrations.create")?;
     check_slug("integration slug", &new.slug)?;
     let provider = providers::find(&new.ai_provider_id).ok_or_else(|| {
@@ -84,10 +85,14 @@ pub async fn create(
         &as_change(&new.limits),
     )?;
     state.reload_integrations()?;
-    Ok(Json(IntegrationCreated {
-        id: created.id,
-        slug: created.slug,
-    }))
+    let created = with_integration_limits(&state, created)?;
+    Ok((
+        Change::created(&created.slug, &created),
+        Json(IntegrationCreated {
+            id: created.id,
+            slug: created.slug,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/integrations", tag = "integrations", params(Paging),
@@ -127,7 +132,7 @@ pub async fn update(
     caller: Caller,
     Path(slug): Path<String>,
     Body(change): Body<UpdateIntegration>,
-) -> ApiResult<Json<Integration>> {
+) -> ApiResult<(Change, Json<Integration>)> {
     caller.require("integrations.update")?;
     if let Some(c) = &change.configurations {
         check_configurations(c)?;
@@ -136,6 +141,7 @@ pub async fn update(
         super::check_name(name)?;
     }
     check_limits_change(&change.limits)?;
+    let before = with_integration_limits(&state, state.store.integration(&slug)?)?;
     let updated = state.store.update_integration(&slug, &change)?;
     store_limits(
         &state,
@@ -144,7 +150,8 @@ pub async fn update(
         &change.limits,
     )?;
     state.reload_integrations()?;
-    Ok(Json(with_integration_limits(&state, updated)?))
+    let updated = with_integration_limits(&state, updated)?;
+    Ok((Change::updated(&slug, &before, &updated), Json(updated)))
 }
 
 #[utoipa::path(delete, path = "/v1/integrations/{slug}", tag = "integrations",
@@ -153,11 +160,12 @@ pub async fn delete(
     State(state): S,
     caller: Caller,
     Path(slug): Path<String>,
-) -> ApiResult<Json<Deleted>> {
+) -> ApiResult<(Change, Json<Deleted>)> {
     caller.require("integrations.delete")?;
+    let before = with_integration_limits(&state, state.store.integration(&slug)?)?;
     state.store.delete_integration(&slug)?;
     state.store.delete_owned(&owner(&slug))?;
     state.reload_policies()?;
     state.reload_integrations()?;
-    Ok(Json(DELETED))
+    Ok((Change::deleted(&slug, &before), Json(DELETED)))
 }

@@ -13,6 +13,7 @@ use crate::api::keys::{
 };
 use crate::api::workspaces::DEFAULT_WORKSPACE_ID;
 use crate::api::{scopes, List, Paging};
+use crate::server::audit::Change;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
@@ -109,7 +110,7 @@ pub async fn create(
     caller: Caller,
     Path((kind, sub_type)): Path<(String, String)>,
     Body(new): Body<CreateApiKey>,
-) -> ApiResult<Json<ApiKeyCreated>> {
+) -> ApiResult<(Change, Json<ApiKeyCreated>)> {
     let key_type = match (kind.as_str(), sub_type.as_str()) {
         ("organisation", "service") => TYPE_ORGANISATION,
         ("workspace", "service") => TYPE_WORKSPACE,
@@ -163,7 +164,8 @@ pub async fn create(
         &as_change(&new.limits),
     )?;
     state.reload_keys()?;
-    Ok(Json(created))
+    let after = with_key_limits(&state, state.store.api_key(&created.id)?)?;
+    Ok((Change::created(&created.id, &after), Json(created)))
 }
 
 /// Lists the keys of the types the caller may list.
@@ -241,8 +243,8 @@ pub async fn update(
     caller: Caller,
     Path(id): Path<String>,
     Body(change): Body<UpdateApiKey>,
-) -> ApiResult<Json<ApiKey>> {
-    authorised(&state, &caller, &id, "update")?;
+) -> ApiResult<(Change, Json<ApiKey>)> {
+    let before = authorised(&state, &caller, &id, "update")?;
     if let Some(name) = &change.name {
         check_name(name)?;
     }
@@ -263,7 +265,8 @@ pub async fn update(
     let label = format!("key {}", key.name);
     store_limits(&state, &key_owner(&id), &label, &change.limits)?;
     state.reload_keys()?;
-    Ok(Json(with_key_limits(&state, key)?))
+    let key = with_key_limits(&state, key)?;
+    Ok((Change::updated(&id, &before, &key), Json(key)))
 }
 
 /// Revokes the key at once.
@@ -273,13 +276,13 @@ pub async fn delete(
     State(state): S,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Deleted>> {
-    authorised(&state, &caller, &id, "delete")?;
+) -> ApiResult<(Change, Json<Deleted>)> {
+    let before = authorised(&state, &caller, &id, "delete")?;
     state.store.delete_api_key(&id)?;
     state.store.delete_owned(&key_owner(&id))?;
     state.reload_policies()?;
     state.reload_keys()?;
-    Ok(Json(DELETED))
+    Ok((Change::deleted(&id, &before), Json(DELETED)))
 }
 
 /// Issues a new secret; the old one works until `key_transition_period_ms` has passed.
@@ -290,7 +293,7 @@ pub async fn rotate(
     caller: Caller,
     Path(id): Path<String>,
     Body(request): Body<RotateApiKey>,
-) -> ApiResult<Json<ApiKeyRotated>> {
+) -> ApiResult<(Change, Json<ApiKeyRotated>)> {
     let key = authorised(&state, &caller, &id, "rotate")?;
     // A new secret for a stronger key would be a stronger key in the caller's hands.
     check_scopes(&caller, &key.scopes)?;
@@ -298,5 +301,6 @@ pub async fn rotate(
         .store
         .rotate_api_key(&id, request.key_transition_period_ms)?;
     state.reload_keys()?;
-    Ok(Json(rotated))
+    let after = state.store.api_key(&id)?;
+    Ok((Change::updated(&id, &key, &after), Json(rotated)))
 }

@@ -1,4 +1,5 @@
 pub mod analytics;
+pub mod audit;
 pub mod configs;
 pub mod health;
 pub mod integrations;

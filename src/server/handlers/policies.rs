@@ -17,6 +17,7 @@ use crate::api::governance::{
 };
 use crate::api::List;
 use crate::governance::rules::{check_rate_limit, check_selectors, check_usage_limits};
+use crate::server::audit::Change;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
@@ -84,11 +85,14 @@ fn listed<T>(
     Ok(Json(List::new(data.len() as u64, data)))
 }
 
-fn deleted(state: &AppState, id: &str, kind: &str) -> ApiResult<Json<Deleted>> {
-    policy_of(state, id, kind)?;
+fn deleted(
+    state: &AppState,
+    id: &str,
+    before: &impl serde::Serialize,
+) -> ApiResult<(Change, Json<Deleted>)> {
     state.store.delete_policy(id)?;
     state.reload_policies()?;
-    Ok(Json(DELETED))
+    Ok((Change::deleted(id, before), Json(DELETED)))
 }
 
 /// Conditions may name a workspace by slug; they are kept with its id, which is what a request
@@ -135,7 +139,7 @@ pub async fn create_budget(
     State(state): S,
     caller: Caller,
     Body(new): Body<CreateUsageLimitPolicy>,
-) -> ApiResult<Json<PolicyCreated>> {
+) -> ApiResult<(Change, Json<PolicyCreated>)> {
     caller.require("policies.create")?;
     check_selectors(&new.conditions, &new.group_by).map_err(invalid)?;
     check_usage_limits(&new.limits).map_err(invalid)?;
@@ -153,10 +157,14 @@ pub async fn create_budget(
         None,
     )?;
     state.reload_policies()?;
-    Ok(Json(PolicyCreated {
-        id,
-        object: "usage-limit-policy".into(),
-    }))
+    let after = budget_policy(&state.store.policy(&id)?)?;
+    Ok((
+        Change::created(&id, &after),
+        Json(PolicyCreated {
+            id,
+            object: "usage-limit-policy".into(),
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/policies/usage-limits", tag = "policies", params(PolicyQuery),
@@ -188,9 +196,10 @@ pub async fn update_budget(
     caller: Caller,
     Path(id): Path<String>,
     Body(change): Body<UpdateUsageLimitPolicy>,
-) -> ApiResult<Json<UsageLimitPolicy>> {
+) -> ApiResult<(Change, Json<UsageLimitPolicy>)> {
     caller.require("policies.update")?;
     let current = budget_policy(&policy_of(&state, &id, USAGE)?)?;
+    let before = current.clone();
     let mut limits: UsageLimits = current.limits.clone();
     if let Some(t) = change.limit_type {
         limits.limit_type = t;
@@ -231,7 +240,8 @@ pub async fn update_budget(
     if let Some(value) = &change.reset_usage_for_value {
         state.reset_usage(&id, value)?;
     }
-    budget_policy(&state.store.policy(&id)?).map(Json)
+    let after = budget_policy(&state.store.policy(&id)?)?;
+    Ok((Change::updated(&id, &before, &after), Json(after)))
 }
 
 #[utoipa::path(delete, path = "/v1/policies/usage-limits/{id}", tag = "policies",
@@ -240,9 +250,10 @@ pub async fn delete_budget(
     State(state): S,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Deleted>> {
+) -> ApiResult<(Change, Json<Deleted>)> {
     caller.require("policies.delete")?;
-    deleted(&state, &id, USAGE)
+    let before = budget_policy(&policy_of(&state, &id, USAGE)?)?;
+    deleted(&state, &id, &before)
 }
 
 /// Every budget with its counters in their current windows.
@@ -301,9 +312,10 @@ pub async fn reset(
     caller: Caller,
     Path(id): Path<String>,
     Body(which): Body<ResetUsage>,
-) -> ApiResult<Json<BudgetStatus>> {
+) -> ApiResult<(Change, Json<BudgetStatus>)> {
     caller.require("policies.update")?;
     let policy = budget_policy(&policy_of(&state, &id, USAGE)?)?;
+    let before = budget_status(&state, &policy);
     let values: Vec<String> = match which.value_key {
         Some(v) => vec![v],
         None => state
@@ -316,7 +328,8 @@ pub async fn reset(
     for v in &values {
         state.reset_usage(&id, v)?;
     }
-    Ok(Json(budget_status(&state, &policy)))
+    let after = budget_status(&state, &policy);
+    Ok((Change::updated(&id, &before, &after), Json(after)))
 }
 
 fn rate_policy(row: &PolicyRow) -> ApiResult<RateLimitPolicy> {
@@ -330,7 +343,7 @@ pub async fn create_rate(
     State(state): S,
     caller: Caller,
     Body(new): Body<CreateRateLimitPolicy>,
-) -> ApiResult<Json<PolicyCreated>> {
+) -> ApiResult<(Change, Json<PolicyCreated>)> {
     caller.require("policies.create")?;
     check_selectors(&new.conditions, &new.group_by).map_err(invalid)?;
     check_rate_limit(new.limit.value).map_err(invalid)?;
@@ -348,10 +361,14 @@ pub async fn create_rate(
         None,
     )?;
     state.reload_policies()?;
-    Ok(Json(PolicyCreated {
-        id,
-        object: "rate-limit-policy".into(),
-    }))
+    let after = rate_policy(&state.store.policy(&id)?)?;
+    Ok((
+        Change::created(&id, &after),
+        Json(PolicyCreated {
+            id,
+            object: "rate-limit-policy".into(),
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/policies/rate-limits", tag = "policies", params(PolicyQuery),
@@ -383,9 +400,10 @@ pub async fn update_rate(
     caller: Caller,
     Path(id): Path<String>,
     Body(change): Body<UpdateRateLimitPolicy>,
-) -> ApiResult<Json<RateLimitPolicy>> {
+) -> ApiResult<(Change, Json<RateLimitPolicy>)> {
     caller.require("policies.update")?;
     let current = rate_policy(&policy_of(&state, &id, RATE)?)?;
+    let before = current.clone();
     let mut limit = current.limit;
     if let Some(t) = change.rate_type {
         limit.rate_type = t;
@@ -417,7 +435,8 @@ pub async fn update_rate(
         },
     )?;
     state.reload_policies()?;
-    rate_policy(&state.store.policy(&id)?).map(Json)
+    let after = rate_policy(&state.store.policy(&id)?)?;
+    Ok((Change::updated(&id, &before, &after), Json(after)))
 }
 
 #[utoipa::path(delete, path = "/v1/policies/rate-limits/{id}", tag = "policies",
@@ -426,7 +445,8 @@ pub async fn delete_rate(
     State(state): S,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Deleted>> {
+) -> ApiResult<(Change, Json<Deleted>)> {
     caller.require("policies.delete")?;
-    deleted(&state, &id, RATE)
+    let before = rate_policy(&policy_of(&state, &id, RATE)?)?;
+    deleted(&state, &id, &before)
 }

@@ -11,6 +11,7 @@ use crate::api::workspaces::{
     CreateWorkspace, UpdateWorkspace, Workspace, WorkspaceFilter, DEFAULT_WORKSPACE_ID,
 };
 use crate::api::{List, Paging};
+use crate::server::audit::Change;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
@@ -44,7 +45,7 @@ pub async fn create(
     State(state): S,
     caller: Caller,
     Body(mut new): Body<CreateWorkspace>,
-) -> ApiResult<Json<Workspace>> {
+) -> ApiResult<(Change, Json<Workspace>)> {
     caller.require("workspaces.create")?;
     check_name(&new.name)?;
     new.name = new.name.trim().into();
@@ -59,7 +60,8 @@ pub async fn create(
     let label = format!("workspace {}", created.slug);
     store_limits(&state, &owner(&created.id), &label, &as_change(&new.limits))?;
     state.reload_workspaces()?;
-    Ok(Json(with_workspace_limits(&state, created)?))
+    let after = with_workspace_limits(&state, created)?;
+    Ok((Change::created(&after.id, &after), Json(after)))
 }
 
 /// `name` matches part of a name, any case; `exact_name` the whole name.
@@ -105,8 +107,9 @@ pub async fn update(
     caller: Caller,
     Path(id): Path<String>,
     Body(mut change): Body<UpdateWorkspace>,
-) -> ApiResult<Json<Workspace>> {
+) -> ApiResult<(Change, Json<Workspace>)> {
     caller.require("workspaces.update")?;
+    let before = with_workspace_limits(&state, state.store.workspace(&id)?)?;
     if let Some(name) = &change.name {
         check_name(name)?;
         change.name = Some(name.trim().into());
@@ -119,7 +122,8 @@ pub async fn update(
     let label = format!("workspace {}", updated.slug);
     store_limits(&state, &owner(&updated.id), &label, &change.limits)?;
     state.reload_workspaces()?;
-    Ok(Json(with_workspace_limits(&state, updated)?))
+    let after = with_workspace_limits(&state, updated)?;
+    Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 
 /// Refused (409) while the workspace has keys, and for the default workspace.
@@ -130,9 +134,9 @@ pub async fn delete(
     State(state): S,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Deleted>> {
+) -> ApiResult<(Change, Json<Deleted>)> {
     caller.require("workspaces.delete")?;
-    let workspace = state.store.workspace(&id)?;
+    let workspace = with_workspace_limits(&state, state.store.workspace(&id)?)?;
     if workspace.id == DEFAULT_WORKSPACE_ID {
         return Err(ApiError::conflict(format!(
             "the default workspace {:?} cannot be deleted: workspace keys created without a workspace go there",
@@ -143,5 +147,5 @@ pub async fn delete(
     state.store.delete_owned(&owner(&workspace.id))?;
     state.reload_policies()?;
     state.reload_workspaces()?;
-    Ok(Json(DELETED))
+    Ok((Change::deleted(&workspace.id, &workspace), Json(DELETED)))
 }
