@@ -4,6 +4,7 @@
 mod configs;
 mod integrations;
 mod keys;
+mod log_blocks;
 pub mod logs;
 mod migrations;
 pub mod secrets;
