@@ -22,8 +22,8 @@ time; that also makes their `latency_ms` that large, which no figure here reads.
 
 The insert rate is given over the wall time and over the time spent waiting for the server's
 answers (the next batch is generated meanwhile, on the other core). List latency is the client's
-round trip at limit 50, after warm-ups; three extra filters match fewer rows than a page, the
-case where a filter without an index reads the whole table. The tail figure is taken from the
+round trip at limit 50, after warm-ups; the sparse filters match fewer rows than a page (or
+none), the worst case for a filter without an index of its own. The tail figure is taken from the
 POST being sent, because `POST /v1/logs` answers only once its records are stored, and the tail
 usually has the event by then.
 
@@ -95,12 +95,22 @@ FILTERS = [
     ("min_cost=C", "min_cost={min_cost}"),
     ("cursor (deep page)", "cursor={cursor}"),
 ]
-# Filters that match fewer rows than the page holds: without an index that serves them, the
-# newest-first scan reads the whole table. Each takes up to a second, so they run fewer times.
+# Filters that match fewer rows than the page holds: the worst case of a filter without an
+# index of its own, which before block summaries read the whole table (up to a second), so they
+# run fewer times.
 SPARSE_FILTERS = [
     ("since=1m (few rows)", "since=1m"),
     ("min_cost=1000 (no rows)", "min_cost=1000"),
+    ("min_cost=C99.99 (rare)", "min_cost={rare_cost}"),
+    ("max_cost=0&status=200 (no rows)", "max_cost=0&status=200"),
+    ("min_latency_ms=1e12 (no rows)", "min_latency_ms=1000000000000"),
     ("metadata.team=absent (no rows)", "metadata.team=absent"),
+    ("metadata.team=T&user=U (rare)", "metadata.team={team}&user={user}"),
+    ("model=X&metadata.team=absent (no rows)", "model={model}&metadata.team=absent"),
+    ("provider=absent (no rows)", "provider=absent"),
+    ("provider=P&min_cost=1000 (no rows)", "provider={provider}&min_cost=1000"),
+    ("cache_status=HIT (no rows)", "cache_status=HIT"),
+    ("kind=request (no rows)", "kind=request"),
 ]
 SPARSE_RUNS, SPARSE_WARMUPS = 5, 1
 
@@ -346,7 +356,8 @@ def query_params(server, records, until_ms):
     return {
         "model": "claude-sonnet-4-5", "provider": "google", "user": "user-04242",
         "team": "team-07", "trace": records.middle_trace,
-        "min_cost": f"{percentile(costs, 99):.4f}", "cursor": page["next_cursor"],
+        "min_cost": f"{percentile(costs, 99):.4f}", "rare_cost": f"{percentile(costs, 99.99):.4f}",
+        "cursor": page["next_cursor"],
     }
 
 

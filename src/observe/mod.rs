@@ -10,4 +10,4 @@ pub mod recorder;
 pub mod trace;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

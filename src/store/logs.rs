@@ -8,6 +8,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
+use super::log_blocks::{self, Blocks, Summarised, Wanted, SUMMARY_COLUMNS};
 use super::{new_id, StoreError, StoreResult};
 use crate::api::logs::{
     parse_time_bound, CreateFeedback, Feedback, LogFilter, LogRecord, UsageGroup,
@@ -31,20 +32,26 @@ pub(super) fn open_connection(path: &Path) -> StoreResult<Connection> {
 /// The recorder's connection: the only one that inserts records.
 pub struct LogWriter {
     conn: Connection,
+    blocks: Blocks,
 }
 
 impl LogWriter {
-    pub(super) fn new(conn: Connection) -> StoreResult<LogWriter> {
+    pub(super) fn new(mut conn: Connection) -> StoreResult<LogWriter> {
         // The last pages of the table and indexes change in every commit; checkpointing less
         // often copies each of them into the database file once instead of many times.
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
-        Ok(LogWriter { conn })
+        let tx = conn.transaction()?;
+        let blocks = Blocks::cover(&tx)?;
+        tx.commit()?;
+        Ok(LogWriter { conn, blocks })
     }
 
     /// Inserts a batch in one transaction; returns each entry's `seq` (its cursor).
     pub fn insert(&mut self, entries: &[Entry]) -> StoreResult<Vec<i64>> {
         let tx = self.conn.transaction()?;
         let mut seqs = Vec::with_capacity(entries.len());
+        // Changed only once the transaction commits.
+        let mut blocks = self.blocks.clone();
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO logs (id, kind, created_ms, trace_id, span_id, parent_span_id, \
@@ -104,10 +111,13 @@ impl LogWriter {
                         e.response_body.as_deref()
                     ])?;
                 }
+                blocks.add(seq, &Summarised::of(e.created_ms, r));
                 seqs.push(seq);
             }
         }
+        blocks.save(&tx)?;
         tx.commit()?;
+        self.blocks = blocks;
         Ok(seqs)
     }
 
@@ -134,6 +144,7 @@ impl LogWriter {
             "DELETE FROM logs WHERE seq <= ?1 AND created_ms < ?2",
             params![last, before_ms],
         )?;
+        log_blocks::prune(&tx, last, before_ms)?;
         tx.commit()?;
         Ok(n)
     }
@@ -143,6 +154,9 @@ impl LogWriter {
 struct Clause {
     sql: String,
     params: Vec<Sql>,
+    /// The bounds of `created_ms` the conditions set: since (inclusive), until (exclusive).
+    since_ms: i64,
+    until_ms: i64,
 }
 
 impl Clause {
@@ -150,6 +164,8 @@ impl Clause {
         Clause {
             sql: String::from("WHERE 1"),
             params: Vec::new(),
+            since_ms: i64::MIN,
+            until_ms: i64::MAX,
         }
     }
 
@@ -167,15 +183,17 @@ fn text(s: &str) -> Sql {
 /// Turns a filter into SQL; times may be relative to `now`.
 fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
     let mut c = Clause::new();
-    let bound = |v: &str| -> StoreResult<Sql> {
+    let bound = |v: &str| -> StoreResult<i64> {
         let t = parse_time_bound(v, now).map_err(StoreError::Invalid)?;
-        Ok(Sql::Integer((t.unix_timestamp_nanos() / 1_000_000) as i64))
+        Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
     };
     if let Some(v) = &f.since {
-        c.push("created_ms >= ?", [bound(v)?]);
+        c.since_ms = bound(v)?;
+        c.push("created_ms >= ?", [Sql::Integer(c.since_ms)]);
     }
     if let Some(v) = &f.until {
-        c.push("created_ms < ?", [bound(v)?]);
+        c.until_ms = bound(v)?;
+        c.push("created_ms < ?", [Sql::Integer(c.until_ms)]);
     }
     if let Some(v) = &f.model {
         c.push("model = ?", [text(v)]);
@@ -293,6 +311,100 @@ fn read_record(row: &Row) -> rusqlite::Result<(i64, LogRecord)> {
     ))
 }
 
+/// Records an index may lead to before reading them that way stops beating the blocks.
+const FEW: i64 = 5000;
+
+/// The index of a filter's user or model, when that value has fewer than [`FEW`] records:
+/// reading them through it (already newest first) beats reading the blocks they are in.
+fn few_through_index(conn: &Connection, f: &LogFilter) -> StoreResult<Option<&'static str>> {
+    let user = f.user.as_deref().or_else(|| {
+        f.metadata
+            .iter()
+            .find_map(|(k, v)| (k == "_user").then_some(v.as_str()))
+    });
+    for (index, column, value) in [
+        ("logs_user", "user", user),
+        ("logs_model", "model", f.model.as_deref()),
+    ] {
+        let Some(value) = value else { continue };
+        let n: i64 = conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM logs INDEXED BY {index} \
+                 WHERE {column} = ?1 LIMIT {FEW})"
+            ))?
+            .query_row([value], |r| r.get(0))?;
+        if n < FEW {
+            return Ok(Some(index));
+        }
+    }
+    Ok(None)
+}
+
+/// The `n` newest records matching `c`, read block by block (see [`log_blocks`]): the blocks
+/// that may hold a match, from the newest, until no block left can hold a newer record than
+/// the `n`th found.
+fn newest_by_blocks(
+    conn: &Connection,
+    f: &LogFilter,
+    c: Clause,
+    n: usize,
+) -> StoreResult<Vec<(i64, LogRecord)>> {
+    // One snapshot: a commit between reading the summaries and the records cannot leave
+    // records out.
+    let tx = conn.unchecked_transaction()?;
+    let mut scan = tx.prepare(&format!(
+        "SELECT {COLUMNS} FROM logs NOT INDEXED {} AND seq BETWEEN ? AND ? \
+         ORDER BY created_ms DESC, seq DESC LIMIT {n}",
+        c.sql
+    ))?;
+    // (created_ms, seq, record): newest first, at most n.
+    type Found = Vec<(i64, i64, LogRecord)>;
+    let mut found = Vec::new();
+    // Adds the matches among the records from `first` to `last` (by seq).
+    let mut read = |found: &mut Found, first: i64, last: i64| -> StoreResult<()> {
+        let params = c
+            .params
+            .iter()
+            .cloned()
+            .chain([Sql::Integer(first), Sql::Integer(last)]);
+        let rows = scan.query_map(params_from_iter(params), |row| {
+            let (seq, record) = read_record(row)?;
+            Ok((row.get(3)?, seq, record))
+        })?;
+        for row in rows {
+            found.push(row?);
+        }
+        found.sort_unstable_by_key(|&(ms, seq, _)| std::cmp::Reverse((ms, seq)));
+        found.truncate(n);
+        Ok(())
+    };
+    let covered: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(last_seq), 0) FROM log_blocks",
+        [],
+        |r| r.get(0),
+    )?;
+    read(&mut found, covered + 1, i64::MAX)?;
+    let wanted = Wanted::new(f);
+    let mut blocks = tx.prepare(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM log_blocks WHERE max_created_ms >= ?1 \
+         AND min_created_ms < ?2 ORDER BY max_created_ms DESC"
+    ))?;
+    let mut summaries = blocks.query(params![c.since_ms, c.until_ms])?;
+    while let Some(block) = summaries.next()? {
+        let newest: i64 = block.get(2)?;
+        if found.len() == n && found[n - 1].0 > newest {
+            break;
+        }
+        if wanted.may_hold(block)? {
+            read(&mut found, block.get(0)?, block.get(1)?)?;
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|(_, seq, record)| (seq, record))
+        .collect())
+}
+
 /// A stored body: JSON when it parses, else the text as a string.
 fn body_value(bytes: Option<Vec<u8>>) -> Option<Value> {
     let bytes = bytes?;
@@ -353,17 +465,30 @@ impl super::Store {
                 "(created_ms, seq) < (?, ?)",
                 [Sql::Integer(ms), Sql::Integer(seq)],
             );
+            c.until_ms = c.until_ms.min(ms.saturating_add(1));
         }
         let limit = f.limit();
         let conn = self.logs_conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM logs {} ORDER BY created_ms DESC, seq DESC LIMIT {}",
-            c.sql,
-            limit + 1
-        ))?;
-        let mut rows: Vec<(i64, LogRecord)> = stmt
-            .query_map(params_from_iter(c.params), read_record)?
-            .collect::<Result<_, _>>()?;
+        let by_blocks = log_blocks::serves(f);
+        let index = if by_blocks {
+            few_through_index(&conn, f)?
+        } else {
+            None
+        };
+        let mut rows = if by_blocks && index.is_none() {
+            newest_by_blocks(&conn, f, c, limit as usize + 1)?
+        } else {
+            let from = index.map_or("logs".into(), |i| format!("logs INDEXED BY {i}"));
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM {from} {} ORDER BY created_ms DESC, seq DESC LIMIT {}",
+                c.sql,
+                limit + 1
+            ))?;
+            let rows = stmt
+                .query_map(params_from_iter(c.params), read_record)?
+                .collect::<Result<_, _>>()?;
+            rows
+        };
         let next = (rows.len() > limit as usize).then(|| {
             rows.truncate(limit as usize);
             rows.last().and_then(|(seq, r)| {

@@ -226,6 +226,21 @@ UPDATE api_keys SET scopes = (
     )
 ) WHERE creation_mode = 'auto';
 "#,
+    // Summaries of runs of consecutive records (store/log_blocks.rs), which the recorder's
+    // writer fills in for the records already stored when it starts.
+    r#"
+CREATE TABLE log_blocks (
+    first_seq INTEGER PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    min_created_ms INTEGER NOT NULL,
+    max_created_ms INTEGER NOT NULL,
+    min_cost REAL,
+    max_cost REAL,
+    max_latency_ms REAL NOT NULL,
+    bloom BLOB NOT NULL
+);
+CREATE INDEX log_blocks_newest ON log_blocks (max_created_ms);
+"#,
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

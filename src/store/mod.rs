@@ -6,6 +6,7 @@ mod configs;
 pub mod governance;
 mod integrations;
 mod keys;
+mod log_blocks;
 pub mod logs;
 mod migrations;
 pub mod secrets;

@@ -318,6 +318,157 @@ fn filters_return_exactly_the_matching_records() {
     assert_eq!(denied.status, 403, "{}", denied.body);
 }
 
+/// Every page of `query` at `limit`, following the cursors: the records, newest first.
+fn all_pages(env: &TestEnv, query: &str, limit: usize) -> Vec<Value> {
+    let mut records = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = admin_get(env, &format!("/v1/logs?limit={limit}&{query}{cursor}"));
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= limit);
+        records.extend(data.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return records,
+        }
+    }
+}
+
+fn log_ids<'a>(records: impl IntoIterator<Item = &'a Value>) -> Vec<String> {
+    records
+        .into_iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn filters_without_an_index_read_block_summaries_and_return_exactly_the_matches() {
+    let env = gateway_env(&[]);
+    // Over two blocks of summaries (1,024 records each), some records backdated past the
+    // blocks before theirs, a few values rare, some absent.
+    let records: Vec<Value> = (0..2600u64)
+        .map(|i| {
+            let provider = match i % 997 {
+                5 => "mistral-ai",
+                _ => ["openai", "anthropic", "google"][(i % 3) as usize],
+            };
+            let model = match provider {
+                "openai" => "gpt-4o-mini",
+                "anthropic" => "claude-haiku-4-5",
+                "google" => "gemini-2.5-flash",
+                _ => "mistral-small-latest",
+            };
+            let status = if i % 13 == 0 { 500 } else { 200 };
+            let mut body = json!({"id": format!("r{i}")});
+            if status == 200 && i % 17 != 0 {
+                body["usage"] = json!({"prompt_tokens": 10 + i % 300, "completion_tokens": 5});
+            }
+            let backdated = if i % 101 == 0 { 5_000_000 } else { 0 };
+            let mut metadata = json!({"team": format!("team-{}", i % 7),
+                                      "_user": format!("u{}", i % 50)});
+            if [10, 1500, 2590].contains(&i) {
+                metadata["flag"] = json!("x");
+            }
+            json!({
+                "request": {"provider": provider,
+                            "body": {"model": model, "messages": []}},
+                "response": {"status": status, "body": body,
+                             "response_time": (2600 - i) * 100 + backdated},
+                "metadata": metadata,
+            })
+        })
+        .collect();
+    for chunk in records.chunks(650) {
+        let created = admin_post(&env, "/v1/logs", &json!(chunk));
+        assert_eq!(created.status, 200, "{}", created.body);
+    }
+    // Without a filter, pages come through the time index.
+    let all = all_pages(&env, "", 1000);
+    assert_eq!(all.len(), 2600);
+    let mut costs: Vec<f64> = all.iter().filter_map(|r| r["cost"].as_f64()).collect();
+    costs.sort_by(f64::total_cmp);
+    let high_cost = costs[costs.len() - 6];
+    let low_cost = costs.iter().copied().find(|c| *c > 0.0).unwrap();
+    let middle = all[1300]["created_at"].as_str().unwrap().to_string();
+    let later = all[400]["created_at"].as_str().unwrap().to_string();
+    let meta = |r: &Value, k: &str| r["metadata"][k].as_str().map(String::from);
+    let cost = |r: &Value| r["cost"].as_f64();
+    type Pick<'a> = Box<dyn Fn(&Value) -> bool + 'a>;
+    let cases: Vec<(String, Pick)> = vec![
+        (
+            "provider=mistral-ai".into(),
+            Box::new(|r| r["provider"] == "mistral-ai"),
+        ),
+        (
+            "provider=openai".into(),
+            Box::new(|r| r["provider"] == "openai"),
+        ),
+        ("provider=absent".into(), Box::new(|_| false)),
+        (
+            "metadata.flag=x".into(),
+            Box::new(|r| meta(r, "flag").as_deref() == Some("x")),
+        ),
+        (
+            "metadata.team=team-3&user=u10".into(),
+            Box::new(|r| {
+                meta(r, "team").as_deref() == Some("team-3")
+                    && meta(r, "_user").as_deref() == Some("u10")
+            }),
+        ),
+        (
+            "metadata.team=team-3&provider=google&status=200".into(),
+            Box::new(|r| {
+                meta(r, "team").as_deref() == Some("team-3")
+                    && r["provider"] == "google"
+                    && r["status"] == 200
+            }),
+        ),
+        (
+            "metadata.team=absent&model=gpt-4o-mini".into(),
+            Box::new(|_| false),
+        ),
+        (
+            format!("min_cost={high_cost}"),
+            Box::new(|r| cost(r).is_some_and(|c| c >= high_cost)),
+        ),
+        (
+            format!("max_cost={low_cost}&metadata.team=team-1"),
+            Box::new(|r| {
+                cost(r).is_some_and(|c| c <= low_cost)
+                    && meta(r, "team").as_deref() == Some("team-1")
+            }),
+        ),
+        ("min_cost=1000".into(), Box::new(|_| false)),
+        (
+            "min_latency_ms=4000000".into(),
+            Box::new(|r| r["latency_ms"].as_f64().unwrap() >= 4_000_000.0),
+        ),
+        (
+            "kind=custom&cache_status=disabled".into(),
+            Box::new(|_| true),
+        ),
+        ("kind=request".into(), Box::new(|_| false)),
+        ("cache_status=HIT".into(), Box::new(|_| false)),
+        (
+            format!("provider=openai&since={middle}&until={later}"),
+            Box::new(|r| {
+                let at = r["created_at"].as_str().unwrap();
+                r["provider"] == "openai" && at >= middle.as_str() && at < later.as_str()
+            }),
+        ),
+    ];
+    for (query, pick) in &cases {
+        let expected = log_ids(all.iter().filter(|r| pick(r)));
+        for limit in [7, 50] {
+            assert_eq!(
+                log_ids(&all_pages(&env, query, limit)),
+                expected,
+                "{query} at limit {limit}"
+            );
+        }
+    }
+}
+
 fn wait_for_logs_any(env: &TestEnv, query: &str) -> Vec<Value> {
     admin_get(env, &format!("/v1/logs?limit=1000&{query}"))["data"]
         .as_array()

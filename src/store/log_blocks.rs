@@ -1,0 +1,418 @@
+//! Block summaries of the request log. For each run of [`BLOCK_RECORDS`] consecutive records
+//! (by `seq`), `log_blocks` keeps the range of their times and costs, their highest latency and a Bloom
+//! filter of the values that list filters compare for equality. A filter that no index serves
+//! in time order (provider, cache status, kind, metadata, cost and latency bounds) then reads
+//! only the blocks that may hold a match, newest first: a value that matches nothing reads no
+//! records at all, a rare one reads only the blocks it is in.
+//!
+//! This costs the recorder a few hashes per record and one summary row per commit, where an
+//! index per filter would cost a B-tree insert per record each (and, for cost and latency, a
+//! page written at a random place of the index).
+//!
+//! The writer keeps the open block in memory and writes its summary in the same transaction
+//! as its records, so summaries never lag. Records past the last block (written by a version
+//! without summaries, until the writer covers them at start) are always read.
+//!
+//! The tags below are stored in the Bloom filters: changing how a tag is made requires a
+//! migration that empties `log_blocks`, which the writer then rebuilds.
+
+use std::collections::HashSet;
+
+use rusqlite::{params, Connection, Row};
+use serde_json::{Map, Value};
+
+use super::StoreResult;
+use crate::api::logs::{LogFilter, LogRecord};
+
+/// Records per block: smaller blocks skip more precisely, and each costs a summary to read.
+pub const BLOCK_RECORDS: usize = 1024;
+/// Bits set per value; with at least [`BITS_PER_VALUE`] bits per distinct value, a Bloom
+/// filter answers "maybe" for an absent value about 1 % of the time.
+const HASHES: u64 = 6;
+const BITS_PER_VALUE: usize = 10;
+
+/// FNV-1a over the parts with a separator byte no UTF-8 text contains, then a 64-bit mix
+/// (FNV's high bits are weak). Stable across builds: the hashes are stored.
+fn tag(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in part.as_bytes().iter().chain([0xff].iter()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+fn metadata_tag(key: &str, value: &str) -> u64 {
+    tag(&["metadata", key, value])
+}
+
+/// What a summary needs of a record: its own struct so the writer can summarise records it
+/// reads back from the table as well as those it inserts.
+pub struct Summarised<'a> {
+    pub created_ms: i64,
+    pub model: Option<&'a str>,
+    pub provider: Option<&'a str>,
+    pub kind: &'a str,
+    pub cache_status: &'a str,
+    pub metadata: &'a Map<String, Value>,
+    pub cost: Option<f64>,
+    pub latency_ms: f64,
+}
+
+impl<'a> Summarised<'a> {
+    pub fn of(created_ms: i64, r: &'a LogRecord) -> Summarised<'a> {
+        Summarised {
+            created_ms,
+            model: r.model.as_deref(),
+            provider: r.provider.as_deref(),
+            kind: &r.kind,
+            cache_status: &r.cache_status,
+            metadata: &r.metadata,
+            cost: r.cost,
+            latency_ms: r.latency_ms,
+        }
+    }
+}
+
+/// The summary of one block, as the writer builds it.
+#[derive(Clone)]
+pub struct Block {
+    first_seq: i64,
+    last_seq: i64,
+    records: usize,
+    min_created_ms: i64,
+    max_created_ms: i64,
+    /// Over the records with a cost.
+    cost: Option<(f64, f64)>,
+    max_latency_ms: f64,
+    tags: HashSet<u64>,
+    /// A metadata value that is not a string (the gateway and custom records store only
+    /// strings): `json_extract` would compare its JSON text, which is not tagged, so every
+    /// filter reads this block.
+    opaque: bool,
+}
+
+impl Block {
+    fn new(seq: i64, r: &Summarised) -> Block {
+        let mut block = Block {
+            first_seq: seq,
+            last_seq: seq,
+            records: 0,
+            min_created_ms: r.created_ms,
+            max_created_ms: r.created_ms,
+            cost: None,
+            max_latency_ms: r.latency_ms,
+            tags: HashSet::new(),
+            opaque: false,
+        };
+        block.add(seq, r);
+        block
+    }
+
+    fn add(&mut self, seq: i64, r: &Summarised) {
+        self.last_seq = seq;
+        self.records += 1;
+        self.min_created_ms = self.min_created_ms.min(r.created_ms);
+        self.max_created_ms = self.max_created_ms.max(r.created_ms);
+        if let Some(c) = r.cost {
+            self.cost = Some(self.cost.map_or((c, c), |(lo, hi)| (lo.min(c), hi.max(c))));
+        }
+        self.max_latency_ms = self.max_latency_ms.max(r.latency_ms);
+        self.tags.insert(tag(&["kind", r.kind]));
+        self.tags.insert(tag(&["cache_status", r.cache_status]));
+        if let Some(m) = r.model {
+            self.tags.insert(tag(&["model", m]));
+        }
+        if let Some(p) = r.provider {
+            self.tags.insert(tag(&["provider", p]));
+        }
+        for (k, v) in r.metadata {
+            match v {
+                Value::String(s) => {
+                    self.tags.insert(metadata_tag(k, s));
+                }
+                _ => self.opaque = true,
+            }
+        }
+    }
+
+    /// The Bloom filter of the tags; empty when the block is opaque (it may hold anything).
+    fn bloom(&self) -> Vec<u8> {
+        if self.opaque {
+            return Vec::new();
+        }
+        let bits = (self.tags.len() * BITS_PER_VALUE)
+            .next_power_of_two()
+            .max(64);
+        let mut bloom = vec![0u8; bits / 8];
+        for &t in &self.tags {
+            for bit in positions(t, bits) {
+                bloom[bit / 8] |= 1 << (bit % 8);
+            }
+        }
+        bloom
+    }
+
+    fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO log_blocks (first_seq, last_seq, min_created_ms, \
+             max_created_ms, min_cost, max_cost, max_latency_ms, bloom) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            self.first_seq,
+            self.last_seq,
+            self.min_created_ms,
+            self.max_created_ms,
+            self.cost.map(|c| c.0),
+            self.cost.map(|c| c.1),
+            self.max_latency_ms,
+            self.bloom(),
+        ])?;
+        Ok(())
+    }
+}
+
+/// The bits of a tag in a filter of `bits` bits (a power of two): double hashing.
+fn positions(tag: u64, bits: usize) -> impl Iterator<Item = usize> {
+    let (h1, h2) = (tag & 0xffff_ffff, (tag >> 32) | 1);
+    (0..HASHES).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) as usize) & (bits - 1))
+}
+
+/// The writer's side: the open block, extended record by record.
+#[derive(Clone, Default)]
+pub struct Blocks {
+    open: Option<Block>,
+    /// Blocks filled since the last [`Blocks::save`].
+    closed: Vec<Block>,
+}
+
+impl Blocks {
+    pub fn add(&mut self, seq: i64, r: &Summarised) {
+        match &mut self.open {
+            Some(b) if b.records < BLOCK_RECORDS => b.add(seq, r),
+            open => {
+                if let Some(full) = open.replace(Block::new(seq, r)) {
+                    self.closed.push(full);
+                }
+            }
+        }
+    }
+
+    /// Writes the blocks filled since the last call and the open one.
+    pub fn save(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        for b in self.closed.drain(..).chain(self.open.clone()) {
+            b.save(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Summarises the records past the last block (for a store written before the
+    /// summaries existed), in blocks of their own.
+    pub fn cover(conn: &Connection) -> StoreResult<Blocks> {
+        let mut blocks = Blocks::default();
+        let mut stmt = conn.prepare(
+            "SELECT seq, created_ms, model, provider, kind, cache_status, metadata, cost, \
+             latency_ms FROM logs \
+             WHERE seq > (SELECT COALESCE(MAX(last_seq), 0) FROM log_blocks) ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let text = |i: usize| -> rusqlite::Result<Option<String>> { row.get(i) };
+            let (model, provider) = (text(2)?, text(3)?);
+            let (kind, cache_status): (String, String) = (row.get(4)?, row.get(5)?);
+            let metadata: Map<String, Value> =
+                serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default();
+            let summarised = Summarised {
+                created_ms: row.get(1)?,
+                model: model.as_deref(),
+                provider: provider.as_deref(),
+                kind: &kind,
+                cache_status: &cache_status,
+                metadata: &metadata,
+                cost: row.get(7)?,
+                latency_ms: row.get(8)?,
+            };
+            blocks.add(row.get(0)?, &summarised);
+            if blocks.closed.len() >= 64 {
+                blocks.save(conn)?;
+            }
+        }
+        blocks.save(conn)?;
+        Ok(blocks)
+    }
+}
+
+/// Deletes the summaries of blocks whose records were all deleted: those up to `last_seq`
+/// made before `before_ms`, as the pruning deletes them.
+pub fn prune(conn: &Connection, last_seq: i64, before_ms: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM log_blocks WHERE last_seq <= ?1 AND max_created_ms < ?2",
+        params![last_seq, before_ms],
+    )?;
+    Ok(())
+}
+
+/// Whether a filter has a condition that no index serves in time order, which the summaries
+/// can. A trace has an index and few records: it is read through that.
+pub fn serves(f: &LogFilter) -> bool {
+    f.trace_id.is_none()
+        && (f.provider.is_some()
+            || f.cache_status.is_some()
+            || f.kind.is_some()
+            || f.metadata.iter().any(|(k, _)| k != "_user")
+            || f.min_cost.is_some()
+            || f.max_cost.is_some()
+            || f.min_latency_ms.is_some())
+}
+
+/// What a filter asks of a block's summary.
+pub struct Wanted {
+    tags: Vec<u64>,
+    min_cost: Option<f64>,
+    max_cost: Option<f64>,
+    min_latency_ms: Option<f64>,
+}
+
+/// The columns of `log_blocks` that [`Wanted::may_hold`] reads, in its order.
+pub const SUMMARY_COLUMNS: &str = "first_seq, last_seq, max_created_ms, min_cost, max_cost, \
+    max_latency_ms, bloom";
+
+impl Wanted {
+    pub fn new(f: &LogFilter) -> Wanted {
+        let mut tags = Vec::new();
+        if let Some(v) = &f.model {
+            tags.push(tag(&["model", v]));
+        }
+        if let Some(v) = &f.provider {
+            tags.push(tag(&["provider", v]));
+        }
+        if let Some(v) = &f.kind {
+            tags.push(tag(&["kind", v]));
+        }
+        if let Some(v) = &f.cache_status {
+            tags.push(tag(&["cache_status", &v.to_ascii_uppercase()]));
+        }
+        if let Some(v) = &f.user {
+            tags.push(metadata_tag("_user", v));
+        }
+        for (k, v) in &f.metadata {
+            tags.push(metadata_tag(k, v));
+        }
+        Wanted {
+            tags,
+            min_cost: f.min_cost,
+            max_cost: f.max_cost,
+            min_latency_ms: f.min_latency_ms,
+        }
+    }
+
+    /// Whether the block in `row` (of [`SUMMARY_COLUMNS`]) may hold a matching record.
+    pub fn may_hold(&self, row: &Row) -> rusqlite::Result<bool> {
+        let (min_cost, max_cost): (Option<f64>, Option<f64>) = (row.get(3)?, row.get(4)?);
+        let max_latency: f64 = row.get(5)?;
+        if self
+            .min_cost
+            .is_some_and(|m| max_cost.is_none_or(|c| c < m))
+            || self
+                .max_cost
+                .is_some_and(|m| min_cost.is_none_or(|c| c > m))
+            || self.min_latency_ms.is_some_and(|m| max_latency < m)
+        {
+            return Ok(false);
+        }
+        let bloom = row.get_ref(6)?.as_blob()?;
+        if bloom.is_empty() {
+            return Ok(true);
+        }
+        let bits = bloom.len() * 8;
+        Ok(self
+            .tags
+            .iter()
+            .all(|&t| positions(t, bits).all(|bit| bloom[bit / 8] & (1 << (bit % 8)) != 0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::record::Entry;
+    use crate::observe::test_support;
+    use crate::store::{Cipher, Store, DB_FILE};
+
+    fn entry(i: i64) -> Entry {
+        let created_ms = 1_764_581_400_000 + i * 10;
+        let mut record = test_support::request();
+        record.id = crate::store::new_id_at(created_ms);
+        record.provider = Some(if i % 1000 == 7 { "rare" } else { "openai" }.into());
+        record.cost = Some(i as f64 / 1e6);
+        record
+            .metadata
+            .insert("team".into(), format!("t{}", i % 3).into());
+        Entry {
+            record,
+            created_ms,
+            request_body: None,
+            response_body: None,
+        }
+    }
+
+    fn ids(store: &Store, query: &[(&str, &str)]) -> Vec<String> {
+        let f = LogFilter::from_pairs(query.iter().copied()).unwrap();
+        store
+            .logs(&f)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
+    #[test]
+    fn records_stored_before_the_summaries_are_read_then_covered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Cipher::new(&[7; 32])).unwrap();
+        let entries: Vec<Entry> = (0..2500).map(entry).collect();
+        let newest_first = |pick: &dyn Fn(i64) -> bool| -> Vec<String> {
+            (0..2500)
+                .rev()
+                .filter(|&i| pick(i))
+                .map(|i| entries[i as usize].record.id.clone())
+                .collect()
+        };
+        let rare = newest_first(&|i| i % 1000 == 7);
+        let costly = newest_first(&|i| i >= 2490 && i % 3 == 1);
+        let check = |store: &Store| {
+            assert_eq!(ids(store, &[("provider", "rare")]), rare);
+            assert_eq!(
+                ids(store, &[("min_cost", "0.00249"), ("metadata.team", "t1")]),
+                costly
+            );
+            assert!(ids(store, &[("provider", "absent")]).is_empty());
+        };
+        store.log_writer().unwrap().insert(&entries).unwrap();
+        let blocks = || -> i64 {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            let n = conn.query_row("SELECT COUNT(*) FROM log_blocks", [], |r| r.get(0));
+            n.unwrap()
+        };
+        assert_eq!(blocks(), 3);
+        check(&store);
+        // As if a version without summaries had stored them: they are read all the same.
+        Connection::open(dir.path().join(DB_FILE))
+            .unwrap()
+            .execute("DELETE FROM log_blocks", [])
+            .unwrap();
+        check(&store);
+        // The next writer summarises them.
+        drop(store.log_writer().unwrap());
+        assert_eq!(blocks(), 3);
+        check(&store);
+    }
+}
