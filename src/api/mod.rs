@@ -8,6 +8,7 @@ pub mod governance;
 pub mod integrations;
 pub mod keys;
 pub mod logs;
+pub mod prompts;
 pub mod scopes;
 pub mod workspaces;
 

@@ -16,7 +16,8 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::gateway;
 use super::handlers::{
-    analytics, audit, configs, health, integrations, keys, logs, policies, traces, workspaces,
+    analytics, audit, configs, health, integrations, keys, logs, policies, prompts, traces,
+    workspaces,
 };
 use super::state::AppState;
 use crate::gateway::providers::adapter::Endpoint;
@@ -99,6 +100,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             workspaces::delete
         ))
         .routes(routes!(audit::list))
+        .routes(routes!(prompts::create, prompts::list))
+        .routes(routes!(prompts::get, prompts::update, prompts::delete))
+        .routes(routes!(prompts::versions))
+        .routes(routes!(prompts::version, prompts::label_version))
+        .routes(routes!(prompts::make_default))
+        .routes(routes!(prompts::create_label, prompts::labels))
+        .routes(routes!(prompts::label, prompts::delete_label))
         .split_for_parts();
     let data_plane = Router::new()
         .route(

@@ -214,7 +214,8 @@ CREATE INDEX audit_logs_action ON audit_logs (action, created_ms);
 CREATE INDEX audit_logs_workspace ON audit_logs (workspace_id, created_ms);
 CREATE INDEX audit_logs_client_ip ON audit_logs (client_ip, created_ms);
 -- Keys hold the scopes they were created with, so the key `serve` made on first start (which
--- holds every scope) is given the scopes added since: policies, workspaces and the audit log.
+-- holds every scope) is given the scopes added since: policies, workspaces, the audit log and
+-- the prompt library.
 -- It can grant them to other keys.
 UPDATE api_keys SET scopes = (
     SELECT json_group_array(value) FROM (
@@ -222,7 +223,9 @@ UPDATE api_keys SET scopes = (
         UNION
         SELECT value FROM json_each('["policies.create", "policies.read", "policies.update",
             "policies.delete", "policies.list", "workspaces.create", "workspaces.read",
-            "workspaces.update", "workspaces.delete", "workspaces.list", "audit_logs.list"]')
+            "workspaces.update", "workspaces.delete", "workspaces.list", "audit_logs.list",
+            "prompts.create", "prompts.read", "prompts.update", "prompts.delete", "prompts.list",
+            "prompts.publish"]')
     )
 ) WHERE creation_mode = 'auto';
 "#,
@@ -240,6 +243,47 @@ CREATE TABLE log_blocks (
     bloom BLOB NOT NULL
 );
 CREATE INDEX log_blocks_newest ON log_blocks (max_created_ms);
+"#,
+    // Versioned prompts. A version is never changed once written; labels point at versions.
+    r#"
+CREATE TABLE prompt_labels (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    color_code TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+INSERT INTO prompt_labels (id, name, description, created_at, updated_at)
+SELECT lower(hex(randomblob(16))), name, description, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+    strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+FROM (SELECT 'production' AS name, 'What production traffic uses' AS description
+      UNION ALL SELECT 'staging', 'Being tried before production'
+      UNION ALL SELECT 'development', 'Work in progress');
+CREATE TABLE prompts (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    collection_id TEXT,
+    published_version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE prompt_versions (
+    id TEXT PRIMARY KEY,
+    prompt_id TEXT NOT NULL REFERENCES prompts(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    template TEXT NOT NULL,
+    description TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (prompt_id, version)
+);
+CREATE TABLE prompt_version_labels (
+    prompt_id TEXT NOT NULL REFERENCES prompts(id) ON DELETE CASCADE,
+    label_id TEXT NOT NULL REFERENCES prompt_labels(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (prompt_id, label_id)
+);
 "#,
 ];
 
@@ -330,7 +374,10 @@ mod tests {
         let mut every: Vec<String> = crate::api::scopes::ALL
             .iter()
             .filter(|s| {
-                s.starts_with("policies.") || s.starts_with("workspaces.") || s.starts_with("audit")
+                s.starts_with("policies.")
+                    || s.starts_with("workspaces.")
+                    || s.starts_with("audit")
+                    || (s.starts_with("prompts.") && **s != "prompts.render")
             })
             .map(|s| s.to_string())
             .chain(["logs.list".to_string()])

@@ -9,6 +9,7 @@ mod governance;
 mod integrations;
 mod keys;
 mod logs_cli;
+mod prompts;
 mod providers;
 mod python_sdk;
 mod request_log;

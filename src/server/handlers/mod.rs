@@ -6,6 +6,7 @@ pub mod integrations;
 pub mod keys;
 pub mod logs;
 pub mod policies;
+pub mod prompts;
 pub mod traces;
 pub mod workspaces;
 

@@ -1,0 +1,220 @@
+//! The prompt library's admin API through the real server: versions are never lost, the
+//! published version and labels move, and `ID@VERSION` / `ID@LABEL` / `ID@latest` resolve.
+
+use serde_json::{json, Value};
+
+use crate::common::{http_send, HttpReply, TestEnv};
+
+fn call(env: &TestEnv, method: &str, path: &str, body: Option<Value>) -> HttpReply {
+    let text = body.map(|b| b.to_string());
+    http_send(
+        &env.url,
+        method,
+        path,
+        &[("x-portkey-api-key", &env.admin_key)],
+        text.as_deref(),
+    )
+}
+
+#[track_caller]
+fn ok(reply: HttpReply) -> Value {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+fn template(text: &str) -> Value {
+    json!({"model": "@openai-dev/gpt-4o-mini", "parameters": {"temperature": 0.2},
+           "messages": [{"role": "system", "content": "You help {{team}}."},
+                        {"role": "user", "content": text}]})
+}
+
+#[test]
+fn versions_are_never_lost_and_labels_and_the_published_version_move() {
+    let env = TestEnv::new();
+    let mut body = template("v1: {{question}}");
+    body["name"] = json!("support agent");
+    let created = ok(call(&env, "POST", "/v1/prompts", Some(body)));
+    let id = created["id"].as_str().unwrap().to_string();
+    let slug = created["slug"].as_str().unwrap().to_string();
+    assert!(slug.starts_with("pp-"), "{slug}");
+    assert_eq!(created["version"], 1);
+    for n in 2..=3 {
+        let v = ok(call(
+            &env,
+            "PUT",
+            &format!("/v1/prompts/{slug}"),
+            Some(template(&format!("v{n}: {{{{question}}}}"))),
+        ));
+        assert_eq!(v["version"], n);
+    }
+    let versions = ok(call(
+        &env,
+        "GET",
+        &format!("/v1/prompts/{id}/versions"),
+        None,
+    ));
+    let texts: Vec<&str> = versions["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["messages"][1]["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["v3: {{question}}", "v2: {{question}}", "v1: {{question}}"]
+    );
+
+    // Updating never changes what was published.
+    let p = ok(call(&env, "GET", &format!("/v1/prompts/{slug}"), None));
+    assert_eq!(
+        (p["published_version"].clone(), p["latest_version"].clone()),
+        (json!(1), json!(3))
+    );
+    assert_eq!(p["messages"][1]["content"], "v1: {{question}}");
+    assert_eq!(p["prompt_version_status"], "published");
+
+    // Labels point at versions, and move.
+    ok(call(
+        &env,
+        "PUT",
+        &format!("/v1/prompts/{slug}/versions/2"),
+        Some(json!({"label_id": "staging"})),
+    ));
+    let staged = ok(call(
+        &env,
+        "GET",
+        &format!("/v1/prompts/{slug}@staging"),
+        None,
+    ));
+    assert_eq!(staged["prompt_version"], 2);
+    assert_eq!(staged["prompt_version_status"], "draft");
+    ok(call(
+        &env,
+        "PUT",
+        &format!("/v1/prompts/{slug}/versions/3"),
+        Some(json!({"label_id": "staging"})),
+    ));
+    let staged = ok(call(
+        &env,
+        "GET",
+        &format!("/v1/prompts/{slug}@staging"),
+        None,
+    ));
+    assert_eq!(staged["prompt_version"], 3);
+    assert_eq!(staged["labels"], json!({"staging": 3}));
+
+    // Promote: publish what staging had.
+    ok(call(
+        &env,
+        "PUT",
+        &format!("/v1/prompts/{slug}/makeDefault"),
+        Some(json!({"version": 3})),
+    ));
+    assert_eq!(
+        ok(call(&env, "GET", &format!("/v1/prompts/{slug}"), None))["prompt_version"],
+        3
+    );
+    assert_eq!(
+        ok(call(&env, "GET", &format!("/v1/prompts/{slug}@2"), None))["messages"][1]["content"],
+        "v2: {{question}}"
+    );
+    assert_eq!(
+        ok(call(
+            &env,
+            "GET",
+            &format!("/v1/prompts/{slug}@latest"),
+            None
+        ))["prompt_version"],
+        3
+    );
+    let versions = ok(call(
+        &env,
+        "GET",
+        &format!("/v1/prompts/{slug}/versions"),
+        None,
+    ));
+    let v3 = &versions["data"][0];
+    assert_eq!(
+        (v3["published"].clone(), v3["labels"].clone()),
+        (json!(true), json!(["staging"]))
+    );
+
+    // What does not exist is named.
+    let missing = call(&env, "GET", &format!("/v1/prompts/{slug}@production"), None);
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("production"), "{}", missing.body);
+    assert_eq!(
+        call(&env, "GET", &format!("/v1/prompts/{slug}@9"), None).status,
+        404
+    );
+    assert_eq!(
+        call(
+            &env,
+            "PUT",
+            &format!("/v1/prompts/{slug}/makeDefault"),
+            Some(json!({"version": 9}))
+        )
+        .status,
+        404
+    );
+}
+
+#[test]
+fn templates_and_labels_are_checked() {
+    let env = TestEnv::new();
+    let bad = call(
+        &env,
+        "POST",
+        "/v1/prompts",
+        Some(
+            json!({"name": "x", "model": "gpt-4o", "messages": [{"role": "robot", "content": 3}]}),
+        ),
+    );
+    assert_eq!(bad.status, 400);
+    let errors = bad.json()["errors"].to_string();
+    assert!(
+        errors.contains("messages[0].role")
+            && errors.contains("messages[0].content")
+            && errors.contains("@integration-slug/model"),
+        "{errors}"
+    );
+    let mut body = template("hi");
+    body["name"] = json!("dup");
+    ok(call(&env, "POST", "/v1/prompts", Some(body.clone())));
+    assert_eq!(call(&env, "POST", "/v1/prompts", Some(body)).status, 409);
+
+    let labels = ok(call(&env, "GET", "/v1/labels", None));
+    let names: Vec<&str> = labels["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    for default in ["production", "staging", "development"] {
+        assert!(names.contains(&default), "{names:?}");
+    }
+    let canary = ok(call(
+        &env,
+        "POST",
+        "/v1/labels",
+        Some(json!({"name": "canary", "color_code": "#ffaa00"})),
+    ));
+    assert_eq!(
+        call(&env, "POST", "/v1/labels", Some(json!({"name": "canary"}))).status,
+        409
+    );
+    assert_eq!(
+        call(&env, "POST", "/v1/labels", Some(json!({"name": "7"}))).status,
+        400
+    );
+    assert_eq!(
+        call(&env, "DELETE", "/v1/labels/production", None).status,
+        409
+    );
+    ok(call(
+        &env,
+        "DELETE",
+        &format!("/v1/labels/{}", canary["id"].as_str().unwrap()),
+        None,
+    ));
+}
