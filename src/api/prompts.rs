@@ -98,6 +98,7 @@ pub struct UpdatePrompt {
     pub template: PromptTemplate,
 }
 
+/// A prompt's or a partial's new version.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PromptCreated {
     pub id: String,
@@ -106,6 +107,43 @@ pub struct PromptCreated {
     /// The new version's number.
     pub version: u32,
     pub object: String,
+}
+
+/// A reusable piece of template text, included with `{{>slug}}` or `{{>slug@VERSION}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Partial {
+    pub id: String,
+    /// `ppt-…`.
+    pub slug: String,
+    pub name: String,
+    /// The text of the version shown (the published one unless another was asked for).
+    pub string: String,
+    pub version: u32,
+    pub version_id: String,
+    pub published_version: u32,
+    pub latest_version: u32,
+    pub description: Option<String>,
+    pub created_at: String,
+    pub last_updated_at: String,
+    pub object: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct CreatePartial {
+    pub name: String,
+    pub string: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_description: Option<String>,
+}
+
+/// A new version of the partial with this text.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdatePartial {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub string: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_description: Option<String>,
 }
 
 /// `PUT /v1/prompts/{id}/makeDefault`.
@@ -141,6 +179,24 @@ pub struct CreateLabel {
     pub color_code: Option<String>,
 }
 
+/// A folder of prompts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Collection {
+    pub id: String,
+    pub name: String,
+    pub parent_collection_id: Option<String>,
+    pub created_at: String,
+    pub last_updated_at: String,
+    pub object: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct CreateCollection {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_collection_id: Option<String>,
+}
+
 /// The labels every install has; they cannot be deleted.
 pub const DEFAULT_LABELS: [&str; 3] = ["production", "staging", "development"];
 
@@ -154,6 +210,16 @@ pub enum PromptRef<'a> {
 }
 
 impl<'a> PromptRef<'a> {
+    /// The prompt's id, slug or name, without the version or label.
+    pub fn id(&self) -> &'a str {
+        match *self {
+            PromptRef::Published(id)
+            | PromptRef::Version(id, _)
+            | PromptRef::Latest(id)
+            | PromptRef::Label(id, _) => id,
+        }
+    }
+
     pub fn parse(text: &'a str) -> PromptRef<'a> {
         match text.rsplit_once('@') {
             None => PromptRef::Published(text),

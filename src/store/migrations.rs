@@ -246,6 +246,13 @@ CREATE INDEX log_blocks_newest ON log_blocks (max_created_ms);
 "#,
     // Versioned prompts. A version is never changed once written; labels point at versions.
     r#"
+CREATE TABLE prompt_collections (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    parent_collection_id TEXT REFERENCES prompt_collections(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE prompt_labels (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -260,20 +267,24 @@ SELECT lower(hex(randomblob(16))), name, description, strftime('%Y-%m-%dT%H:%M:%
 FROM (SELECT 'production' AS name, 'What production traffic uses' AS description
       UNION ALL SELECT 'staging', 'Being tried before production'
       UNION ALL SELECT 'development', 'Work in progress');
+-- Prompts and partials (kind), each with its versions.
 CREATE TABLE prompts (
     id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
     slug TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL UNIQUE,
-    collection_id TEXT,
+    name TEXT NOT NULL,
+    collection_id TEXT REFERENCES prompt_collections(id),
     published_version INTEGER NOT NULL,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    UNIQUE (kind, name)
 );
 CREATE TABLE prompt_versions (
     id TEXT PRIMARY KEY,
     prompt_id TEXT NOT NULL REFERENCES prompts(id) ON DELETE CASCADE,
     version INTEGER NOT NULL,
-    template TEXT NOT NULL,
+    -- A prompt's template (messages, model, parameters, tools) or a partial's {"string"}.
+    body TEXT NOT NULL,
     description TEXT,
     created_at TEXT NOT NULL,
     UNIQUE (prompt_id, version)

@@ -9,7 +9,7 @@ mod keys;
 mod log_blocks;
 pub mod logs;
 mod migrations;
-mod prompts;
+pub mod prompts;
 pub mod secrets;
 mod workspaces;
 

@@ -1,102 +1,142 @@
-//! Prompts, their versions (written once, never changed) and the labels pointing at them.
+//! The prompt library: prompts and partials, each with versions written once and never
+//! changed, a published version, and labels pointing at versions.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde_json::{Map, Value};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
 
 use super::{is_unique_violation, new_id, new_slug, now, Store, StoreError, StoreResult};
 use crate::api::prompts::{
-    CreateLabel, CreatePrompt, Label, Prompt, PromptCreated, PromptRef, PromptVersion,
-    UpdatePrompt, DEFAULT_LABELS,
+    Collection, CreateCollection, CreateLabel, Label, PromptRef, DEFAULT_LABELS,
 };
 use crate::api::Paging;
 
-fn not_found(id: &str) -> StoreError {
-    StoreError::NotFound(format!("no prompt {id:?}"))
+/// What the library keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Prompt,
+    Partial,
 }
 
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain data serialises")
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Prompt => "prompt",
+            Kind::Partial => "partial",
+        }
+    }
+
+    fn slug_prefix(self) -> &'static str {
+        match self {
+            Kind::Prompt => "pp",
+            Kind::Partial => "ppt",
+        }
+    }
 }
 
-/// The prompt's row: (id, slug, name, collection_id, published, created_at, updated_at).
-struct PromptRow {
-    id: String,
-    slug: String,
-    name: String,
-    collection_id: Option<String>,
-    published: u32,
-    created_at: String,
-    updated_at: String,
+/// A prompt or partial, without its versions' contents.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub collection_id: Option<String>,
+    pub published: u32,
+    pub latest: u32,
+    /// Label name → the version it points at.
+    pub labels: Vec<(String, u32)>,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
-fn prompt_row(conn: &Connection, id_or_slug: &str) -> StoreResult<PromptRow> {
-    conn.query_row(
-        "SELECT id, slug, name, collection_id, published_version, created_at, updated_at
-         FROM prompts WHERE id = ?1 OR slug = ?1",
-        [id_or_slug],
-        |r| {
-            Ok(PromptRow {
-                id: r.get(0)?,
-                slug: r.get(1)?,
-                name: r.get(2)?,
-                collection_id: r.get(3)?,
-                published: r.get(4)?,
-                created_at: r.get(5)?,
-                updated_at: r.get(6)?,
-            })
-        },
-    )
-    .optional()?
-    .ok_or_else(|| not_found(id_or_slug))
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub id: String,
+    pub version: u32,
+    pub body: Value,
+    pub description: Option<String>,
+    pub created_at: String,
 }
 
-const VERSION_COLUMNS: &str = "id, prompt_id, version, template, description, created_at";
-
-fn version_row(r: &Row) -> rusqlite::Result<PromptVersion> {
-    let template: String = r.get(3)?;
-    Ok(PromptVersion {
-        id: r.get(0)?,
-        prompt_id: r.get(1)?,
-        version: r.get(2)?,
-        template: serde_json::from_str(&template).unwrap_or_default(),
-        description: r.get(4)?,
-        created_at: r.get(5)?,
-        labels: Vec::new(),
-        published: false,
-        object: "prompt_version".into(),
-    })
+impl Entry {
+    pub fn labels_of(&self, version: u32) -> Vec<String> {
+        self.labels
+            .iter()
+            .filter(|(_, n)| *n == version)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
 }
 
-/// Label name → version, for one prompt.
-fn labels_of(conn: &Connection, prompt_id: &str) -> StoreResult<Vec<(String, u32)>> {
+/// A new version; `name` and `collection_id` (when given) change the entry itself.
+pub struct NewVersion<'a> {
+    pub name: Option<&'a str>,
+    pub collection_id: Option<&'a str>,
+    pub body: Value,
+    pub description: Option<&'a str>,
+}
+
+fn entry(conn: &Connection, kind: Kind, id_or_slug: &str) -> StoreResult<Entry> {
+    let row = conn
+        .query_row(
+            "SELECT id, slug, name, collection_id, published_version, created_at, updated_at,
+                (SELECT MAX(version) FROM prompt_versions WHERE prompt_id = prompts.id)
+             FROM prompts WHERE kind = ?1 AND (id = ?2 OR slug = ?2 OR name = ?2)",
+            params![kind.name(), id_or_slug],
+            |r| {
+                Ok(Entry {
+                    id: r.get(0)?,
+                    slug: r.get(1)?,
+                    name: r.get(2)?,
+                    collection_id: r.get(3)?,
+                    published: r.get(4)?,
+                    created_at: r.get(5)?,
+                    updated_at: r.get(6)?,
+                    latest: r.get(7)?,
+                    labels: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let mut e =
+        row.ok_or_else(|| StoreError::NotFound(format!("no {} {id_or_slug:?}", kind.name())))?;
     let mut stmt = conn.prepare(
         "SELECT l.name, pl.version FROM prompt_version_labels pl
          JOIN prompt_labels l ON l.id = pl.label_id WHERE pl.prompt_id = ?1 ORDER BY l.name",
     )?;
+    e.labels = stmt
+        .query_map([&e.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(e)
+}
+
+fn versions_where(
+    conn: &Connection,
+    entry_id: &str,
+    only: Option<u32>,
+) -> StoreResult<Vec<Version>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, version, body, description, created_at FROM prompt_versions
+         WHERE prompt_id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC",
+    )?;
     let rows = stmt
-        .query_map([prompt_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![entry_id, only], |r| {
+            let body: String = r.get(2)?;
+            Ok(Version {
+                id: r.get(0)?,
+                version: r.get(1)?,
+                body: serde_json::from_str(&body).unwrap_or(Value::Null),
+                description: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-fn version_numbered(conn: &Connection, prompt: &PromptRow, n: u32) -> StoreResult<PromptVersion> {
-    conn.query_row(
-        &format!(
-            "SELECT {VERSION_COLUMNS} FROM prompt_versions WHERE prompt_id = ?1 AND version = ?2"
-        ),
-        params![prompt.id, n],
-        version_row,
-    )
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound(format!("prompt {:?} has no version {n}", prompt.slug)))
-}
-
-fn latest(conn: &Connection, prompt_id: &str) -> StoreResult<u32> {
-    Ok(conn.query_row(
-        "SELECT MAX(version) FROM prompt_versions WHERE prompt_id = ?1",
-        [prompt_id],
-        |r| r.get(0),
-    )?)
+fn numbered(conn: &Connection, kind: Kind, e: &Entry, n: u32) -> StoreResult<Version> {
+    versions_where(conn, &e.id, Some(n))?.pop().ok_or_else(|| {
+        StoreError::NotFound(format!("{} {:?} has no version {n}", kind.name(), e.slug))
+    })
 }
 
 fn label_id(conn: &Connection, id_or_name: &str) -> StoreResult<String> {
@@ -109,247 +149,186 @@ fn label_id(conn: &Connection, id_or_name: &str) -> StoreResult<String> {
     .ok_or_else(|| StoreError::NotFound(format!("no label {id_or_name:?}")))
 }
 
+fn name_taken(kind: Kind, name: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!("a {} named {name:?} already exists", kind.name()))
+        } else {
+            e.into()
+        }
+    }
+}
+
 impl Store {
-    pub fn create_prompt(&self, new: &CreatePrompt) -> StoreResult<PromptCreated> {
-        let (id, version_id, slug, at) = (
-            new_id(),
-            new_id(),
-            new_slug("pp", &new.name, "prompt"),
-            now(),
-        );
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        tx.execute(
-            "INSERT INTO prompts (id, slug, name, collection_id, published_version, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
-            params![id, slug, new.name, new.collection_id, at],
-        )
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("a prompt named {:?} already exists", new.name))
-            } else {
-                e.into()
-            }
-        })?;
-        tx.execute(
-            &format!(
-                "INSERT INTO prompt_versions ({VERSION_COLUMNS}) VALUES (?1, ?2, 1, ?3, ?4, ?5)"
-            ),
-            params![
-                version_id,
-                id,
-                json(&new.template),
-                new.version_description,
-                at
-            ],
-        )?;
-        tx.commit()?;
-        Ok(PromptCreated {
-            id,
-            slug,
-            version_id,
-            version: 1,
-            object: "prompt".into(),
-        })
-    }
-
-    /// A new version with the change's template; the prompt's name and collection change too.
-    pub fn update_prompt(
+    /// Creates a prompt or partial with its version 1, published.
+    pub fn library_create(
         &self,
-        id_or_slug: &str,
-        change: &UpdatePrompt,
-    ) -> StoreResult<PromptCreated> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        let p = prompt_row(&tx, id_or_slug)?;
-        let version = latest(&tx, &p.id)? + 1;
-        let (version_id, at) = (new_id(), now());
-        tx.execute(
-            &format!(
-                "INSERT INTO prompt_versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-            ),
-            params![
-                version_id,
-                p.id,
-                version,
-                json(&change.template),
-                change.version_description,
-                at
-            ],
-        )?;
-        tx.execute(
-            "UPDATE prompts SET name = ?2, collection_id = ?3, updated_at = ?4 WHERE id = ?1",
-            params![
-                p.id,
-                change.name.as_ref().unwrap_or(&p.name),
-                change.collection_id.as_ref().or(p.collection_id.as_ref()),
-                at
-            ],
-        )
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!(
-                    "a prompt named {:?} already exists",
-                    change.name.as_deref().unwrap_or_default()
-                ))
-            } else {
-                e.into()
-            }
-        })?;
-        tx.commit()?;
-        Ok(PromptCreated {
-            id: p.id,
-            slug: p.slug,
-            version_id,
-            version,
-            object: "prompt".into(),
-        })
+        kind: Kind,
+        name: &str,
+        collection_id: Option<&str>,
+        body: &Value,
+        description: Option<&str>,
+    ) -> StoreResult<(Entry, Version)> {
+        let (id, at) = (new_id(), now());
+        let slug = new_slug(kind.slug_prefix(), name, kind.name());
+        {
+            let conn = self.conn();
+            let tx = conn.unchecked_transaction()?;
+            tx.execute(
+                "INSERT INTO prompts (id, kind, slug, name, collection_id, published_version,
+                    created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
+                params![id, kind.name(), slug, name, collection_id, at],
+            )
+            .map_err(name_taken(kind, name))?;
+            tx.execute(
+                "INSERT INTO prompt_versions (id, prompt_id, version, body, description, created_at)
+                 VALUES (?1, ?2, 1, ?3, ?4, ?5)",
+                params![new_id(), id, body.to_string(), description, at],
+            )?;
+            tx.commit()?;
+        }
+        self.library_get(kind, &format!("{id}@1"))
     }
 
-    /// The prompt with the version `reference` names (`ID`, `ID@N`, `ID@latest`, `ID@LABEL`).
-    pub fn prompt(&self, reference: &str) -> StoreResult<Prompt> {
+    /// Adds a version (never an overwrite).
+    pub fn library_add_version(
+        &self,
+        kind: Kind,
+        id_or_slug: &str,
+        new: &NewVersion,
+    ) -> StoreResult<(Entry, Version)> {
+        let version =
+            {
+                let conn = self.conn();
+                let tx = conn.unchecked_transaction()?;
+                let e = entry(&tx, kind, id_or_slug)?;
+                let at = now();
+                tx.execute(
+                "INSERT INTO prompt_versions (id, prompt_id, version, body, description, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![new_id(), e.id, e.latest + 1, new.body.to_string(), new.description, at],
+            )?;
+                let name = new.name.unwrap_or(&e.name);
+                tx.execute(
+                "UPDATE prompts SET name = ?2, collection_id = ?3, updated_at = ?4 WHERE id = ?1",
+                params![e.id, name, new.collection_id.or(e.collection_id.as_deref()), at],
+            )
+            .map_err(name_taken(kind, name))?;
+                tx.commit()?;
+                format!("{}@{}", e.id, e.latest + 1)
+            };
+        self.library_get(kind, &version)
+    }
+
+    /// The entry and the version `reference` names: `ID` (published), `ID@N`, `ID@latest` or
+    /// `ID@LABEL`, where ID is an id, a slug or a name.
+    pub fn library_get(&self, kind: Kind, reference: &str) -> StoreResult<(Entry, Version)> {
         let conn = self.conn();
-        let (id, wanted) = match PromptRef::parse(reference) {
-            PromptRef::Published(id) => (id, None),
-            PromptRef::Version(id, n) => (id, Some(Ok(n))),
-            PromptRef::Latest(id) => (id, Some(Err(None))),
-            PromptRef::Label(id, label) => (id, Some(Err(Some(label)))),
-        };
-        let p = prompt_row(&conn, id)?;
-        let labels = labels_of(&conn, &p.id)?;
-        let n = match wanted {
-            None => p.published,
-            Some(Ok(n)) => n,
-            Some(Err(None)) => latest(&conn, &p.id)?,
-            Some(Err(Some(label))) => labels
+        let r = PromptRef::parse(reference);
+        let e = entry(&conn, kind, r.id())?;
+        let n = match r {
+            PromptRef::Published(_) => e.published,
+            PromptRef::Version(_, n) => n,
+            PromptRef::Latest(_) => e.latest,
+            PromptRef::Label(_, label) => e
+                .labels
                 .iter()
                 .find(|(name, _)| name == label)
-                .map(|(_, v)| *v)
+                .map(|(_, n)| *n)
                 .ok_or_else(|| {
                     StoreError::NotFound(format!(
-                        "prompt {:?} has no version labelled {label:?}",
-                        p.slug
+                        "{} {:?} has no version labelled {label:?}",
+                        kind.name(),
+                        e.slug
                     ))
                 })?,
         };
-        let v = version_numbered(&conn, &p, n)?;
-        Ok(Prompt {
-            latest_version: latest(&conn, &p.id)?,
-            labels: labels
-                .into_iter()
-                .map(|(k, v)| (k, Value::from(v)))
-                .collect::<Map<_, _>>(),
-            prompt_version: v.version,
-            prompt_version_id: v.id,
-            prompt_version_status: if v.version == p.published {
-                "published"
-            } else {
-                "draft"
-            }
-            .into(),
-            template: v.template,
-            published_version: p.published,
-            id: p.id,
-            slug: p.slug,
-            name: p.name,
-            collection_id: p.collection_id,
-            created_at: p.created_at,
-            last_updated_at: p.updated_at,
-            object: "prompt".into(),
-        })
+        let v = numbered(&conn, kind, &e, n)?;
+        Ok((e, v))
     }
 
-    /// Published versions, oldest prompt first; `search` matches part of a name.
-    pub fn prompts(&self, search: Option<&str>, page: Paging) -> StoreResult<(u64, Vec<Prompt>)> {
+    /// Published versions, oldest entry first; `search` matches part of a name.
+    pub fn library_list(
+        &self,
+        kind: Kind,
+        search: Option<&str>,
+        page: Paging,
+    ) -> StoreResult<(u64, Vec<(Entry, Version)>)> {
         let pattern = format!("%{}%", search.unwrap_or_default());
-        let ids: Vec<String> = {
+        let (total, ids): (i64, Vec<String>) = {
             let conn = self.conn();
+            let total = conn.query_row(
+                "SELECT COUNT(*) FROM prompts WHERE kind = ?1 AND name LIKE ?2",
+                params![kind.name(), pattern],
+                |r| r.get(0),
+            )?;
             let mut stmt = conn.prepare(
-                "SELECT id FROM prompts WHERE name LIKE ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
+                "SELECT id FROM prompts WHERE kind = ?1 AND name LIKE ?2
+                 ORDER BY created_at, id LIMIT ?3 OFFSET ?4",
             )?;
             let ids = stmt
-                .query_map(params![pattern, page.limit(), page.offset()], |r| r.get(0))?
+                .query_map(
+                    params![kind.name(), pattern, page.limit(), page.offset()],
+                    |r| r.get(0),
+                )?
                 .collect::<Result<_, _>>()?;
-            ids
+            (total, ids)
         };
-        let total: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM prompts WHERE name LIKE ?1",
-            [&pattern],
-            |r| r.get(0),
-        )?;
         let items = ids
             .iter()
-            .map(|id| self.prompt(id))
+            .map(|id| self.library_get(kind, id))
             .collect::<StoreResult<_>>()?;
         Ok((total as u64, items))
     }
 
-    pub fn delete_prompt(&self, id_or_slug: &str) -> StoreResult<()> {
+    /// Every version, newest first.
+    pub fn library_versions(
+        &self,
+        kind: Kind,
+        id_or_slug: &str,
+    ) -> StoreResult<(Entry, Vec<Version>)> {
         let conn = self.conn();
-        let p = prompt_row(&conn, id_or_slug)?;
-        conn.execute("DELETE FROM prompts WHERE id = ?1", [&p.id])?;
-        Ok(())
+        let e = entry(&conn, kind, id_or_slug)?;
+        let versions = versions_where(&conn, &e.id, None)?;
+        Ok((e, versions))
     }
 
-    /// Every version, newest first, with the labels pointing at each.
-    pub fn prompt_versions(&self, id_or_slug: &str) -> StoreResult<Vec<PromptVersion>> {
+    /// Makes version `n` the published one.
+    pub fn library_publish(&self, kind: Kind, id_or_slug: &str, n: u32) -> StoreResult<()> {
         let conn = self.conn();
-        let p = prompt_row(&conn, id_or_slug)?;
-        let labels = labels_of(&conn, &p.id)?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {VERSION_COLUMNS} FROM prompt_versions WHERE prompt_id = ?1 ORDER BY version DESC"
-        ))?;
-        let versions = stmt
-            .query_map([&p.id], version_row)?
-            .map(|v| {
-                v.map(|mut v| {
-                    v.published = v.version == p.published;
-                    v.labels = labels
-                        .iter()
-                        .filter(|(_, n)| *n == v.version)
-                        .map(|(name, _)| name.clone())
-                        .collect();
-                    v
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(versions)
-    }
-
-    /// One version, by its id or its number.
-    pub fn prompt_version(&self, id_or_slug: &str, version: &str) -> StoreResult<PromptVersion> {
-        self.prompt_versions(id_or_slug)?
-            .into_iter()
-            .find(|v| v.id == version || v.version.to_string() == version)
-            .ok_or_else(|| {
-                StoreError::NotFound(format!("prompt {id_or_slug:?} has no version {version:?}"))
-            })
-    }
-
-    /// Makes version `n` the published (default) one.
-    pub fn publish_prompt(&self, id_or_slug: &str, n: u32) -> StoreResult<()> {
-        let conn = self.conn();
-        let p = prompt_row(&conn, id_or_slug)?;
-        version_numbered(&conn, &p, n)?;
+        let e = entry(&conn, kind, id_or_slug)?;
+        numbered(&conn, kind, &e, n)?;
         conn.execute(
             "UPDATE prompts SET published_version = ?2, updated_at = ?3 WHERE id = ?1",
-            params![p.id, n, now()],
+            params![e.id, n, now()],
         )?;
         Ok(())
     }
 
-    /// Points `label` (an id or a name) at version `n` of the prompt, moving it if it pointed
-    /// at another.
-    pub fn label_prompt_version(&self, id_or_slug: &str, n: u32, label: &str) -> StoreResult<()> {
+    /// Points `label` (an id or a name) at version `n`, moving it from where it pointed.
+    pub fn library_label(
+        &self,
+        kind: Kind,
+        id_or_slug: &str,
+        n: u32,
+        label: &str,
+    ) -> StoreResult<()> {
         let conn = self.conn();
-        let p = prompt_row(&conn, id_or_slug)?;
-        version_numbered(&conn, &p, n)?;
+        let e = entry(&conn, kind, id_or_slug)?;
+        numbered(&conn, kind, &e, n)?;
         let label = label_id(&conn, label)?;
         conn.execute(
             "INSERT INTO prompt_version_labels (prompt_id, label_id, version) VALUES (?1, ?2, ?3)
              ON CONFLICT (prompt_id, label_id) DO UPDATE SET version = excluded.version",
-            params![p.id, label, n],
+            params![e.id, label, n],
         )?;
+        Ok(())
+    }
+
+    pub fn library_delete(&self, kind: Kind, id_or_slug: &str) -> StoreResult<()> {
+        let conn = self.conn();
+        let e = entry(&conn, kind, id_or_slug)?;
+        conn.execute("DELETE FROM prompts WHERE id = ?1", [&e.id])?;
         Ok(())
     }
 
@@ -411,6 +390,76 @@ impl Store {
         }
         self.conn()
             .execute("DELETE FROM prompt_labels WHERE id = ?1", [&label.id])?;
+        Ok(())
+    }
+
+    pub fn create_collection(&self, new: &CreateCollection) -> StoreResult<Collection> {
+        if let Some(parent) = &new.parent_collection_id {
+            self.collection(parent)?;
+        }
+        let (id, at) = (new_id(), now());
+        self.conn()
+            .execute(
+                "INSERT INTO prompt_collections (id, name, parent_collection_id, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![id, new.name, new.parent_collection_id, at],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("a collection named {:?} already exists", new.name))
+                } else {
+                    e.into()
+                }
+            })?;
+        self.collection(&id)
+    }
+
+    pub fn collections(&self) -> StoreResult<Vec<Collection>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, name, parent_collection_id, created_at, updated_at FROM prompt_collections
+             ORDER BY created_at, name",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Collection {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    parent_collection_id: r.get(2)?,
+                    created_at: r.get(3)?,
+                    last_updated_at: r.get(4)?,
+                    object: "collection".into(),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// By id or name.
+    pub fn collection(&self, id_or_name: &str) -> StoreResult<Collection> {
+        self.collections()?
+            .into_iter()
+            .find(|c| c.id == id_or_name || c.name == id_or_name)
+            .ok_or_else(|| StoreError::NotFound(format!("no collection {id_or_name:?}")))
+    }
+
+    /// Refused while prompts or other collections are in it.
+    pub fn delete_collection(&self, id_or_name: &str) -> StoreResult<()> {
+        let c = self.collection(id_or_name)?;
+        let conn = self.conn();
+        let used: i64 = conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM prompts WHERE collection_id = ?1)
+                + (SELECT COUNT(*) FROM prompt_collections WHERE parent_collection_id = ?1)",
+            [&c.id],
+            |r| r.get(0),
+        )?;
+        if used > 0 {
+            return Err(StoreError::Conflict(format!(
+                "collection {:?} still holds {used} prompts or collections: move or delete them first",
+                c.name
+            )));
+        }
+        conn.execute("DELETE FROM prompt_collections WHERE id = ?1", [&c.id])?;
         Ok(())
     }
 }

@@ -218,3 +218,95 @@ fn templates_and_labels_are_checked() {
         None,
     ));
 }
+
+#[test]
+fn partials_keep_their_versions_and_collections_hold_prompts() {
+    let env = TestEnv::new();
+    let made = ok(call(
+        &env,
+        "POST",
+        "/v1/prompts/partials",
+        Some(json!({"name": "tone", "string": "Be brief."})),
+    ));
+    let slug = made["slug"].as_str().unwrap().to_string();
+    assert!(slug.starts_with("ppt-"), "{slug}");
+    assert_eq!(made["object"], "partial");
+    let v2 = ok(call(
+        &env,
+        "PUT",
+        &format!("/v1/prompts/partials/{slug}"),
+        Some(json!({"string": "Be brief and kind."})),
+    ));
+    assert_eq!(v2["version"], 2);
+    let shown = |reference: &str| {
+        ok(call(
+            &env,
+            "GET",
+            &format!("/v1/prompts/partials/{reference}"),
+            None,
+        ))
+    };
+    assert_eq!(
+        shown(&slug)["string"],
+        "Be brief.",
+        "version 1 stays published"
+    );
+    assert_eq!(shown(&format!("{slug}@2"))["string"], "Be brief and kind.");
+    assert_eq!(
+        shown("tone@latest")["version"],
+        2,
+        "a partial is also found by name"
+    );
+    ok(call(
+        &env,
+        "PUT",
+        &format!("/v1/prompts/partials/{slug}/makeDefault"),
+        Some(json!({"version": 2})),
+    ));
+    assert_eq!(shown(&slug)["string"], "Be brief and kind.");
+    let versions = ok(call(
+        &env,
+        "GET",
+        &format!("/v1/prompts/partials/{slug}/versions"),
+        None,
+    ));
+    assert_eq!(versions["total"], 2);
+    // A prompt and a partial may share a name: they are different kinds.
+    let mut body = template("hi");
+    body["name"] = json!("tone");
+    ok(call(&env, "POST", "/v1/prompts", Some(body)));
+
+    let folder = ok(call(
+        &env,
+        "POST",
+        "/v1/collections",
+        Some(json!({"name": "support"})),
+    ));
+    let mut body = template("hi");
+    body["name"] = json!("triage");
+    body["collection_id"] = json!("support");
+    let p = ok(call(&env, "POST", "/v1/prompts", Some(body.clone())));
+    let got = ok(call(
+        &env,
+        "GET",
+        &format!("/v1/prompts/{}", p["id"].as_str().unwrap()),
+        None,
+    ));
+    assert_eq!(got["collection_id"], folder["id"]);
+    body["name"] = json!("other");
+    body["collection_id"] = json!("nowhere");
+    let bad = call(&env, "POST", "/v1/prompts", Some(body));
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("nowhere"), "{}", bad.body);
+    assert_eq!(
+        call(&env, "DELETE", "/v1/collections/support", None).status,
+        409
+    );
+    ok(call(
+        &env,
+        "DELETE",
+        &format!("/v1/prompts/{}", p["id"].as_str().unwrap()),
+        None,
+    ));
+    ok(call(&env, "DELETE", "/v1/collections/support", None));
+}

@@ -11,8 +11,9 @@ use utoipa::IntoParams;
 use super::{check_name, Deleted, DELETED};
 use crate::api::error::ErrorBody;
 use crate::api::prompts::{
-    AssignLabel, CreateLabel, CreatePrompt, Label, MakeDefault, Prompt, PromptCreated,
-    PromptTemplate, PromptVersion, UpdatePrompt,
+    AssignLabel, Collection, CreateCollection, CreateLabel, CreatePartial, CreatePrompt, Label,
+    MakeDefault, Partial, Prompt, PromptCreated, PromptTemplate, PromptVersion, UpdatePartial,
+    UpdatePrompt,
 };
 use crate::api::{List, Paging};
 use crate::server::audit::Change;
@@ -20,6 +21,7 @@ use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
 use crate::server::state::AppState;
+use crate::store::prompts::{Entry, Kind, NewVersion, Version};
 
 type S = State<Arc<AppState>>;
 
@@ -31,6 +33,101 @@ pub struct PromptQuery {
     /// Prompts whose name contains this text.
     #[serde(default)]
     pub search: Option<String>,
+}
+
+/// A collection named by id or name, as its id; unknown ones are a 400.
+fn collection_of(state: &AppState, given: Option<&str>) -> ApiResult<Option<String>> {
+    given
+        .map(|c| {
+            state.store.collection(c).map(|c| c.id).map_err(|_| {
+                ApiError::invalid(format!(
+                    "collection_id: no collection {c:?}; create it with POST /v1/collections"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn template_of(v: &Version) -> PromptTemplate {
+    serde_json::from_value(v.body.clone()).unwrap_or_default()
+}
+
+fn prompt_of((e, v): (Entry, Version)) -> Prompt {
+    Prompt {
+        labels: e
+            .labels
+            .iter()
+            .map(|(k, n)| (k.clone(), Value::from(*n)))
+            .collect(),
+        prompt_version: v.version,
+        prompt_version_status: if v.version == e.published {
+            "published"
+        } else {
+            "draft"
+        }
+        .into(),
+        template: template_of(&v),
+        prompt_version_id: v.id,
+        published_version: e.published,
+        latest_version: e.latest,
+        id: e.id,
+        slug: e.slug,
+        name: e.name,
+        collection_id: e.collection_id,
+        created_at: e.created_at,
+        last_updated_at: e.updated_at,
+        object: "prompt".into(),
+    }
+}
+
+fn version_of(e: &Entry, v: Version) -> PromptVersion {
+    PromptVersion {
+        template: template_of(&v),
+        labels: e.labels_of(v.version),
+        published: v.version == e.published,
+        id: v.id,
+        prompt_id: e.id.clone(),
+        version: v.version,
+        description: v.description,
+        created_at: v.created_at,
+        object: "prompt_version".into(),
+    }
+}
+
+fn partial_of(e: &Entry, v: Version) -> Partial {
+    Partial {
+        id: e.id.clone(),
+        slug: e.slug.clone(),
+        name: e.name.clone(),
+        string: v
+            .body
+            .get("string")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .into(),
+        version: v.version,
+        version_id: v.id,
+        published_version: e.published,
+        latest_version: e.latest,
+        description: v.description,
+        created_at: e.created_at.clone(),
+        last_updated_at: e.updated_at.clone(),
+        object: "partial".into(),
+    }
+}
+
+fn created(kind: Kind, (e, v): (Entry, Version)) -> PromptCreated {
+    PromptCreated {
+        id: e.id,
+        slug: e.slug,
+        version_id: v.id,
+        version: v.version,
+        object: match kind {
+            Kind::Prompt => "prompt",
+            Kind::Partial => "partial",
+        }
+        .into(),
+    }
 }
 
 /// Each message is `{role, content}` with a known role; the content a string or parts.
@@ -80,9 +177,20 @@ pub async fn create(
     caller.require("prompts.create")?;
     check_name(&new.name)?;
     check_template(&new.template)?;
-    let created = state.store.create_prompt(&new)?;
-    let after = state.store.prompt(&created.id)?;
-    Ok((Change::created(&created.id, &after), Json(created)))
+    let collection_id = collection_of(&state, new.collection_id.as_deref())?;
+    let body = serde_json::to_value(&new.template).expect("data");
+    let made = state.store.library_create(
+        Kind::Prompt,
+        new.name.trim(),
+        collection_id.as_deref(),
+        &body,
+        new.version_description.as_deref(),
+    )?;
+    let after = prompt_of(made.clone());
+    Ok((
+        Change::created(&after.id, &after),
+        Json(created(Kind::Prompt, made)),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/prompts", tag = "prompts", params(PromptQuery, Paging),
@@ -94,8 +202,13 @@ pub async fn list(
     Query(page): Query<Paging>,
 ) -> ApiResult<Json<List<Prompt>>> {
     caller.require("prompts.list")?;
-    let (total, data) = state.store.prompts(q.search.as_deref(), page)?;
-    Ok(Json(List::new(total, data)))
+    let (total, data) = state
+        .store
+        .library_list(Kind::Prompt, q.search.as_deref(), page)?;
+    Ok(Json(List::new(
+        total,
+        data.into_iter().map(prompt_of).collect(),
+    )))
 }
 
 /// `ID` (the published version), `ID@N`, `ID@latest` or `ID@LABEL`; the id or the slug.
@@ -107,7 +220,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Prompt>> {
     caller.require("prompts.read")?;
-    Ok(Json(state.store.prompt(&id)?))
+    Ok(Json(prompt_of(state.store.library_get(Kind::Prompt, &id)?)))
 }
 
 /// Adds a version (never an overwrite); the published version stays until `makeDefault`.
@@ -124,10 +237,27 @@ pub async fn update(
         check_name(name)?;
     }
     check_template(&change.template)?;
-    let before = state.store.prompt(&format!("{id}@latest"))?;
-    let created = state.store.update_prompt(&id, &change)?;
-    let after = state.store.prompt(&format!("{}@latest", created.id))?;
-    Ok((Change::updated(&created.id, &before, &after), Json(created)))
+    let collection_id = collection_of(&state, change.collection_id.as_deref())?;
+    let before = prompt_of(
+        state
+            .store
+            .library_get(Kind::Prompt, &format!("{id}@latest"))?,
+    );
+    let made = state.store.library_add_version(
+        Kind::Prompt,
+        &id,
+        &NewVersion {
+            name: change.name.as_deref().map(str::trim),
+            collection_id: collection_id.as_deref(),
+            body: serde_json::to_value(&change.template).expect("data"),
+            description: change.version_description.as_deref(),
+        },
+    )?;
+    let after = prompt_of(made.clone());
+    Ok((
+        Change::updated(&after.id, &before, &after),
+        Json(created(Kind::Prompt, made)),
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/prompts/{id}", tag = "prompts",
@@ -138,8 +268,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<(Change, Json<Deleted>)> {
     caller.require("prompts.delete")?;
-    let before = state.store.prompt(&id)?;
-    state.store.delete_prompt(&id)?;
+    let before = prompt_of(state.store.library_get(Kind::Prompt, &id)?);
+    state.store.library_delete(Kind::Prompt, &id)?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
 
@@ -152,7 +282,8 @@ pub async fn versions(
     Path(id): Path<String>,
 ) -> ApiResult<Json<List<PromptVersion>>> {
     caller.require("prompts.read")?;
-    let data = state.store.prompt_versions(&id)?;
+    let (e, versions) = state.store.library_versions(Kind::Prompt, &id)?;
+    let data: Vec<PromptVersion> = versions.into_iter().map(|v| version_of(&e, v)).collect();
     Ok(Json(List::new(data.len() as u64, data)))
 }
 
@@ -165,7 +296,17 @@ pub async fn version(
     Path((id, version)): Path<(String, String)>,
 ) -> ApiResult<Json<PromptVersion>> {
     caller.require("prompts.read")?;
-    Ok(Json(state.store.prompt_version(&id, &version)?))
+    Ok(Json(prompt_version(&state, &id, &version)?))
+}
+
+/// One version of a prompt, by the version's id or number.
+fn prompt_version(state: &AppState, id: &str, version: &str) -> ApiResult<PromptVersion> {
+    let (e, versions) = state.store.library_versions(Kind::Prompt, id)?;
+    let v = versions
+        .into_iter()
+        .find(|v| v.id == version || v.version.to_string() == version)
+        .ok_or_else(|| ApiError::not_found(format!("prompt {id:?} has no version {version:?}")))?;
+    Ok(version_of(&e, v))
 }
 
 /// Points a label at this version (moving it from the version it pointed at).
@@ -178,11 +319,11 @@ pub async fn label_version(
     Body(assign): Body<AssignLabel>,
 ) -> ApiResult<(Change, Json<PromptVersion>)> {
     caller.require("prompts.publish")?;
-    let before = state.store.prompt_version(&id, &version)?;
+    let before = prompt_version(&state, &id, &version)?;
     state
         .store
-        .label_prompt_version(&id, before.version, &assign.label_id)?;
-    let after = state.store.prompt_version(&id, &version)?;
+        .library_label(Kind::Prompt, &id, before.version, &assign.label_id)?;
+    let after = prompt_version(&state, &id, &version)?;
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 
@@ -196,9 +337,11 @@ pub async fn make_default(
     Body(publish): Body<MakeDefault>,
 ) -> ApiResult<(Change, Json<Prompt>)> {
     caller.require("prompts.publish")?;
-    let before = state.store.prompt(&id)?;
-    state.store.publish_prompt(&id, publish.version)?;
-    let after = state.store.prompt(&id)?;
+    let before = prompt_of(state.store.library_get(Kind::Prompt, &id)?);
+    state
+        .store
+        .library_publish(Kind::Prompt, &id, publish.version)?;
+    let after = prompt_of(state.store.library_get(Kind::Prompt, &id)?);
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 
@@ -251,5 +394,185 @@ pub async fn delete_label(
     caller.require("prompts.delete")?;
     let before = state.store.label(&id)?;
     state.store.delete_label(&id)?;
+    Ok((Change::deleted(&before.id, &before), Json(DELETED)))
+}
+
+#[utoipa::path(post, path = "/v1/prompts/partials", tag = "prompts", request_body = CreatePartial,
+    responses((status = 200, body = PromptCreated), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_partial(
+    State(state): S,
+    caller: Caller,
+    Body(new): Body<CreatePartial>,
+) -> ApiResult<(Change, Json<PromptCreated>)> {
+    caller.require("prompts.create")?;
+    check_name(&new.name)?;
+    let body = serde_json::json!({"string": new.string});
+    let made = state.store.library_create(
+        Kind::Partial,
+        new.name.trim(),
+        None,
+        &body,
+        new.version_description.as_deref(),
+    )?;
+    let after = partial_of(&made.0, made.1.clone());
+    Ok((
+        Change::created(&after.id, &after),
+        Json(created(Kind::Partial, made)),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/prompts/partials", tag = "prompts", params(PromptQuery, Paging),
+    responses((status = 200, body = List<Partial>)))]
+pub async fn list_partials(
+    State(state): S,
+    caller: Caller,
+    Query(q): Query<PromptQuery>,
+    Query(page): Query<Paging>,
+) -> ApiResult<Json<List<Partial>>> {
+    caller.require("prompts.list")?;
+    let (total, data) = state
+        .store
+        .library_list(Kind::Partial, q.search.as_deref(), page)?;
+    let data = data.into_iter().map(|(e, v)| partial_of(&e, v)).collect();
+    Ok(Json(List::new(total, data)))
+}
+
+/// `ID`, `ID@N`, `ID@latest` or `ID@LABEL`; the id, slug or name.
+#[utoipa::path(get, path = "/v1/prompts/partials/{id}", tag = "prompts",
+    responses((status = 200, body = Partial), (status = 404, body = ErrorBody)))]
+pub async fn get_partial(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Partial>> {
+    caller.require("prompts.read")?;
+    let (e, v) = state.store.library_get(Kind::Partial, &id)?;
+    Ok(Json(partial_of(&e, v)))
+}
+
+/// Adds a version of the partial; prompts that pin a version keep theirs.
+#[utoipa::path(put, path = "/v1/prompts/partials/{id}", tag = "prompts", request_body = UpdatePartial,
+    responses((status = 200, body = PromptCreated), (status = 404, body = ErrorBody)))]
+pub async fn update_partial(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(change): Body<UpdatePartial>,
+) -> ApiResult<(Change, Json<PromptCreated>)> {
+    caller.require("prompts.update")?;
+    if let Some(name) = &change.name {
+        check_name(name)?;
+    }
+    let (e, v) = state
+        .store
+        .library_get(Kind::Partial, &format!("{id}@latest"))?;
+    let before = partial_of(&e, v);
+    let made = state.store.library_add_version(
+        Kind::Partial,
+        &id,
+        &NewVersion {
+            name: change.name.as_deref().map(str::trim),
+            collection_id: None,
+            body: serde_json::json!({"string": change.string}),
+            description: change.version_description.as_deref(),
+        },
+    )?;
+    let after = partial_of(&made.0, made.1.clone());
+    Ok((
+        Change::updated(&after.id, &before, &after),
+        Json(created(Kind::Partial, made)),
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/prompts/partials/{id}", tag = "prompts",
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody)))]
+pub async fn delete_partial(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(Change, Json<Deleted>)> {
+    caller.require("prompts.delete")?;
+    let (e, v) = state.store.library_get(Kind::Partial, &id)?;
+    let before = partial_of(&e, v);
+    state.store.library_delete(Kind::Partial, &id)?;
+    Ok((Change::deleted(&before.id, &before), Json(DELETED)))
+}
+
+/// Every version of a partial, newest first.
+#[utoipa::path(get, path = "/v1/prompts/partials/{id}/versions", tag = "prompts",
+    responses((status = 200, body = List<Partial>), (status = 404, body = ErrorBody)))]
+pub async fn partial_versions(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<List<Partial>>> {
+    caller.require("prompts.read")?;
+    let (e, versions) = state.store.library_versions(Kind::Partial, &id)?;
+    let data: Vec<Partial> = versions.into_iter().map(|v| partial_of(&e, v)).collect();
+    Ok(Json(List::new(data.len() as u64, data)))
+}
+
+#[utoipa::path(put, path = "/v1/prompts/partials/{id}/makeDefault", tag = "prompts", request_body = MakeDefault,
+    responses((status = 200, body = Partial), (status = 404, body = ErrorBody)))]
+pub async fn publish_partial(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(publish): Body<MakeDefault>,
+) -> ApiResult<(Change, Json<Partial>)> {
+    caller.require("prompts.publish")?;
+    let (e, v) = state.store.library_get(Kind::Partial, &id)?;
+    let before = partial_of(&e, v);
+    state
+        .store
+        .library_publish(Kind::Partial, &id, publish.version)?;
+    let (e, v) = state.store.library_get(Kind::Partial, &id)?;
+    let after = partial_of(&e, v);
+    Ok((Change::updated(&after.id, &before, &after), Json(after)))
+}
+
+#[utoipa::path(post, path = "/v1/collections", tag = "prompts", request_body = CreateCollection,
+    responses((status = 200, body = Collection), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_collection(
+    State(state): S,
+    caller: Caller,
+    Body(new): Body<CreateCollection>,
+) -> ApiResult<(Change, Json<Collection>)> {
+    caller.require("prompts.create")?;
+    check_name(&new.name)?;
+    let c = state.store.create_collection(&new)?;
+    Ok((Change::created(&c.id, &c), Json(c)))
+}
+
+#[utoipa::path(get, path = "/v1/collections", tag = "prompts",
+    responses((status = 200, body = List<Collection>)))]
+pub async fn collections(State(state): S, caller: Caller) -> ApiResult<Json<List<Collection>>> {
+    caller.require("prompts.list")?;
+    let data = state.store.collections()?;
+    Ok(Json(List::new(data.len() as u64, data)))
+}
+
+#[utoipa::path(get, path = "/v1/collections/{id}", tag = "prompts",
+    responses((status = 200, body = Collection), (status = 404, body = ErrorBody)))]
+pub async fn collection(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Collection>> {
+    caller.require("prompts.read")?;
+    Ok(Json(state.store.collection(&id)?))
+}
+
+/// Refused (409) while it holds prompts or collections.
+#[utoipa::path(delete, path = "/v1/collections/{id}", tag = "prompts",
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_collection(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(Change, Json<Deleted>)> {
+    caller.require("prompts.delete")?;
+    let before = state.store.collection(&id)?;
+    state.store.delete_collection(&id)?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
