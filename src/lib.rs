@@ -10,5 +10,6 @@ pub mod gateway;
 pub mod governance;
 pub mod observe;
 pub mod output;
+pub mod prompts;
 pub mod server;
 pub mod store;

@@ -1,0 +1,2 @@
+//! Prompt templates: the Mustache renderer behind the prompt library.
+pub mod mustache;
