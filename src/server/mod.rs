@@ -7,6 +7,7 @@ mod extract;
 mod gateway;
 pub(crate) mod governance;
 mod handlers;
+mod prompt_library;
 mod router;
 mod state;
 

@@ -136,6 +136,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(gateway::endpoint(Endpoint::Responses)),
         )
         .route("/v1/models", get(gateway::models))
+        .route("/v1/prompts/{id}/render", post(gateway::prompt_render))
+        .route(
+            "/v1/prompts/{id}/completions",
+            post(gateway::prompt_completions),
+        )
         .layer(DefaultBodyLimit::max(gateway::BODY_LIMIT));
     let document: Arc<str> = openapi
         .to_json()

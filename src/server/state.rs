@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::{Map, Value};
 
 use super::auth::KeyIndex;
+use super::prompt_library::Library;
 use crate::gateway::providers::{self, Provider};
 use crate::gateway::routing::Node;
 use crate::governance::{Event, Governor};
@@ -78,6 +79,8 @@ pub struct AppState {
     pub google_tokens: super::gateway::GoogleTokens,
     pub recorder: Arc<Recorder>,
     pub governor: Arc<Governor>,
+    /// Prompts and partials, for rendering.
+    pub library: RwLock<Arc<Library>>,
     /// Budget events, until the server's delivery task takes them.
     pub governor_events: std::sync::Mutex<Option<UnboundedReceiver<Event>>>,
     /// Turns true when the server starts shutting down, so endless streams (log tails) end.
@@ -117,6 +120,7 @@ impl AppState {
             google_tokens: Default::default(),
             recorder,
             governor: Arc::new(Governor::new(Some(events))),
+            library: RwLock::default(),
             governor_events: std::sync::Mutex::new(Some(governor_events)),
             closing: tokio::sync::watch::Sender::new(false),
         };
@@ -155,6 +159,19 @@ impl AppState {
             .collect();
         *self.integrations.write().unwrap_or_else(|e| e.into_inner()) = map;
         Ok(())
+    }
+
+    pub fn reload_library(&self) -> StoreResult<()> {
+        let library = Arc::new(Library::load(&self.store)?);
+        *self.library.write().unwrap_or_else(|e| e.into_inner()) = library;
+        Ok(())
+    }
+
+    pub fn library(&self) -> Arc<Library> {
+        self.library
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn reload_configs(&self) -> StoreResult<()> {

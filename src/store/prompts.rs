@@ -18,7 +18,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Prompt => "prompt",
             Kind::Partial => "partial",
@@ -58,6 +58,27 @@ pub struct Version {
 }
 
 impl Entry {
+    /// The version `reference` names, given that it names this entry.
+    pub fn pick(&self, kind: Kind, reference: &PromptRef) -> StoreResult<u32> {
+        match *reference {
+            PromptRef::Published(_) => Ok(self.published),
+            PromptRef::Version(_, n) => Ok(n),
+            PromptRef::Latest(_) => Ok(self.latest),
+            PromptRef::Label(_, label) => self
+                .labels
+                .iter()
+                .find(|(name, _)| name == label)
+                .map(|(_, n)| *n)
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!(
+                        "{} {:?} has no version labelled {label:?}",
+                        kind.name(),
+                        self.slug
+                    ))
+                }),
+        }
+    }
+
     pub fn labels_of(&self, version: u32) -> Vec<String> {
         self.labels
             .iter()
@@ -226,23 +247,7 @@ impl Store {
         let conn = self.conn();
         let r = PromptRef::parse(reference);
         let e = entry(&conn, kind, r.id())?;
-        let n = match r {
-            PromptRef::Published(_) => e.published,
-            PromptRef::Version(_, n) => n,
-            PromptRef::Latest(_) => e.latest,
-            PromptRef::Label(_, label) => e
-                .labels
-                .iter()
-                .find(|(name, _)| name == label)
-                .map(|(_, n)| *n)
-                .ok_or_else(|| {
-                    StoreError::NotFound(format!(
-                        "{} {:?} has no version labelled {label:?}",
-                        kind.name(),
-                        e.slug
-                    ))
-                })?,
-        };
+        let n = e.pick(kind, &r)?;
         let v = numbered(&conn, kind, &e, n)?;
         Ok((e, v))
     }
@@ -323,6 +328,21 @@ impl Store {
             params![e.id, label, n],
         )?;
         Ok(())
+    }
+
+    /// Every entry of `kind` with all its versions, for the gateway's in-memory library.
+    pub fn library_all(&self, kind: Kind) -> StoreResult<Vec<(Entry, Vec<Version>)>> {
+        let ids: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare("SELECT id FROM prompts WHERE kind = ?1")?;
+            let ids = stmt
+                .query_map([kind.name()], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            ids
+        };
+        ids.iter()
+            .map(|id| self.library_versions(kind, id))
+            .collect()
     }
 
     pub fn library_delete(&self, kind: Kind, id_or_slug: &str) -> StoreResult<()> {

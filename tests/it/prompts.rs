@@ -310,3 +310,126 @@ fn partials_keep_their_versions_and_collections_hold_prompts() {
     ));
     ok(call(&env, "DELETE", "/v1/collections/support", None));
 }
+
+#[test]
+fn render_and_completions_use_the_labelled_version_through_the_gateway() {
+    use crate::common::{add_openai_integration, gateway_env, openai_chat_json};
+    use crate::upstream::{Reply, Upstream};
+
+    let env = gateway_env(&[]);
+    // The first target fails, so the fallback config's second one answers.
+    let failing = Upstream::start(|_| Reply::status(500, json!({"error": {"message": "down"}})));
+    let working = Upstream::start(|r| {
+        let model = r.json()["model"].as_str().unwrap_or_default().to_string();
+        Reply::ok(openai_chat_json(&model, "Hello Ada"))
+    });
+    add_openai_integration(&env, "down", &failing.url);
+    add_openai_integration(&env, "up", &working.url);
+    ok(call(
+        &env,
+        "POST",
+        "/v1/prompts/partials",
+        Some(json!({"name": "tone", "string": "Be \"brief\"."})),
+    ));
+    let mut body = json!({"name": "greeter", "model": "@up/gpt-4o-mini",
+        "parameters": {"temperature": 0.1, "max_tokens": 50},
+        "messages": [{"role": "system", "content": "You greet people. {{>tone}}"},
+                     {"role": "user", "content": "Say hello to {{name}}{{#title}}, {{title}}{{/title}}."}]});
+    let made = ok(call(&env, "POST", "/v1/prompts", Some(body.clone())));
+    let slug = made["slug"].as_str().unwrap().to_string();
+    body["messages"][1]["content"] = json!("Greet {{name}} warmly.");
+    ok(call(
+        &env,
+        "PUT",
+        &format!("/v1/prompts/{slug}"),
+        Some(body),
+    ));
+    ok(call(
+        &env,
+        "PUT",
+        &format!("/v1/prompts/{slug}/versions/2"),
+        Some(json!({"label_id": "staging"})),
+    ));
+
+    let render = |reference: &str, request: Value| {
+        call(
+            &env,
+            "POST",
+            &format!("/v1/prompts/{reference}/render"),
+            Some(request),
+        )
+    };
+    let published = render(
+        &slug,
+        json!({"variables": {"name": "Ada \"the\" first\n", "title": "Countess"}, "max_tokens": 5}),
+    );
+    let data = &ok(published)["data"];
+    assert_eq!(
+        data["messages"][0]["content"],
+        "You greet people. Be \"brief\"."
+    );
+    assert_eq!(
+        data["messages"][1]["content"],
+        "Say hello to Ada \"the\" first\n, Countess."
+    );
+    assert_eq!(
+        (data["max_tokens"].clone(), data["temperature"].clone()),
+        (json!(5), json!(0.1))
+    );
+    assert_eq!(data["model"], "@up/gpt-4o-mini");
+    let staged = ok(render(
+        &format!("{slug}@staging"),
+        json!({"variables": {"name": "Ada"}}),
+    ));
+    assert_eq!(
+        staged["data"]["messages"][1]["content"],
+        "Greet Ada warmly."
+    );
+    let missing = render(&slug, json!({"variables": {}}));
+    assert_eq!(missing.status, 400);
+    assert!(
+        missing.body.contains("missing variable name"),
+        "{}",
+        missing.body
+    );
+    assert_eq!(render("pp-nothing", json!({})).status, 404);
+
+    let config = json!({"strategy": {"mode": "fallback"}, "targets": [
+        {"provider": "@down"}, {"provider": "@up"}]})
+    .to_string();
+    let reply = http_send(
+        &env.url,
+        "POST",
+        &format!("/v1/prompts/{slug}@staging/completions"),
+        &[
+            ("x-portkey-api-key", &env.admin_key),
+            ("x-portkey-config", &config),
+        ],
+        Some(&json!({"variables": {"name": "Ada"}}).to_string()),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json()["choices"][0]["message"]["content"],
+        "Hello Ada"
+    );
+    assert_eq!(
+        reply.header("x-portkey-last-used-option-index"),
+        Some("config.targets[1]")
+    );
+    let sent = working.requests().last().unwrap().json();
+    assert_eq!(sent["messages"][1]["content"], "Greet Ada warmly.");
+    assert_eq!(sent["model"], "gpt-4o-mini");
+
+    // The record names the prompt and the version used.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let logs = ok(call(&env, "GET", "/v1/logs?limit=5", None));
+        if let Some(r) = logs["data"].as_array().and_then(|d| d.first()) {
+            assert_eq!(r["metadata"]["_prompt"], format!("{slug}@2"));
+            assert_eq!(r["status"], 200);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no record");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

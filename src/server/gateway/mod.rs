@@ -8,6 +8,7 @@ mod google_auth;
 mod govern;
 mod logging;
 mod models;
+mod prompt;
 mod respond;
 mod stream;
 
@@ -25,6 +26,7 @@ use crate::gateway::providers::adapter::Endpoint;
 
 pub use google_auth::GoogleTokens;
 pub use models::models;
+pub use prompt::{completions as prompt_completions, render as prompt_render};
 
 /// Requests to the gateway may carry images; the limit is generous but bounded.
 pub const BODY_LIMIT: usize = 32 * 1024 * 1024;

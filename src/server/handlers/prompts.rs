@@ -187,6 +187,7 @@ pub async fn create(
         new.version_description.as_deref(),
     )?;
     let after = prompt_of(made.clone());
+    state.reload_library()?;
     Ok((
         Change::created(&after.id, &after),
         Json(created(Kind::Prompt, made)),
@@ -254,6 +255,7 @@ pub async fn update(
         },
     )?;
     let after = prompt_of(made.clone());
+    state.reload_library()?;
     Ok((
         Change::updated(&after.id, &before, &after),
         Json(created(Kind::Prompt, made)),
@@ -270,6 +272,7 @@ pub async fn delete(
     caller.require("prompts.delete")?;
     let before = prompt_of(state.store.library_get(Kind::Prompt, &id)?);
     state.store.library_delete(Kind::Prompt, &id)?;
+    state.reload_library()?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
 
@@ -324,6 +327,7 @@ pub async fn label_version(
         .store
         .library_label(Kind::Prompt, &id, before.version, &assign.label_id)?;
     let after = prompt_version(&state, &id, &version)?;
+    state.reload_library()?;
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 
@@ -342,6 +346,7 @@ pub async fn make_default(
         .store
         .library_publish(Kind::Prompt, &id, publish.version)?;
     let after = prompt_of(state.store.library_get(Kind::Prompt, &id)?);
+    state.reload_library()?;
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 
@@ -361,6 +366,7 @@ pub async fn create_label(
         )));
     }
     let label = state.store.create_label(&new)?;
+    state.reload_library()?;
     Ok((Change::created(&label.id, &label), Json(label)))
 }
 
@@ -394,6 +400,7 @@ pub async fn delete_label(
     caller.require("prompts.delete")?;
     let before = state.store.label(&id)?;
     state.store.delete_label(&id)?;
+    state.reload_library()?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
 
@@ -415,6 +422,7 @@ pub async fn create_partial(
         new.version_description.as_deref(),
     )?;
     let after = partial_of(&made.0, made.1.clone());
+    state.reload_library()?;
     Ok((
         Change::created(&after.id, &after),
         Json(created(Kind::Partial, made)),
@@ -478,6 +486,7 @@ pub async fn update_partial(
         },
     )?;
     let after = partial_of(&made.0, made.1.clone());
+    state.reload_library()?;
     Ok((
         Change::updated(&after.id, &before, &after),
         Json(created(Kind::Partial, made)),
@@ -495,6 +504,7 @@ pub async fn delete_partial(
     let (e, v) = state.store.library_get(Kind::Partial, &id)?;
     let before = partial_of(&e, v);
     state.store.library_delete(Kind::Partial, &id)?;
+    state.reload_library()?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
 
@@ -528,6 +538,7 @@ pub async fn publish_partial(
         .library_publish(Kind::Partial, &id, publish.version)?;
     let (e, v) = state.store.library_get(Kind::Partial, &id)?;
     let after = partial_of(&e, v);
+    state.reload_library()?;
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 
@@ -541,6 +552,7 @@ pub async fn create_collection(
     caller.require("prompts.create")?;
     check_name(&new.name)?;
     let c = state.store.create_collection(&new)?;
+    state.reload_library()?;
     Ok((Change::created(&c.id, &c), Json(c)))
 }
 
@@ -574,5 +586,6 @@ pub async fn delete_collection(
     caller.require("prompts.delete")?;
     let before = state.store.collection(&id)?;
     state.store.delete_collection(&id)?;
+    state.reload_library()?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
