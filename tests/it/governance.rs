@@ -36,17 +36,6 @@ fn exact_upstream(model: &'static str, delay: Duration) -> Upstream {
     })
 }
 
-fn admin(env: &TestEnv, method: &str, path: &str, body: Option<Value>) -> HttpReply {
-    let text = body.map(|b| b.to_string());
-    http_send(
-        &env.url,
-        method,
-        path,
-        &[("x-portkey-api-key", &env.admin_key)],
-        text.as_deref(),
-    )
-}
-
 /// An OpenAI integration `slug` at `upstream`, priced at [`PER_TOKEN`].
 fn priced_integration(env: &TestEnv, slug: &str, upstream: &Upstream, extra: Value) {
     let mut body = json!({
@@ -60,7 +49,7 @@ fn priced_integration(env: &TestEnv, slug: &str, upstream: &Upstream, extra: Val
     body.as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    let reply = admin(env, "POST", "/v1/integrations", Some(body));
+    let reply = env.admin("POST", "/v1/integrations", Some(body));
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
@@ -102,7 +91,7 @@ fn key_counter(env: &TestEnv, key_name: &str) -> (f64, f64) {
 fn wait_for_records(env: &TestEnv, n: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let total = admin(env, "GET", "/v1/logs/count", None).json()["total"]
+        let total = env.admin("GET", "/v1/logs/count", None).json()["total"]
             .as_u64()
             .unwrap_or(0);
         if total as usize >= n || std::time::Instant::now() > deadline {
@@ -144,7 +133,9 @@ fn two_hundred_concurrent_requests_spend_exactly_the_budget_and_a_restart_keeps_
 
     // The records say the same, and a restart counts them again.
     wait_for_records(&env, 200);
-    let spent: f64 = admin(&env, "GET", "/v1/logs?limit=1000&status=200", None).json()["data"]
+    let spent: f64 = env
+        .admin("GET", "/v1/logs?limit=1000&status=200", None)
+        .json()["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -214,8 +205,7 @@ fn budgets_alert_once_then_exhaust_and_the_webhook_hears_both_once() {
     assert_eq!(kinds, ["budget.alert", "budget.exhausted"], "{posts:#?}");
     assert_eq!(posts[0]["percent_used"], 50.0);
     let policy = posts[0]["policy_id"].as_str().unwrap();
-    let events = admin(
-        &env,
+    let events = env.admin(
         "GET",
         &format!("/v1/policies/usage-limits/{policy}/events"),
         None,
@@ -272,8 +262,7 @@ fn a_per_user_policy_limits_each_user_separately() {
         "{message}"
     );
     assert_eq!(as_user("bob").status, 200, "bob has a budget of his own");
-    let entities = admin(
-        &env,
+    let entities = env.admin(
         "GET",
         &format!("/v1/policies/usage-limits/{policy}/entities"),
         None,
@@ -506,13 +495,9 @@ fn key_workspace_and_policy_budgets_all_hold_and_the_tightest_refuses() {
         ])
         .ok();
     let policy = out.json()["id"].as_str().unwrap().to_string();
-    let got = admin(
-        &env,
-        "GET",
-        &format!("/v1/policies/usage-limits/{policy}"),
-        None,
-    )
-    .json();
+    let got = env
+        .admin("GET", &format!("/v1/policies/usage-limits/{policy}"), None)
+        .json();
     assert_eq!(got["conditions"][0]["value"], ws["id"]);
 
     let text = body("@gov/m1");
@@ -573,8 +558,7 @@ fn governance_changes_are_in_the_audit_log_with_their_actor_and_states() {
     ]);
     env.run(&["budgets", "delete", &policy, "--yes"]).ok();
 
-    let page = admin(
-        &env,
+    let page = env.admin(
         "GET",
         "/v1/audit-logs?page_size=100&resource_type=usage-limits",
         None,
@@ -606,7 +590,7 @@ fn governance_changes_are_in_the_audit_log_with_their_actor_and_states() {
     assert_eq!(update["after"]["credit_limit"], 7.0);
     assert_eq!(records[0]["before"]["name"], "team");
 
-    let page = admin(&env, "GET", "/v1/audit-logs?resource_type=workspaces", None);
+    let page = env.admin("GET", "/v1/audit-logs?resource_type=workspaces", None);
     let ws = &page.json()["records"][0];
     assert_eq!(ws["action"], "create");
     assert_eq!(ws["after"]["slug"], "ws-ads");

@@ -5,17 +5,6 @@ use serde_json::{json, Value};
 
 use crate::common::{http_send, HttpReply, TestEnv};
 
-fn call(env: &TestEnv, method: &str, path: &str, body: Option<Value>) -> HttpReply {
-    let text = body.map(|b| b.to_string());
-    http_send(
-        &env.url,
-        method,
-        path,
-        &[("x-portkey-api-key", &env.admin_key)],
-        text.as_deref(),
-    )
-}
-
 #[track_caller]
 fn ok(reply: HttpReply) -> Value {
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -33,26 +22,20 @@ fn versions_are_never_lost_and_labels_and_the_published_version_move() {
     let env = TestEnv::new();
     let mut body = template("v1: {{question}}");
     body["name"] = json!("support agent");
-    let created = ok(call(&env, "POST", "/v1/prompts", Some(body)));
+    let created = ok(env.admin("POST", "/v1/prompts", Some(body)));
     let id = created["id"].as_str().unwrap().to_string();
     let slug = created["slug"].as_str().unwrap().to_string();
     assert!(slug.starts_with("pp-"), "{slug}");
     assert_eq!(created["version"], 1);
     for n in 2..=3 {
-        let v = ok(call(
-            &env,
+        let v = ok(env.admin(
             "PUT",
             &format!("/v1/prompts/{slug}"),
             Some(template(&format!("v{n}: {{{{question}}}}"))),
         ));
         assert_eq!(v["version"], n);
     }
-    let versions = ok(call(
-        &env,
-        "GET",
-        &format!("/v1/prompts/{id}/versions"),
-        None,
-    ));
+    let versions = ok(env.admin("GET", &format!("/v1/prompts/{id}/versions"), None));
     let texts: Vec<&str> = versions["data"]
         .as_array()
         .unwrap()
@@ -65,7 +48,7 @@ fn versions_are_never_lost_and_labels_and_the_published_version_move() {
     );
 
     // Updating never changes what was published.
-    let p = ok(call(&env, "GET", &format!("/v1/prompts/{slug}"), None));
+    let p = ok(env.admin("GET", &format!("/v1/prompts/{slug}"), None));
     assert_eq!(
         (p["published_version"].clone(), p["latest_version"].clone()),
         (json!(1), json!(3))
@@ -74,65 +57,42 @@ fn versions_are_never_lost_and_labels_and_the_published_version_move() {
     assert_eq!(p["prompt_version_status"], "published");
 
     // Labels point at versions, and move.
-    ok(call(
-        &env,
+    ok(env.admin(
         "PUT",
         &format!("/v1/prompts/{slug}/versions/2"),
         Some(json!({"label_id": "staging"})),
     ));
-    let staged = ok(call(
-        &env,
-        "GET",
-        &format!("/v1/prompts/{slug}@staging"),
-        None,
-    ));
+    let staged = ok(env.admin("GET", &format!("/v1/prompts/{slug}@staging"), None));
     assert_eq!(staged["prompt_version"], 2);
     assert_eq!(staged["prompt_version_status"], "draft");
-    ok(call(
-        &env,
+    ok(env.admin(
         "PUT",
         &format!("/v1/prompts/{slug}/versions/3"),
         Some(json!({"label_id": "staging"})),
     ));
-    let staged = ok(call(
-        &env,
-        "GET",
-        &format!("/v1/prompts/{slug}@staging"),
-        None,
-    ));
+    let staged = ok(env.admin("GET", &format!("/v1/prompts/{slug}@staging"), None));
     assert_eq!(staged["prompt_version"], 3);
     assert_eq!(staged["labels"], json!({"staging": 3}));
 
     // Promote: publish what staging had.
-    ok(call(
-        &env,
+    ok(env.admin(
         "PUT",
         &format!("/v1/prompts/{slug}/makeDefault"),
         Some(json!({"version": 3})),
     ));
     assert_eq!(
-        ok(call(&env, "GET", &format!("/v1/prompts/{slug}"), None))["prompt_version"],
+        ok(env.admin("GET", &format!("/v1/prompts/{slug}"), None))["prompt_version"],
         3
     );
     assert_eq!(
-        ok(call(&env, "GET", &format!("/v1/prompts/{slug}@2"), None))["messages"][1]["content"],
+        ok(env.admin("GET", &format!("/v1/prompts/{slug}@2"), None))["messages"][1]["content"],
         "v2: {{question}}"
     );
     assert_eq!(
-        ok(call(
-            &env,
-            "GET",
-            &format!("/v1/prompts/{slug}@latest"),
-            None
-        ))["prompt_version"],
+        ok(env.admin("GET", &format!("/v1/prompts/{slug}@latest"), None))["prompt_version"],
         3
     );
-    let versions = ok(call(
-        &env,
-        "GET",
-        &format!("/v1/prompts/{slug}/versions"),
-        None,
-    ));
+    let versions = ok(env.admin("GET", &format!("/v1/prompts/{slug}/versions"), None));
     let v3 = &versions["data"][0];
     assert_eq!(
         (v3["published"].clone(), v3["labels"].clone()),
@@ -140,16 +100,16 @@ fn versions_are_never_lost_and_labels_and_the_published_version_move() {
     );
 
     // What does not exist is named.
-    let missing = call(&env, "GET", &format!("/v1/prompts/{slug}@production"), None);
+    let missing = env.admin("GET", &format!("/v1/prompts/{slug}@production"), None);
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("production"), "{}", missing.body);
     assert_eq!(
-        call(&env, "GET", &format!("/v1/prompts/{slug}@9"), None).status,
+        env.admin("GET", &format!("/v1/prompts/{slug}@9"), None)
+            .status,
         404
     );
     assert_eq!(
-        call(
-            &env,
+        env.admin(
             "PUT",
             &format!("/v1/prompts/{slug}/makeDefault"),
             Some(json!({"version": 9}))
@@ -162,8 +122,7 @@ fn versions_are_never_lost_and_labels_and_the_published_version_move() {
 #[test]
 fn templates_and_labels_are_checked() {
     let env = TestEnv::new();
-    let bad = call(
-        &env,
+    let bad = env.admin(
         "POST",
         "/v1/prompts",
         Some(
@@ -180,10 +139,10 @@ fn templates_and_labels_are_checked() {
     );
     let mut body = template("hi");
     body["name"] = json!("dup");
-    ok(call(&env, "POST", "/v1/prompts", Some(body.clone())));
-    assert_eq!(call(&env, "POST", "/v1/prompts", Some(body)).status, 409);
+    ok(env.admin("POST", "/v1/prompts", Some(body.clone())));
+    assert_eq!(env.admin("POST", "/v1/prompts", Some(body)).status, 409);
 
-    let labels = ok(call(&env, "GET", "/v1/labels", None));
+    let labels = ok(env.admin("GET", "/v1/labels", None));
     let names: Vec<&str> = labels["data"]
         .as_array()
         .unwrap()
@@ -193,26 +152,26 @@ fn templates_and_labels_are_checked() {
     for default in ["production", "staging", "development"] {
         assert!(names.contains(&default), "{names:?}");
     }
-    let canary = ok(call(
-        &env,
+    let canary = ok(env.admin(
         "POST",
         "/v1/labels",
         Some(json!({"name": "canary", "color_code": "#ffaa00"})),
     ));
     assert_eq!(
-        call(&env, "POST", "/v1/labels", Some(json!({"name": "canary"}))).status,
+        env.admin("POST", "/v1/labels", Some(json!({"name": "canary"})))
+            .status,
         409
     );
     assert_eq!(
-        call(&env, "POST", "/v1/labels", Some(json!({"name": "7"}))).status,
+        env.admin("POST", "/v1/labels", Some(json!({"name": "7"})))
+            .status,
         400
     );
     assert_eq!(
-        call(&env, "DELETE", "/v1/labels/production", None).status,
+        env.admin("DELETE", "/v1/labels/production", None).status,
         409
     );
-    ok(call(
-        &env,
+    ok(env.admin(
         "DELETE",
         &format!("/v1/labels/{}", canary["id"].as_str().unwrap()),
         None,
@@ -222,8 +181,7 @@ fn templates_and_labels_are_checked() {
 #[test]
 fn partials_keep_their_versions_and_collections_hold_prompts() {
     let env = TestEnv::new();
-    let made = ok(call(
-        &env,
+    let made = ok(env.admin(
         "POST",
         "/v1/prompts/partials",
         Some(json!({"name": "tone", "string": "Be brief."})),
@@ -231,21 +189,14 @@ fn partials_keep_their_versions_and_collections_hold_prompts() {
     let slug = made["slug"].as_str().unwrap().to_string();
     assert!(slug.starts_with("ppt-"), "{slug}");
     assert_eq!(made["object"], "partial");
-    let v2 = ok(call(
-        &env,
+    let v2 = ok(env.admin(
         "PUT",
         &format!("/v1/prompts/partials/{slug}"),
         Some(json!({"string": "Be brief and kind."})),
     ));
     assert_eq!(v2["version"], 2);
-    let shown = |reference: &str| {
-        ok(call(
-            &env,
-            "GET",
-            &format!("/v1/prompts/partials/{reference}"),
-            None,
-        ))
-    };
+    let shown =
+        |reference: &str| ok(env.admin("GET", &format!("/v1/prompts/partials/{reference}"), None));
     assert_eq!(
         shown(&slug)["string"],
         "Be brief.",
@@ -257,15 +208,13 @@ fn partials_keep_their_versions_and_collections_hold_prompts() {
         2,
         "a partial is also found by name"
     );
-    ok(call(
-        &env,
+    ok(env.admin(
         "PUT",
         &format!("/v1/prompts/partials/{slug}/makeDefault"),
         Some(json!({"version": 2})),
     ));
     assert_eq!(shown(&slug)["string"], "Be brief and kind.");
-    let versions = ok(call(
-        &env,
+    let versions = ok(env.admin(
         "GET",
         &format!("/v1/prompts/partials/{slug}/versions"),
         None,
@@ -274,20 +223,14 @@ fn partials_keep_their_versions_and_collections_hold_prompts() {
     // A prompt and a partial may share a name: they are different kinds.
     let mut body = template("hi");
     body["name"] = json!("tone");
-    ok(call(&env, "POST", "/v1/prompts", Some(body)));
+    ok(env.admin("POST", "/v1/prompts", Some(body)));
 
-    let folder = ok(call(
-        &env,
-        "POST",
-        "/v1/collections",
-        Some(json!({"name": "support"})),
-    ));
+    let folder = ok(env.admin("POST", "/v1/collections", Some(json!({"name": "support"}))));
     let mut body = template("hi");
     body["name"] = json!("triage");
     body["collection_id"] = json!("support");
-    let p = ok(call(&env, "POST", "/v1/prompts", Some(body.clone())));
-    let got = ok(call(
-        &env,
+    let p = ok(env.admin("POST", "/v1/prompts", Some(body.clone())));
+    let got = ok(env.admin(
         "GET",
         &format!("/v1/prompts/{}", p["id"].as_str().unwrap()),
         None,
@@ -295,20 +238,19 @@ fn partials_keep_their_versions_and_collections_hold_prompts() {
     assert_eq!(got["collection_id"], folder["id"]);
     body["name"] = json!("other");
     body["collection_id"] = json!("nowhere");
-    let bad = call(&env, "POST", "/v1/prompts", Some(body));
+    let bad = env.admin("POST", "/v1/prompts", Some(body));
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("nowhere"), "{}", bad.body);
     assert_eq!(
-        call(&env, "DELETE", "/v1/collections/support", None).status,
+        env.admin("DELETE", "/v1/collections/support", None).status,
         409
     );
-    ok(call(
-        &env,
+    ok(env.admin(
         "DELETE",
         &format!("/v1/prompts/{}", p["id"].as_str().unwrap()),
         None,
     ));
-    ok(call(&env, "DELETE", "/v1/collections/support", None));
+    ok(env.admin("DELETE", "/v1/collections/support", None));
 }
 
 #[test]
@@ -325,8 +267,7 @@ fn render_and_completions_use_the_labelled_version_through_the_gateway() {
     });
     add_openai_integration(&env, "down", &failing.url);
     add_openai_integration(&env, "up", &working.url);
-    ok(call(
-        &env,
+    ok(env.admin(
         "POST",
         "/v1/prompts/partials",
         Some(json!({"name": "tone", "string": "Be \"brief\"."})),
@@ -335,25 +276,18 @@ fn render_and_completions_use_the_labelled_version_through_the_gateway() {
         "parameters": {"temperature": 0.1, "max_tokens": 50},
         "messages": [{"role": "system", "content": "You greet people. {{>tone}}"},
                      {"role": "user", "content": "Say hello to {{name}}{{#title}}, {{title}}{{/title}}."}]});
-    let made = ok(call(&env, "POST", "/v1/prompts", Some(body.clone())));
+    let made = ok(env.admin("POST", "/v1/prompts", Some(body.clone())));
     let slug = made["slug"].as_str().unwrap().to_string();
     body["messages"][1]["content"] = json!("Greet {{name}} warmly.");
-    ok(call(
-        &env,
-        "PUT",
-        &format!("/v1/prompts/{slug}"),
-        Some(body),
-    ));
-    ok(call(
-        &env,
+    ok(env.admin("PUT", &format!("/v1/prompts/{slug}"), Some(body)));
+    ok(env.admin(
         "PUT",
         &format!("/v1/prompts/{slug}/versions/2"),
         Some(json!({"label_id": "staging"})),
     ));
 
     let render = |reference: &str, request: Value| {
-        call(
-            &env,
+        env.admin(
             "POST",
             &format!("/v1/prompts/{reference}/render"),
             Some(request),
@@ -423,7 +357,7 @@ fn render_and_completions_use_the_labelled_version_through_the_gateway() {
     // The record names the prompt and the version used.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let logs = ok(call(&env, "GET", "/v1/logs?limit=5", None));
+        let logs = ok(env.admin("GET", "/v1/logs?limit=5", None));
         if let Some(r) = logs["data"].as_array().and_then(|d| d.first()) {
             assert_eq!(r["metadata"]["_prompt"], format!("{slug}@2"));
             assert_eq!(r["status"], 200);

@@ -443,6 +443,18 @@ impl TestEnv {
         )
     }
 
+    /// An admin API call with the admin key and a JSON body.
+    pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> HttpReply {
+        let text = body.map(|b| b.to_string());
+        http_send(
+            &self.url,
+            method,
+            path,
+            &[("x-portkey-api-key", &self.admin_key)],
+            text.as_deref(),
+        )
+    }
+
     /// A raw HTTP request to the server.
     pub fn http(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
         http_request(&self.url, method, path, headers, None)
