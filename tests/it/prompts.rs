@@ -137,6 +137,23 @@ fn templates_and_labels_are_checked() {
             && errors.contains("@integration-slug/model"),
         "{errors}"
     );
+    let unclosed = env.admin(
+        "POST",
+        "/v1/prompts",
+        Some(json!({"name": "y", "messages": [{"role": "user", "content": "{{#items}} never closed"}]})),
+    );
+    assert_eq!(unclosed.status, 400);
+    assert!(
+        unclosed.body.contains("messages[0].content") && unclosed.body.contains("never closed"),
+        "{}",
+        unclosed.body
+    );
+    let partial = env.admin(
+        "POST",
+        "/v1/prompts/partials",
+        Some(json!({"name": "p", "string": "{{/x}}"})),
+    );
+    assert_eq!(partial.status, 400);
     let mut body = template("hi");
     body["name"] = json!("dup");
     ok(env.admin("POST", "/v1/prompts", Some(body.clone())));

@@ -130,6 +130,23 @@ fn created(kind: Kind, (e, v): (Entry, Version)) -> PromptCreated {
     }
 }
 
+/// Template syntax errors are found when a version is saved, not when it is first used.
+fn check_mustache(path: &str, text: &str, errors: &mut Vec<String>) {
+    if let Err(e) = crate::prompts::mustache::variables(text) {
+        errors.extend(e.0.into_iter().map(|m| format!("{path}: {m}")));
+    }
+}
+
+fn check_partial(text: &str) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    check_mustache("string", text, &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("the partial is not a valid template").with_errors(errors))
+    }
+}
+
 /// Each message is `{role, content}` with a known role; the content a string or parts.
 fn check_template(t: &PromptTemplate) -> ApiResult<()> {
     if t.messages.is_empty() {
@@ -147,10 +164,24 @@ fn check_template(t: &PromptTemplate) -> ApiResult<()> {
                 ROLES.join(", ")
             )),
         }
-        if !matches!(m.get("content"), Some(Value::String(_) | Value::Array(_))) {
-            errors.push(format!(
+        match m.get("content") {
+            Some(Value::String(text)) => {
+                check_mustache(&format!("messages[{i}].content"), text, &mut errors)
+            }
+            Some(Value::Array(parts)) => {
+                for (j, part) in parts.iter().enumerate() {
+                    if let Some(text) = part.get("text").and_then(Value::as_str) {
+                        check_mustache(
+                            &format!("messages[{i}].content[{j}].text"),
+                            text,
+                            &mut errors,
+                        );
+                    }
+                }
+            }
+            _ => errors.push(format!(
                 "messages[{i}].content: give a string (a Mustache template) or a list of parts"
-            ));
+            )),
         }
     }
     if let Some(model) = &t.model {
@@ -413,6 +444,7 @@ pub async fn create_partial(
 ) -> ApiResult<(Change, Json<PromptCreated>)> {
     caller.require("prompts.create")?;
     check_name(&new.name)?;
+    check_partial(&new.string)?;
     let body = serde_json::json!({"string": new.string});
     let made = state.store.library_create(
         Kind::Partial,
