@@ -384,3 +384,51 @@ fn render_and_completions_use_the_labelled_version_through_the_gateway() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn prompt_completions_stream_when_asked() {
+    use crate::common::{add_openai_integration, gateway_env, openai_chat_sse};
+    use crate::upstream::{Reply, Upstream};
+
+    let env = gateway_env(&[]);
+    let upstream = Upstream::start(|_| {
+        let events = openai_chat_sse("gpt-4o-mini", &["Hel", "lo"]);
+        let events: Vec<&str> = events.iter().map(String::as_str).collect();
+        Reply::sse(&events)
+    });
+    add_openai_integration(&env, "up", &upstream.url);
+    let made = ok(env.admin(
+        "POST",
+        "/v1/prompts",
+        Some(json!({"name": "streamer", "model": "@up/gpt-4o-mini",
+                    "parameters": {"stream": false},
+                    "messages": [{"role": "user", "content": "Hi {{name}}"}]})),
+    ));
+    let slug = made["slug"].as_str().unwrap();
+    let reply = http_send(
+        &env.url,
+        "POST",
+        &format!("/v1/prompts/{slug}/completions"),
+        &[("x-portkey-api-key", &env.admin_key)],
+        Some(&json!({"variables": {"name": "Ada"}, "stream": true}).to_string()),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+    let text: String = reply
+        .sse_data()
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(text, "Hello");
+    let sent = upstream.requests().last().unwrap().json();
+    assert_eq!(
+        sent["stream"], true,
+        "the request's stream wins over the template's"
+    );
+    assert_eq!(sent["messages"][0]["content"], "Hi Ada");
+}
