@@ -42,6 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             [CompletionResult]::new('configs', 'configs', [CompletionResultType]::ParameterValue, 'Routing configs (Portkey config JSON), versioned')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'API keys for the gateway and the admin API')
             [CompletionResult]::new('budgets', 'budgets', [CompletionResultType]::ParameterValue, 'Budgets: spend limits per key, workspace, integration, user or any metadata')
+            [CompletionResult]::new('prompts', 'prompts', [CompletionResultType]::ParameterValue, 'Prompts: versioned Mustache templates, labels, partials; render and run them')
             [CompletionResult]::new('workspaces', 'workspaces', [CompletionResultType]::ParameterValue, 'Workspaces: groups of keys sharing default metadata, config and allowed models')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Request records: list, show, follow live, export')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Traces: the spans of an agent run or a request, as a tree with timings')
@@ -1110,6 +1111,552 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
         'tollgate;budgets;help;help' {
             break
         }
+        'tollgate;prompts' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List prompts with their published and latest versions')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List prompts with their published and latest versions')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show a prompt: the published version, or the one asked for')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Save a prompt from a YAML or JSON file (name, model, parameters, messages, tools)')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Add a version to a prompt from a YAML or JSON file (nothing is overwritten)')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a prompt and all its versions')
+            [CompletionResult]::new('rm', 'rm', [CompletionResultType]::ParameterValue, 'Delete a prompt and all its versions')
+            [CompletionResult]::new('versions', 'versions', [CompletionResultType]::ParameterValue, 'List a prompt''s versions, newest first, with their labels')
+            [CompletionResult]::new('publish', 'publish', [CompletionResultType]::ParameterValue, 'Publish a version: requests that name no version or label get it')
+            [CompletionResult]::new('label', 'label', [CompletionResultType]::ParameterValue, 'Point a label (production, staging, development or your own) at a version')
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Print the chat body a prompt renders to with the variables given')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Render a prompt and send it through the gateway; print the answer')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Show how two versions of a prompt differ (exit 1 if they do)')
+            [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Create or update prompts by name from a folder of YAML/JSON files')
+            [CompletionResult]::new('partials', 'partials', [CompletionResultType]::ParameterValue, 'Reusable template text, included with {{>slug}}')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tollgate;prompts;list' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;ls' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;get' {
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'The version to show')
+            [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'The version a label points at')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'tollgate;prompts;create' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The prompt as YAML or JSON, or `-` for standard input')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The prompt as YAML or JSON, or `-` for standard input')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;update' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The prompt as YAML or JSON, or `-` for standard input')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The prompt as YAML or JSON, or `-` for standard input')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;delete' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;rm' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;versions' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;publish' {
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'version')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'tollgate;prompts;label' {
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'version')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'tollgate;prompts;render' {
+            [CompletionResult]::new('--var', '--var', [CompletionResultType]::ParameterName, 'A template variable (repeatable); wins over --vars-file')
+            [CompletionResult]::new('--vars-file', '--vars-file', [CompletionResultType]::ParameterName, 'Variables as a YAML or JSON object, or `-` for standard input')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;run' {
+            [CompletionResult]::new('--var', '--var', [CompletionResultType]::ParameterName, 'A template variable (repeatable); wins over --vars-file')
+            [CompletionResult]::new('--vars-file', '--vars-file', [CompletionResultType]::ParameterName, 'Variables as a YAML or JSON object, or `-` for standard input')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'Print the answer as it arrives')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;diff' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;apply' {
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'A prompt file, a folder of .yaml/.yml/.json prompt files, or `-` for standard input')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'A prompt file, a folder of .yaml/.yml/.json prompt files, or `-` for standard input')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the plan without changing anything')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;partials' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List partials')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List partials')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show a partial''s text (the published version, or --version)')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Save a partial')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Add a version to a partial')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tollgate;prompts;partials;list' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;partials;ls' {
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;partials;get' {
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'version')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'tollgate;prompts;partials;create' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'name')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The text from a file, or `-` for standard input')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The text from a file, or `-` for standard input')
+            [CompletionResult]::new('--string', '--string', [CompletionResultType]::ParameterName, 'The text itself')
+            [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'What this version changes')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;partials;update' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'name')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'The text from a file, or `-` for standard input')
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The text from a file, or `-` for standard input')
+            [CompletionResult]::new('--string', '--string', [CompletionResultType]::ParameterName, 'The text itself')
+            [CompletionResult]::new('--description', '--description', [CompletionResultType]::ParameterName, 'What this version changes')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format [default: table, or the context''s]')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour (NO_COLOR also turns it off)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be sent without sending it')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print less on stderr')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print more on stderr')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Skip confirmations')
+            [CompletionResult]::new('--no-input', '--no-input', [CompletionResultType]::ParameterName, 'Never prompt; fail with a hint naming the flag to pass instead')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'tollgate;prompts;partials;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List partials')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show a partial''s text (the published version, or --version)')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Save a partial')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Add a version to a partial')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tollgate;prompts;partials;help;list' {
+            break
+        }
+        'tollgate;prompts;partials;help;get' {
+            break
+        }
+        'tollgate;prompts;partials;help;create' {
+            break
+        }
+        'tollgate;prompts;partials;help;update' {
+            break
+        }
+        'tollgate;prompts;partials;help;help' {
+            break
+        }
+        'tollgate;prompts;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List prompts with their published and latest versions')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show a prompt: the published version, or the one asked for')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Save a prompt from a YAML or JSON file (name, model, parameters, messages, tools)')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Add a version to a prompt from a YAML or JSON file (nothing is overwritten)')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a prompt and all its versions')
+            [CompletionResult]::new('versions', 'versions', [CompletionResultType]::ParameterValue, 'List a prompt''s versions, newest first, with their labels')
+            [CompletionResult]::new('publish', 'publish', [CompletionResultType]::ParameterValue, 'Publish a version: requests that name no version or label get it')
+            [CompletionResult]::new('label', 'label', [CompletionResultType]::ParameterValue, 'Point a label (production, staging, development or your own) at a version')
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Print the chat body a prompt renders to with the variables given')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Render a prompt and send it through the gateway; print the answer')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Show how two versions of a prompt differ (exit 1 if they do)')
+            [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Create or update prompts by name from a folder of YAML/JSON files')
+            [CompletionResult]::new('partials', 'partials', [CompletionResultType]::ParameterValue, 'Reusable template text, included with {{>slug}}')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'tollgate;prompts;help;list' {
+            break
+        }
+        'tollgate;prompts;help;get' {
+            break
+        }
+        'tollgate;prompts;help;create' {
+            break
+        }
+        'tollgate;prompts;help;update' {
+            break
+        }
+        'tollgate;prompts;help;delete' {
+            break
+        }
+        'tollgate;prompts;help;versions' {
+            break
+        }
+        'tollgate;prompts;help;publish' {
+            break
+        }
+        'tollgate;prompts;help;label' {
+            break
+        }
+        'tollgate;prompts;help;render' {
+            break
+        }
+        'tollgate;prompts;help;run' {
+            break
+        }
+        'tollgate;prompts;help;diff' {
+            break
+        }
+        'tollgate;prompts;help;apply' {
+            break
+        }
+        'tollgate;prompts;help;partials' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List partials')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show a partial''s text (the published version, or --version)')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Save a partial')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Add a version to a partial')
+            break
+        }
+        'tollgate;prompts;help;partials;list' {
+            break
+        }
+        'tollgate;prompts;help;partials;get' {
+            break
+        }
+        'tollgate;prompts;help;partials;create' {
+            break
+        }
+        'tollgate;prompts;help;partials;update' {
+            break
+        }
+        'tollgate;prompts;help;help' {
+            break
+        }
         'tollgate;workspaces' {
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')
@@ -1999,6 +2546,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             [CompletionResult]::new('configs', 'configs', [CompletionResultType]::ParameterValue, 'Routing configs (Portkey config JSON), versioned')
             [CompletionResult]::new('keys', 'keys', [CompletionResultType]::ParameterValue, 'API keys for the gateway and the admin API')
             [CompletionResult]::new('budgets', 'budgets', [CompletionResultType]::ParameterValue, 'Budgets: spend limits per key, workspace, integration, user or any metadata')
+            [CompletionResult]::new('prompts', 'prompts', [CompletionResultType]::ParameterValue, 'Prompts: versioned Mustache templates, labels, partials; render and run them')
             [CompletionResult]::new('workspaces', 'workspaces', [CompletionResultType]::ParameterValue, 'Workspaces: groups of keys sharing default metadata, config and allowed models')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Request records: list, show, follow live, export')
             [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Traces: the spans of an agent run or a request, as a tree with timings')
@@ -2136,6 +2684,77 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             break
         }
         'tollgate;help;budgets;reset' {
+            break
+        }
+        'tollgate;help;prompts' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List prompts with their published and latest versions')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show a prompt: the published version, or the one asked for')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Save a prompt from a YAML or JSON file (name, model, parameters, messages, tools)')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Add a version to a prompt from a YAML or JSON file (nothing is overwritten)')
+            [CompletionResult]::new('delete', 'delete', [CompletionResultType]::ParameterValue, 'Delete a prompt and all its versions')
+            [CompletionResult]::new('versions', 'versions', [CompletionResultType]::ParameterValue, 'List a prompt''s versions, newest first, with their labels')
+            [CompletionResult]::new('publish', 'publish', [CompletionResultType]::ParameterValue, 'Publish a version: requests that name no version or label get it')
+            [CompletionResult]::new('label', 'label', [CompletionResultType]::ParameterValue, 'Point a label (production, staging, development or your own) at a version')
+            [CompletionResult]::new('render', 'render', [CompletionResultType]::ParameterValue, 'Print the chat body a prompt renders to with the variables given')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Render a prompt and send it through the gateway; print the answer')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Show how two versions of a prompt differ (exit 1 if they do)')
+            [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Create or update prompts by name from a folder of YAML/JSON files')
+            [CompletionResult]::new('partials', 'partials', [CompletionResultType]::ParameterValue, 'Reusable template text, included with {{>slug}}')
+            break
+        }
+        'tollgate;help;prompts;list' {
+            break
+        }
+        'tollgate;help;prompts;get' {
+            break
+        }
+        'tollgate;help;prompts;create' {
+            break
+        }
+        'tollgate;help;prompts;update' {
+            break
+        }
+        'tollgate;help;prompts;delete' {
+            break
+        }
+        'tollgate;help;prompts;versions' {
+            break
+        }
+        'tollgate;help;prompts;publish' {
+            break
+        }
+        'tollgate;help;prompts;label' {
+            break
+        }
+        'tollgate;help;prompts;render' {
+            break
+        }
+        'tollgate;help;prompts;run' {
+            break
+        }
+        'tollgate;help;prompts;diff' {
+            break
+        }
+        'tollgate;help;prompts;apply' {
+            break
+        }
+        'tollgate;help;prompts;partials' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List partials')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Show a partial''s text (the published version, or --version)')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'Save a partial')
+            [CompletionResult]::new('update', 'update', [CompletionResultType]::ParameterValue, 'Add a version to a partial')
+            break
+        }
+        'tollgate;help;prompts;partials;list' {
+            break
+        }
+        'tollgate;help;prompts;partials;get' {
+            break
+        }
+        'tollgate;help;prompts;partials;create' {
+            break
+        }
+        'tollgate;help;prompts;partials;update' {
             break
         }
         'tollgate;help;workspaces' {

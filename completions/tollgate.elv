@@ -39,6 +39,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand configs 'Routing configs (Portkey config JSON), versioned'
             cand keys 'API keys for the gateway and the admin API'
             cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+            cand prompts 'Prompts: versioned Mustache templates, labels, partials; render and run them'
             cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
@@ -1031,6 +1032,506 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         }
         &'tollgate;budgets;help;help'= {
         }
+        &'tollgate;prompts'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List prompts with their published and latest versions'
+            cand ls 'List prompts with their published and latest versions'
+            cand get 'Show a prompt: the published version, or the one asked for'
+            cand create 'Save a prompt from a YAML or JSON file (name, model, parameters, messages, tools)'
+            cand update 'Add a version to a prompt from a YAML or JSON file (nothing is overwritten)'
+            cand delete 'Delete a prompt and all its versions'
+            cand rm 'Delete a prompt and all its versions'
+            cand versions 'List a prompt''s versions, newest first, with their labels'
+            cand publish 'Publish a version: requests that name no version or label get it'
+            cand label 'Point a label (production, staging, development or your own) at a version'
+            cand render 'Print the chat body a prompt renders to with the variables given'
+            cand run 'Render a prompt and send it through the gateway; print the answer'
+            cand diff 'Show how two versions of a prompt differ (exit 1 if they do)'
+            cand apply 'Create or update prompts by name from a folder of YAML/JSON files'
+            cand partials 'Reusable template text, included with {{>slug}}'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;prompts;list'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;ls'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;get'= {
+            cand --version 'The version to show'
+            cand --label 'The version a label points at'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'tollgate;prompts;create'= {
+            cand -f 'The prompt as YAML or JSON, or `-` for standard input'
+            cand --file 'The prompt as YAML or JSON, or `-` for standard input'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;update'= {
+            cand -f 'The prompt as YAML or JSON, or `-` for standard input'
+            cand --file 'The prompt as YAML or JSON, or `-` for standard input'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;delete'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;rm'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;versions'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;publish'= {
+            cand --version 'version'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'tollgate;prompts;label'= {
+            cand --version 'version'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'tollgate;prompts;render'= {
+            cand --var 'A template variable (repeatable); wins over --vars-file'
+            cand --vars-file 'Variables as a YAML or JSON object, or `-` for standard input'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;run'= {
+            cand --var 'A template variable (repeatable); wins over --vars-file'
+            cand --vars-file 'Variables as a YAML or JSON object, or `-` for standard input'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --stream 'Print the answer as it arrives'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;diff'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;apply'= {
+            cand -f 'A prompt file, a folder of .yaml/.yml/.json prompt files, or `-` for standard input'
+            cand --file 'A prompt file, a folder of .yaml/.yml/.json prompt files, or `-` for standard input'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show the plan without changing anything'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;partials'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List partials'
+            cand ls 'List partials'
+            cand get 'Show a partial''s text (the published version, or --version)'
+            cand create 'Save a partial'
+            cand update 'Add a version to a partial'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;prompts;partials;list'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;partials;ls'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;partials;get'= {
+            cand --version 'version'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'tollgate;prompts;partials;create'= {
+            cand --name 'name'
+            cand -f 'The text from a file, or `-` for standard input'
+            cand --file 'The text from a file, or `-` for standard input'
+            cand --string 'The text itself'
+            cand --description 'What this version changes'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;partials;update'= {
+            cand --name 'name'
+            cand -f 'The text from a file, or `-` for standard input'
+            cand --file 'The text from a file, or `-` for standard input'
+            cand --string 'The text itself'
+            cand --description 'What this version changes'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;prompts;partials;help'= {
+            cand list 'List partials'
+            cand get 'Show a partial''s text (the published version, or --version)'
+            cand create 'Save a partial'
+            cand update 'Add a version to a partial'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;prompts;partials;help;list'= {
+        }
+        &'tollgate;prompts;partials;help;get'= {
+        }
+        &'tollgate;prompts;partials;help;create'= {
+        }
+        &'tollgate;prompts;partials;help;update'= {
+        }
+        &'tollgate;prompts;partials;help;help'= {
+        }
+        &'tollgate;prompts;help'= {
+            cand list 'List prompts with their published and latest versions'
+            cand get 'Show a prompt: the published version, or the one asked for'
+            cand create 'Save a prompt from a YAML or JSON file (name, model, parameters, messages, tools)'
+            cand update 'Add a version to a prompt from a YAML or JSON file (nothing is overwritten)'
+            cand delete 'Delete a prompt and all its versions'
+            cand versions 'List a prompt''s versions, newest first, with their labels'
+            cand publish 'Publish a version: requests that name no version or label get it'
+            cand label 'Point a label (production, staging, development or your own) at a version'
+            cand render 'Print the chat body a prompt renders to with the variables given'
+            cand run 'Render a prompt and send it through the gateway; print the answer'
+            cand diff 'Show how two versions of a prompt differ (exit 1 if they do)'
+            cand apply 'Create or update prompts by name from a folder of YAML/JSON files'
+            cand partials 'Reusable template text, included with {{>slug}}'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;prompts;help;list'= {
+        }
+        &'tollgate;prompts;help;get'= {
+        }
+        &'tollgate;prompts;help;create'= {
+        }
+        &'tollgate;prompts;help;update'= {
+        }
+        &'tollgate;prompts;help;delete'= {
+        }
+        &'tollgate;prompts;help;versions'= {
+        }
+        &'tollgate;prompts;help;publish'= {
+        }
+        &'tollgate;prompts;help;label'= {
+        }
+        &'tollgate;prompts;help;render'= {
+        }
+        &'tollgate;prompts;help;run'= {
+        }
+        &'tollgate;prompts;help;diff'= {
+        }
+        &'tollgate;prompts;help;apply'= {
+        }
+        &'tollgate;prompts;help;partials'= {
+            cand list 'List partials'
+            cand get 'Show a partial''s text (the published version, or --version)'
+            cand create 'Save a partial'
+            cand update 'Add a version to a partial'
+        }
+        &'tollgate;prompts;help;partials;list'= {
+        }
+        &'tollgate;prompts;help;partials;get'= {
+        }
+        &'tollgate;prompts;help;partials;create'= {
+        }
+        &'tollgate;prompts;help;partials;update'= {
+        }
+        &'tollgate;prompts;help;help'= {
+        }
         &'tollgate;workspaces'= {
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
@@ -1861,6 +2362,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand configs 'Routing configs (Portkey config JSON), versioned'
             cand keys 'API keys for the gateway and the admin API'
             cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+            cand prompts 'Prompts: versioned Mustache templates, labels, partials; render and run them'
             cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
@@ -1966,6 +2468,59 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;help;budgets;status'= {
         }
         &'tollgate;help;budgets;reset'= {
+        }
+        &'tollgate;help;prompts'= {
+            cand list 'List prompts with their published and latest versions'
+            cand get 'Show a prompt: the published version, or the one asked for'
+            cand create 'Save a prompt from a YAML or JSON file (name, model, parameters, messages, tools)'
+            cand update 'Add a version to a prompt from a YAML or JSON file (nothing is overwritten)'
+            cand delete 'Delete a prompt and all its versions'
+            cand versions 'List a prompt''s versions, newest first, with their labels'
+            cand publish 'Publish a version: requests that name no version or label get it'
+            cand label 'Point a label (production, staging, development or your own) at a version'
+            cand render 'Print the chat body a prompt renders to with the variables given'
+            cand run 'Render a prompt and send it through the gateway; print the answer'
+            cand diff 'Show how two versions of a prompt differ (exit 1 if they do)'
+            cand apply 'Create or update prompts by name from a folder of YAML/JSON files'
+            cand partials 'Reusable template text, included with {{>slug}}'
+        }
+        &'tollgate;help;prompts;list'= {
+        }
+        &'tollgate;help;prompts;get'= {
+        }
+        &'tollgate;help;prompts;create'= {
+        }
+        &'tollgate;help;prompts;update'= {
+        }
+        &'tollgate;help;prompts;delete'= {
+        }
+        &'tollgate;help;prompts;versions'= {
+        }
+        &'tollgate;help;prompts;publish'= {
+        }
+        &'tollgate;help;prompts;label'= {
+        }
+        &'tollgate;help;prompts;render'= {
+        }
+        &'tollgate;help;prompts;run'= {
+        }
+        &'tollgate;help;prompts;diff'= {
+        }
+        &'tollgate;help;prompts;apply'= {
+        }
+        &'tollgate;help;prompts;partials'= {
+            cand list 'List partials'
+            cand get 'Show a partial''s text (the published version, or --version)'
+            cand create 'Save a partial'
+            cand update 'Add a version to a partial'
+        }
+        &'tollgate;help;prompts;partials;list'= {
+        }
+        &'tollgate;help;prompts;partials;get'= {
+        }
+        &'tollgate;help;prompts;partials;create'= {
+        }
+        &'tollgate;help;prompts;partials;update'= {
         }
         &'tollgate;help;workspaces'= {
             cand list 'List workspaces'

@@ -44,6 +44,7 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "integrations" -d 
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "keys" -d 'API keys for the gateway and the admin API'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "prompts" -d 'Prompts: versioned Mustache templates, labels, partials; render and run them'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "logs" -d 'Request records: list, show, follow live, export'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
@@ -844,6 +845,298 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_se
 complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "status" -d 'Spend, reserved and remaining per budget and group value, and when each resets'
 complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "reset" -d 'Start a budget\'s current window over from zero'
 complete -c tollgate -n "__fish_tollgate_using_subcommand budgets; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "list" -d 'List prompts with their published and latest versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "ls" -d 'List prompts with their published and latest versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "get" -d 'Show a prompt: the published version, or the one asked for'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "create" -d 'Save a prompt from a YAML or JSON file (name, model, parameters, messages, tools)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "update" -d 'Add a version to a prompt from a YAML or JSON file (nothing is overwritten)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "delete" -d 'Delete a prompt and all its versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "rm" -d 'Delete a prompt and all its versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "versions" -d 'List a prompt\'s versions, newest first, with their labels'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "publish" -d 'Publish a version: requests that name no version or label get it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "label" -d 'Point a label (production, staging, development or your own) at a version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "render" -d 'Print the chat body a prompt renders to with the variables given'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "run" -d 'Render a prompt and send it through the gateway; print the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "diff" -d 'Show how two versions of a prompt differ (exit 1 if they do)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "apply" -d 'Create or update prompts by name from a folder of YAML/JSON files'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "partials" -d 'Reusable template text, included with {{>slug}}'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and not __fish_seen_subcommand_from list ls get create update delete rm versions publish label render run diff apply partials help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -l version -d 'The version to show' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -l label -d 'The version a label points at' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -s f -l file -d 'The prompt as YAML or JSON, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -s f -l file -d 'The prompt as YAML or JSON, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from versions" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -l version -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from publish" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -l version -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from label" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -l var -d 'A template variable (repeatable); wins over --vars-file' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -l vars-file -d 'Variables as a YAML or JSON object, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from render" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -l var -d 'A template variable (repeatable); wins over --vars-file' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -l vars-file -d 'Variables as a YAML or JSON object, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -l stream -d 'Print the answer as it arrives'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from diff" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -s f -l file -d 'A prompt file, a folder of .yaml/.yml/.json prompt files, or `-` for standard input' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -l dry-run -d 'Show the plan without changing anything'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from apply" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -f -a "list" -d 'List partials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -f -a "ls" -d 'List partials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -f -a "get" -d 'Show a partial\'s text (the published version, or --version)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -f -a "create" -d 'Save a partial'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -f -a "update" -d 'Add a version to a partial'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from partials" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "list" -d 'List prompts with their published and latest versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show a prompt: the published version, or the one asked for'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "create" -d 'Save a prompt from a YAML or JSON file (name, model, parameters, messages, tools)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "update" -d 'Add a version to a prompt from a YAML or JSON file (nothing is overwritten)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a prompt and all its versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "versions" -d 'List a prompt\'s versions, newest first, with their labels'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "publish" -d 'Publish a version: requests that name no version or label get it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "label" -d 'Point a label (production, staging, development or your own) at a version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "render" -d 'Print the chat body a prompt renders to with the variables given'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "run" -d 'Render a prompt and send it through the gateway; print the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "diff" -d 'Show how two versions of a prompt differ (exit 1 if they do)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "apply" -d 'Create or update prompts by name from a folder of YAML/JSON files'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "partials" -d 'Reusable template text, included with {{>slug}}'
+complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -1518,25 +1811,26 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s y -l y
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "audit" -d 'The audit log of admin changes: who changed what, when, from where'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "prompts" -d 'Prompts: versioned Mustache templates, labels, partials; render and run them'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "audit" -d 'The audit log of admin changes: who changed what, when, from where'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "list" -d 'List integrations'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "get" -d 'Show one integration (its key masked)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "create" -d 'Store a provider\'s credential under a slug'
@@ -1564,6 +1858,19 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "delete" -d 'Delete a budget'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "status" -d 'Spend, reserved and remaining per budget and group value, and when each resets'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from budgets" -f -a "reset" -d 'Start a budget\'s current window over from zero'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "list" -d 'List prompts with their published and latest versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "get" -d 'Show a prompt: the published version, or the one asked for'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "create" -d 'Save a prompt from a YAML or JSON file (name, model, parameters, messages, tools)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "update" -d 'Add a version to a prompt from a YAML or JSON file (nothing is overwritten)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "delete" -d 'Delete a prompt and all its versions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "versions" -d 'List a prompt\'s versions, newest first, with their labels'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "publish" -d 'Publish a version: requests that name no version or label get it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "label" -d 'Point a label (production, staging, development or your own) at a version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "render" -d 'Print the chat body a prompt renders to with the variables given'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "run" -d 'Render a prompt and send it through the gateway; print the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "diff" -d 'Show how two versions of a prompt differ (exit 1 if they do)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "apply" -d 'Create or update prompts by name from a folder of YAML/JSON files'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "partials" -d 'Reusable template text, included with {{>slug}}'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "list" -d 'List workspaces'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "get" -d 'Show one workspace, by id or slug'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "create" -d 'Create a workspace'

@@ -47,7 +47,7 @@ pub struct ChatArgs {
 }
 
 /// One finished turn: the text, and what the footer shows.
-struct Turn {
+pub(super) struct Turn {
     text: String,
     model: Option<String>,
     provider: Option<String>,
@@ -185,7 +185,7 @@ async fn turn(
     Ok(turn.text)
 }
 
-async fn stream(ctx: &Ctx, response: reqwest::Response) -> Result<Turn> {
+pub(super) async fn stream(ctx: &Ctx, response: reqwest::Response) -> Result<Turn> {
     let ndjson = ctx.printer.format == Format::Ndjson;
     let mut turn = Turn {
         text: String::new(),

@@ -10,10 +10,12 @@ mod completions;
 mod configs;
 mod context;
 mod ctx;
+mod diff;
 mod integrations;
 mod keys;
 mod limits;
 mod logs;
+mod prompts;
 mod serve;
 mod status;
 mod trace;
@@ -97,6 +99,9 @@ pub enum Command {
     /// Budgets: spend limits per key, workspace, integration, user or any metadata
     #[command(subcommand)]
     Budgets(budgets::BudgetsCommand),
+    /// Prompts: versioned Mustache templates, labels, partials; render and run them
+    #[command(subcommand)]
+    Prompts(prompts::PromptsCommand),
     /// Workspaces: groups of keys sharing default metadata, config and allowed models
     #[command(subcommand)]
     Workspaces(workspaces::WorkspacesCommand),
@@ -174,6 +179,7 @@ async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Configs(cmd) => configs::run(ctx, cmd).await,
         Command::Keys(cmd) => keys::run(ctx, cmd).await,
         Command::Budgets(cmd) => budgets::run(ctx, cmd).await,
+        Command::Prompts(cmd) => prompts::run(ctx, cmd).await,
         Command::Workspaces(cmd) => workspaces::run(ctx, cmd).await,
         Command::Logs(cmd) => logs::run(ctx, cmd).await,
         Command::Trace(cmd) => trace::run(ctx, cmd).await,

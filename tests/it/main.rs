@@ -10,6 +10,7 @@ mod integrations;
 mod keys;
 mod logs_cli;
 mod prompts;
+mod prompts_cli;
 mod providers;
 mod python_sdk;
 mod request_log;

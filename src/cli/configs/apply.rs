@@ -1,9 +1,7 @@
 //! `configs apply` (create or update by name, idempotent) and `configs diff`.
 
-use std::collections::HashMap;
-use std::io::IsTerminal;
-
 use serde::Serialize;
+use std::collections::HashMap;
 
 use super::files::{self, Desired};
 use super::{all_configs, path};
@@ -122,28 +120,11 @@ pub async fn diff(ctx: &Ctx, source: &str) -> Result<()> {
         return Ok(());
     }
     let label = current.map_or_else(|| "(not saved)".to_string(), |c| c.slug);
-    let text = similar::TextDiff::from_lines(&before, &after)
-        .unified_diff()
-        .header(&format!("{} {label}", d.name), &d.source)
-        .to_string();
-    ctx.printer.text(&colour_diff(ctx, &text))?;
-    Err(CliError::new(ExitKind::Failed, ""))
-}
-
-fn colour_diff(ctx: &Ctx, text: &str) -> String {
-    let colour = !matches!(ctx.global.color, crate::output::ColorChoice::Never)
-        && crate::env::var(crate::env::NO_COLOR).is_none()
-        && (std::io::stdout().is_terminal()
-            || matches!(ctx.global.color, crate::output::ColorChoice::Always));
-    if !colour {
-        return text.to_string();
-    }
-    text.lines()
-        .map(|line| match line.chars().next() {
-            Some('+') if !line.starts_with("+++") => format!("\x1b[32m{line}\x1b[0m\n"),
-            Some('-') if !line.starts_with("---") => format!("\x1b[31m{line}\x1b[0m\n"),
-            Some('@') => format!("\x1b[36m{line}\x1b[0m\n"),
-            _ => format!("{line}\n"),
-        })
-        .collect()
+    crate::cli::diff::show(
+        ctx,
+        &before,
+        &after,
+        &format!("{} {label}", d.name),
+        &d.source,
+    )
 }

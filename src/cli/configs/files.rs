@@ -14,7 +14,8 @@ pub struct Desired {
     pub config: Value,
 }
 
-fn read_text(source: &str) -> Result<String> {
+/// The text of a file, or of standard input for `-`.
+pub fn read_text(source: &str) -> Result<String> {
     if source == "-" {
         return std::io::read_to_string(std::io::stdin())
             .map_err(|e| CliError::failed(format!("cannot read standard input: {e}")));
@@ -101,20 +102,24 @@ fn folder_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The files `source` names: itself, or every YAML/JSON file of a folder, sorted.
+pub fn sources(source: &str) -> Result<Vec<String>> {
+    if source != "-" && Path::new(source).is_dir() {
+        Ok(folder_files(Path::new(source))?
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect())
+    } else {
+        Ok(vec![source.to_string()])
+    }
+}
+
 /// Reads and validates every config named by `source` (file, folder or `-`). Fails with every
 /// problem of every file before anything is applied.
 pub fn read_all(source: &str) -> Result<Vec<Desired>> {
-    let sources: Vec<String> = if source != "-" && Path::new(source).is_dir() {
-        folder_files(Path::new(source))?
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect()
-    } else {
-        vec![source.to_string()]
-    };
     let mut all = Vec::new();
     let mut problems = Vec::new();
-    for source in &sources {
+    for source in &sources(source)? {
         match read_value(source).and_then(|v| desired(source, v)) {
             Ok(d) => match config::validate(&d.config) {
                 Ok(()) => all.push(d),

@@ -1,7 +1,7 @@
 //! `tollgate configs`: routing configs, validated before they are stored, versioned on update.
 
 mod apply;
-mod files;
+pub(super) mod files;
 
 use clap::{Args, Subcommand};
 
