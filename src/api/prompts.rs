@@ -73,6 +73,16 @@ pub struct PromptVersion {
     pub object: String,
 }
 
+/// Portkey's way of writing a template, accepted on create and update: `string` is the chat
+/// messages as JSON text, `virtual_key` the integration a bare `model` is served by.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PortkeyTemplate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_key: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct CreatePrompt {
     pub name: String,
@@ -82,6 +92,8 @@ pub struct CreatePrompt {
     pub version_description: Option<String>,
     #[serde(flatten)]
     pub template: PromptTemplate,
+    #[serde(flatten)]
+    pub portkey: PortkeyTemplate,
 }
 
 /// A new version (never an overwrite) with this template; `name` and `collection_id` change
@@ -96,6 +108,8 @@ pub struct UpdatePrompt {
     pub version_description: Option<String>,
     #[serde(flatten)]
     pub template: PromptTemplate,
+    #[serde(flatten)]
+    pub portkey: PortkeyTemplate,
 }
 
 /// A prompt's or a partial's new version.
@@ -193,6 +207,26 @@ pub struct Collection {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct CreateCollection {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_collection_id: Option<String>,
+}
+
+/// Fields left out are unchanged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateLabel {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_code: Option<String>,
+}
+
+/// Fields left out are unchanged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateCollection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_collection_id: Option<String>,
 }

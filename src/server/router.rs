@@ -106,7 +106,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(prompts::version, prompts::label_version))
         .routes(routes!(prompts::make_default))
         .routes(routes!(prompts::create_label, prompts::labels))
-        .routes(routes!(prompts::label, prompts::delete_label))
+        .routes(routes!(
+            prompts::label,
+            prompts::update_label,
+            prompts::delete_label
+        ))
         .routes(routes!(prompts::create_partial, prompts::list_partials))
         .routes(routes!(
             prompts::get_partial,
@@ -116,7 +120,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .routes(routes!(prompts::partial_versions))
         .routes(routes!(prompts::publish_partial))
         .routes(routes!(prompts::create_collection, prompts::collections))
-        .routes(routes!(prompts::collection, prompts::delete_collection))
+        .routes(routes!(
+            prompts::collection,
+            prompts::update_collection,
+            prompts::delete_collection
+        ))
         .split_for_parts();
     let data_plane = Router::new()
         .route(

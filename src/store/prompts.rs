@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::{is_unique_violation, new_id, new_slug, now, Store, StoreError, StoreResult};
 use crate::api::prompts::{
-    Collection, CreateCollection, CreateLabel, Label, PromptRef, DEFAULT_LABELS,
+    Collection, CreateCollection, CreateLabel, Label, PromptRef, UpdateCollection, UpdateLabel,
+    DEFAULT_LABELS,
 };
 use crate::api::Paging;
 
@@ -399,6 +400,38 @@ impl Store {
         Ok(rows)
     }
 
+    /// A default label keeps its name (requests name it).
+    pub fn update_label(&self, id_or_name: &str, change: &UpdateLabel) -> StoreResult<Label> {
+        let label = self.label(id_or_name)?;
+        let name = change.name.as_ref().unwrap_or(&label.name);
+        if *name != label.name && DEFAULT_LABELS.contains(&label.name.as_str()) {
+            return Err(StoreError::Conflict(format!(
+                "{:?} is a default label and keeps its name",
+                label.name
+            )));
+        }
+        self.conn()
+            .execute(
+                "UPDATE prompt_labels SET name = ?2, description = ?3, color_code = ?4, updated_at = ?5
+                 WHERE id = ?1",
+                params![
+                    label.id,
+                    name,
+                    change.description.as_ref().or(label.description.as_ref()),
+                    change.color_code.as_ref().or(label.color_code.as_ref()),
+                    now()
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("a label named {name:?} already exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+        self.label(&label.id)
+    }
+
     /// Deletes a custom label (and where it pointed); the default labels stay.
     pub fn delete_label(&self, id_or_name: &str) -> StoreResult<()> {
         let label = self.label(id_or_name)?;
@@ -461,6 +494,38 @@ impl Store {
             .into_iter()
             .find(|c| c.id == id_or_name || c.name == id_or_name)
             .ok_or_else(|| StoreError::NotFound(format!("no collection {id_or_name:?}")))
+    }
+
+    pub fn update_collection(
+        &self,
+        id_or_name: &str,
+        change: &UpdateCollection,
+    ) -> StoreResult<Collection> {
+        let c = self.collection(id_or_name)?;
+        let parent = match &change.parent_collection_id {
+            Some(p) if *p == c.id || *p == c.name => {
+                return Err(StoreError::Invalid(
+                    "parent_collection_id: a collection cannot hold itself".into(),
+                ))
+            }
+            Some(p) => Some(self.collection(p)?.id),
+            None => c.parent_collection_id.clone(),
+        };
+        let name = change.name.as_ref().unwrap_or(&c.name);
+        self.conn()
+            .execute(
+                "UPDATE prompt_collections SET name = ?2, parent_collection_id = ?3, updated_at = ?4
+                 WHERE id = ?1",
+                params![c.id, name, parent, now()],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("a collection named {name:?} already exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+        self.collection(&c.id)
     }
 
     /// Refused while prompts or other collections are in it.

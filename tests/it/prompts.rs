@@ -432,3 +432,34 @@ fn prompt_completions_stream_when_asked() {
     );
     assert_eq!(sent["messages"][0]["content"], "Hi Ada");
 }
+
+#[test]
+fn portkeys_string_and_virtual_key_form_is_accepted() {
+    let env = TestEnv::new();
+    let made = ok(env.admin(
+        "POST",
+        "/v1/prompts",
+        Some(
+            json!({"name": "pk", "virtual_key": "openai-dev", "model": "gpt-4o-mini",
+                    "parameters": {"max_tokens": 10},
+                    "string": "[{\"role\":\"user\",\"content\":\"Hi {{name}}\"}]"}),
+        ),
+    ));
+    let p = ok(env.admin(
+        "GET",
+        &format!("/v1/prompts/{}", made["slug"].as_str().unwrap()),
+        None,
+    ));
+    assert_eq!(p["model"], "@openai-dev/gpt-4o-mini");
+    assert_eq!(
+        p["messages"],
+        json!([{"role": "user", "content": "Hi {{name}}"}])
+    );
+    let bad = env.admin(
+        "POST",
+        "/v1/prompts",
+        Some(json!({"name": "pk2", "string": "not json"})),
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("JSON array of messages"), "{}", bad.body);
+}

@@ -147,6 +147,7 @@ fn new_version(prompt: CreatePrompt) -> UpdatePrompt {
         collection_id: prompt.collection_id,
         version_description: prompt.version_description,
         template: prompt.template,
+        portkey: prompt.portkey,
     }
 }
 

@@ -12,8 +12,8 @@ use super::{check_name, Deleted, DELETED};
 use crate::api::error::ErrorBody;
 use crate::api::prompts::{
     AssignLabel, Collection, CreateCollection, CreateLabel, CreatePartial, CreatePrompt, Label,
-    MakeDefault, Partial, Prompt, PromptCreated, PromptTemplate, PromptVersion, UpdatePartial,
-    UpdatePrompt,
+    MakeDefault, Partial, PortkeyTemplate, Prompt, PromptCreated, PromptTemplate, PromptVersion,
+    UpdateCollection, UpdateLabel, UpdatePartial, UpdatePrompt,
 };
 use crate::api::{List, Paging};
 use crate::server::audit::Change;
@@ -130,6 +130,17 @@ fn created(kind: Kind, (e, v): (Entry, Version)) -> PromptCreated {
     }
 }
 
+/// `ID@LABEL` names a label, so a label may not look like a version.
+fn check_label_name(name: &str) -> ApiResult<()> {
+    check_name(name)?;
+    if name.contains('@') || name.parse::<u32>().is_ok() || name == "latest" {
+        return Err(ApiError::invalid(format!(
+            "label {name:?}: a label may not be a number, `latest` or contain `@`, since ID@LABEL names it"
+        )));
+    }
+    Ok(())
+}
+
 /// Template syntax errors are found when a version is saved, not when it is first used.
 fn check_mustache(path: &str, text: &str, errors: &mut Vec<String>) {
     if let Err(e) = crate::prompts::mustache::variables(text) {
@@ -148,6 +159,33 @@ fn check_partial(text: &str) -> ApiResult<()> {
 }
 
 /// Each message is `{role, content}` with a known role; the content a string or parts.
+/// The template as stored: Portkey's `string` (messages as JSON text) becomes `messages`, and
+/// a bare `model` with a `virtual_key` becomes `@virtual_key/model`.
+fn normalised(mut t: PromptTemplate, portkey: &PortkeyTemplate) -> ApiResult<PromptTemplate> {
+    if let Some(text) = &portkey.string {
+        if !t.messages.is_empty() {
+            return Err(ApiError::invalid(
+                "give messages or string (Portkey's form), not both",
+            ));
+        }
+        t.messages = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(messages)) => messages,
+            _ => {
+                return Err(ApiError::invalid(
+                    "string: Portkey's template form must be a JSON array of messages, e.g. [{\"role\":\"user\",\"content\":\"Hi {{name}}\"}]",
+                ))
+            }
+        };
+    }
+    if let (Some(slug), Some(model)) = (&portkey.virtual_key, &t.model) {
+        if !model.starts_with('@') {
+            t.model = Some(format!("@{}/{model}", slug.trim_start_matches('@')));
+        }
+    }
+    check_template(&t)?;
+    Ok(t)
+}
+
 fn check_template(t: &PromptTemplate) -> ApiResult<()> {
     if t.messages.is_empty() {
         return Err(ApiError::invalid(
@@ -207,9 +245,9 @@ pub async fn create(
 ) -> ApiResult<(Change, Json<PromptCreated>)> {
     caller.require("prompts.create")?;
     check_name(&new.name)?;
-    check_template(&new.template)?;
+    let template = normalised(new.template, &new.portkey)?;
     let collection_id = collection_of(&state, new.collection_id.as_deref())?;
-    let body = serde_json::to_value(&new.template).expect("data");
+    let body = serde_json::to_value(&template).expect("data");
     let made = state.store.library_create(
         Kind::Prompt,
         new.name.trim(),
@@ -268,7 +306,7 @@ pub async fn update(
     if let Some(name) = &change.name {
         check_name(name)?;
     }
-    check_template(&change.template)?;
+    let template = normalised(change.template, &change.portkey)?;
     let collection_id = collection_of(&state, change.collection_id.as_deref())?;
     let before = prompt_of(
         state
@@ -281,7 +319,7 @@ pub async fn update(
         &NewVersion {
             name: change.name.as_deref().map(str::trim),
             collection_id: collection_id.as_deref(),
-            body: serde_json::to_value(&change.template).expect("data"),
+            body: serde_json::to_value(&template).expect("data"),
             description: change.version_description.as_deref(),
         },
     )?;
@@ -389,13 +427,7 @@ pub async fn create_label(
     Body(new): Body<CreateLabel>,
 ) -> ApiResult<(Change, Json<Label>)> {
     caller.require("prompts.create")?;
-    check_name(&new.name)?;
-    if new.name.contains('@') || new.name.parse::<u32>().is_ok() || new.name == "latest" {
-        return Err(ApiError::invalid(format!(
-            "label {:?}: a label may not be a number, `latest` or contain `@`, since ID@LABEL names it",
-            new.name
-        )));
-    }
+    check_label_name(&new.name)?;
     let label = state.store.create_label(&new)?;
     state.reload_library()?;
     Ok((Change::created(&label.id, &label), Json(label)))
@@ -620,4 +652,39 @@ pub async fn delete_collection(
     state.store.delete_collection(&id)?;
     state.reload_library()?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
+}
+
+#[utoipa::path(put, path = "/v1/labels/{id}", tag = "prompts", request_body = UpdateLabel,
+    responses((status = 200, body = Label), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update_label(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(change): Body<UpdateLabel>,
+) -> ApiResult<(Change, Json<Label>)> {
+    caller.require("prompts.update")?;
+    if let Some(name) = &change.name {
+        check_label_name(name)?;
+    }
+    let before = state.store.label(&id)?;
+    let after = state.store.update_label(&id, &change)?;
+    state.reload_library()?;
+    Ok((Change::updated(&after.id, &before, &after), Json(after)))
+}
+
+#[utoipa::path(put, path = "/v1/collections/{id}", tag = "prompts", request_body = UpdateCollection,
+    responses((status = 200, body = Collection), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update_collection(
+    State(state): S,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(change): Body<UpdateCollection>,
+) -> ApiResult<(Change, Json<Collection>)> {
+    caller.require("prompts.update")?;
+    if let Some(name) = &change.name {
+        check_name(name)?;
+    }
+    let before = state.store.collection(&id)?;
+    let after = state.store.update_collection(&id, &change)?;
+    Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
