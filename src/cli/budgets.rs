@@ -11,7 +11,7 @@ use crate::api::governance::{
 };
 use crate::api::List;
 use crate::error::{CliError, Result};
-use crate::output::{prompt, Fields, Row};
+use crate::output::{Fields, Row};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -257,17 +257,13 @@ pub async fn run(ctx: &Ctx, cmd: BudgetsCommand) -> Result<()> {
             ctx.printer.one(&p)
         }
         BudgetsCommand::Delete { id, dry_run } => {
-            if dry_run {
-                return ctx.dry_run("DELETE", &path(&id), None);
-            }
-            prompt::confirm(
-                ctx.global.yes,
-                ctx.global.no_input,
+            ctx.delete(
+                &path(&id),
                 &format!("delete the budget {id}"),
-            )?;
-            ctx.client()?.delete(&path(&id)).await?;
-            ctx.printer.note(&format!("deleted budget {id}"));
-            Ok(())
+                &format!("deleted budget {id}"),
+                dry_run,
+            )
+            .await
         }
         BudgetsCommand::Status { id } => {
             let client = ctx.client()?;

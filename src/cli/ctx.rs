@@ -95,6 +95,24 @@ impl Ctx {
 
 impl Ctx {
     /// `--dry-run`: shows the request that would be sent, and sends nothing.
+    /// Deletes what `path` names after asking `question` (or `--yes`); with `dry_run`, only
+    /// shows the request. `done` is the note printed after.
+    pub async fn delete(
+        &self,
+        path: &str,
+        question: &str,
+        done: &str,
+        dry_run: bool,
+    ) -> Result<()> {
+        if dry_run {
+            return self.dry_run("DELETE", path, None);
+        }
+        crate::output::prompt::confirm(self.global.yes, self.global.no_input, question)?;
+        self.client()?.delete(path).await?;
+        self.printer.note(done);
+        Ok(())
+    }
+
     pub fn dry_run(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Result<()> {
         self.printer.note("dry run: nothing was sent");
         self.printer.document(&serde_json::json!({

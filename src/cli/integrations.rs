@@ -185,17 +185,13 @@ pub async fn run(ctx: &Ctx, cmd: IntegrationsCommand) -> Result<()> {
         IntegrationsCommand::Create(args) => create(ctx, args).await,
         IntegrationsCommand::Update(args) => update(ctx, args).await,
         IntegrationsCommand::Delete { slug, dry_run } => {
-            if dry_run {
-                return ctx.dry_run("DELETE", &path(&slug), None);
-            }
-            prompt::confirm(
-                ctx.global.yes,
-                ctx.global.no_input,
+            ctx.delete(
+                &path(&slug),
                 &format!("delete the integration {slug}"),
-            )?;
-            ctx.client()?.delete(&path(&slug)).await?;
-            ctx.printer.note(&format!("deleted integration {slug}"));
-            Ok(())
+                &format!("deleted integration {slug}"),
+                dry_run,
+            )
+            .await
         }
     }
 }

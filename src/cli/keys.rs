@@ -11,7 +11,7 @@ use crate::api::keys::{
 };
 use crate::api::List;
 use crate::error::Result;
-use crate::output::{cell, prompt, Fields, Format, Row};
+use crate::output::{cell, Fields, Format, Row};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -246,17 +246,13 @@ pub async fn run(ctx: &Ctx, cmd: KeysCommand) -> Result<()> {
             ctx.printer.one(&key)
         }
         KeysCommand::Delete { id, dry_run } => {
-            if dry_run {
-                return ctx.dry_run("DELETE", &path(&id), None);
-            }
-            prompt::confirm(
-                ctx.global.yes,
-                ctx.global.no_input,
+            ctx.delete(
+                &path(&id),
                 &format!("revoke the API key {id}"),
-            )?;
-            ctx.client()?.delete(&path(&id)).await?;
-            ctx.printer.note(&format!("revoked key {id}"));
-            Ok(())
+                &format!("revoked key {id}"),
+                dry_run,
+            )
+            .await
         }
         KeysCommand::Rotate { id, grace } => {
             let body = RotateApiKey {

@@ -9,7 +9,7 @@ use super::limits::{LimitArgs, LimitChangeArgs};
 use crate::api::workspaces::{CreateWorkspace, UpdateWorkspace, Workspace, WorkspaceDefaults};
 use crate::api::List;
 use crate::error::Result;
-use crate::output::{cell, prompt, Fields, Row};
+use crate::output::{cell, Fields, Row};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -202,17 +202,13 @@ pub async fn run(ctx: &Ctx, cmd: WorkspacesCommand) -> Result<()> {
             ctx.printer.one(&workspace)
         }
         WorkspacesCommand::Delete { id, dry_run } => {
-            if dry_run {
-                return ctx.dry_run("DELETE", &path(&id), None);
-            }
-            prompt::confirm(
-                ctx.global.yes,
-                ctx.global.no_input,
+            ctx.delete(
+                &path(&id),
                 &format!("delete the workspace {id}"),
-            )?;
-            ctx.client()?.delete(&path(&id)).await?;
-            ctx.printer.note(&format!("deleted workspace {id}"));
-            Ok(())
+                &format!("deleted workspace {id}"),
+                dry_run,
+            )
+            .await
         }
     }
 }

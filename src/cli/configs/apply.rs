@@ -11,14 +11,15 @@ use crate::cli::ctx::Ctx;
 use crate::error::{CliError, ExitKind, Result};
 use crate::output::{progress, to_yaml, Row};
 
+/// What `apply` did (or would do) with one file; prompts' `apply` reports the same way.
 #[derive(Debug, Serialize)]
-struct Outcome {
-    name: String,
-    slug: Option<String>,
+pub(crate) struct Outcome {
+    pub name: String,
+    pub slug: Option<String>,
     /// `create`, `update` or `unchanged`.
-    action: &'static str,
-    version: Option<u32>,
-    source: String,
+    pub action: &'static str,
+    pub version: Option<u32>,
+    pub source: String,
 }
 
 impl Row for Outcome {

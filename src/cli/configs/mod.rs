@@ -1,6 +1,6 @@
 //! `tollgate configs`: routing configs, validated before they are stored, versioned on update.
 
-mod apply;
+pub(crate) mod apply;
 pub(super) mod files;
 
 use clap::{Args, Subcommand};
@@ -11,7 +11,7 @@ use crate::api::configs::{
 };
 use crate::api::{List, Success};
 use crate::error::{CliError, Result};
-use crate::output::{prompt, Fields, Row};
+use crate::output::{Fields, Row};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -227,17 +227,13 @@ pub async fn run(ctx: &Ctx, cmd: ConfigsCommand) -> Result<()> {
             ctx.printer.document(&updated.data)
         }
         ConfigsCommand::Delete { slug, dry_run } => {
-            if dry_run {
-                return ctx.dry_run("DELETE", &path(&slug), None);
-            }
-            prompt::confirm(
-                ctx.global.yes,
-                ctx.global.no_input,
+            ctx.delete(
+                &path(&slug),
                 &format!("delete the config {slug} and all its versions"),
-            )?;
-            ctx.client()?.delete(&path(&slug)).await?;
-            ctx.printer.note(&format!("deleted config {slug}"));
-            Ok(())
+                &format!("deleted config {slug}"),
+                dry_run,
+            )
+            .await
         }
         ConfigsCommand::Versions { slug } => {
             let versions: List<ConfigVersion> = ctx

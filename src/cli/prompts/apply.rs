@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 
 use clap::Args;
-use serde::Serialize;
 
 use super::{all_prompts, new_version, path, read_prompt, version};
 use crate::api::prompts::{CreatePrompt, Prompt, PromptCreated};
+use crate::cli::configs::apply::Outcome;
 use crate::cli::configs::files::sources;
 use crate::cli::ctx::Ctx;
 use crate::error::{CliError, Result};
-use crate::output::{progress, to_yaml, Row};
+use crate::output::{progress, to_yaml};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -20,29 +20,6 @@ pub struct ApplyArgs {
     /// Show the plan without changing anything
     #[arg(long)]
     dry_run: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct Outcome {
-    name: String,
-    slug: Option<String>,
-    /// `create`, `update` or `unchanged`.
-    action: &'static str,
-    version: Option<u32>,
-    source: String,
-}
-
-impl Row for Outcome {
-    const HEADERS: &'static [&'static str] = &["NAME", "SLUG", "ACTION", "VERSION", "SOURCE"];
-    fn cells(&self) -> Vec<String> {
-        vec![
-            self.name.clone(),
-            self.slug.clone().unwrap_or_else(|| "-".into()),
-            self.action.into(),
-            self.version.map_or("-".into(), |v| v.to_string()),
-            self.source.clone(),
-        ]
-    }
 }
 
 /// Every prompt file, read before anything is sent; fails with every problem at once.

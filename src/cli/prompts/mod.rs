@@ -14,7 +14,6 @@ use crate::api::prompts::{
 use crate::api::List;
 use crate::client::ApiClient;
 use crate::error::{CliError, Result};
-use crate::output::prompt;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -190,17 +189,13 @@ pub async fn run(ctx: &Ctx, cmd: PromptsCommand) -> Result<()> {
             ctx.printer.one(&created)
         }
         PromptsCommand::Delete { id, dry_run } => {
-            if dry_run {
-                return ctx.dry_run("DELETE", &path(&id), None);
-            }
-            prompt::confirm(
-                ctx.global.yes,
-                ctx.global.no_input,
+            ctx.delete(
+                &path(&id),
                 &format!("delete the prompt {id} and all its versions"),
-            )?;
-            ctx.client()?.delete(&path(&id)).await?;
-            ctx.printer.note(&format!("deleted prompt {id}"));
-            Ok(())
+                &format!("deleted prompt {id}"),
+                dry_run,
+            )
+            .await
         }
         PromptsCommand::Versions { id } => {
             let versions: List<PromptVersion> = ctx
