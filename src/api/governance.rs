@@ -267,6 +267,8 @@ pub struct BudgetStatus {
     #[serde(rename = "type")]
     pub limit_type: LimitType,
     pub credit_limit: f64,
+    /// When the current window ends; null for a budget that never resets.
+    pub resets_at: Option<String>,
     pub entities: Vec<BudgetEntity>,
 }
 

@@ -185,7 +185,7 @@ fn status_rows(list: &[BudgetStatus]) -> Vec<Vec<String>> {
                 money(b.credit_limit),
                 money(b.credit_limit),
                 "active".into(),
-                "-".into(),
+                b.resets_at.clone().unwrap_or_else(|| "never".into()),
             ]);
         }
         for e in &b.entities {

@@ -147,6 +147,7 @@ pub fn budget_status(state: &AppState, policy: &UsageLimitPolicy) -> BudgetStatu
         name: policy.name.clone(),
         limit_type: policy.limits.limit_type,
         credit_limit: limit,
+        resets_at: resets_at.map(format_ms),
         entities,
     }
 }

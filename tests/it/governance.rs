@@ -130,6 +130,16 @@ fn two_hundred_concurrent_requests_spend_exactly_the_budget_and_a_restart_keeps_
     let got = env.run(&["keys", "get", &key_id, "-o", "json"]).ok().json();
     assert_eq!(got["status"], "exhausted");
     assert_eq!(got["usage_limits"]["periodic_reset"], "monthly");
+    let status = budget_status(&env);
+    let resets = status[0]["resets_at"].as_str().unwrap();
+    assert!(
+        resets.ends_with("-01T00:00:00.000Z"),
+        "a month starts on the 1st: {resets}"
+    );
+    env.run(&["budgets", "status"])
+        .ok()
+        .stdout_has("key bot budget")
+        .stdout_has("exhausted");
 
     // The records say the same, and a restart counts them again.
     wait_for_records(&env, 200);
