@@ -286,6 +286,8 @@ enum Shape {
 /// Everything one leaf sends, fixed across its retries.
 struct Plan {
     resolved: Resolved,
+    /// The price of the model sent, found once for admission and for the record.
+    price: Option<Price>,
     adapter: &'static dyn Adapter,
     endpoint: Endpoint,
     shape: Shape,
@@ -302,6 +304,7 @@ async fn send_once(state: &AppState, call: &Call, plan: &Plan) -> Answer {
         shape,
         body,
         forward,
+        ..
     } = plan;
     let (adapter, endpoint) = (*adapter, *endpoint);
     let provider = resolved.provider;
@@ -466,7 +469,7 @@ fn served(plan: &Plan, usage: Option<Usage>) -> Served {
     Served {
         integration: plan.resolved.integration.as_ref().map(|(s, _)| s.clone()),
         model: model.map(String::from),
-        price: model.and_then(|m| price(&plan.resolved, m)),
+        price: plan.price,
         usage,
     }
 }
@@ -525,6 +528,7 @@ async fn leaf_inner(
     };
     let plan = Plan {
         forward: forwarded(call, inherited),
+        price,
         resolved,
         adapter,
         endpoint,
