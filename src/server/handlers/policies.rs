@@ -6,13 +6,14 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{Deleted, DELETED};
 use crate::api::error::ErrorBody;
 use crate::api::governance::{
     BudgetEntity, BudgetEvent, BudgetStatus, Condition, CreateRateLimitPolicy,
-    CreateUsageLimitPolicy, PolicyCreated, RateLimitPolicy, UpdateRateLimitPolicy,
+    CreateUsageLimitPolicy, GroupBy, PolicyCreated, RateLimitPolicy, UpdateRateLimitPolicy,
     UpdateUsageLimitPolicy, UsageLimitPolicy, UsageLimits,
 };
 use crate::api::List;
@@ -116,6 +117,76 @@ fn with_workspace_ids(
     Ok(conditions)
 }
 
+/// Stores a new policy of `kind` whose conditions and `group_by` were checked, and puts it in
+/// force; returns its id.
+fn create_policy(
+    state: &AppState,
+    kind: &str,
+    name: Option<&String>,
+    conditions: Vec<Condition>,
+    group_by: &[GroupBy],
+    spec: Value,
+) -> ApiResult<String> {
+    let conditions = with_workspace_ids(state, conditions)?;
+    let name = default_name(kind, name)?;
+    let id = state.store.create_policy(
+        kind,
+        &PolicyFields {
+            name: &name,
+            conditions: &conditions,
+            group_by,
+            spec,
+            status: "active",
+        },
+        None,
+    )?;
+    state.reload_policies()?;
+    Ok(id)
+}
+
+/// What an update may change besides the spec; fields left out keep the current values.
+struct Selection {
+    name: Option<String>,
+    conditions: Option<Vec<Condition>>,
+    group_by: Option<Vec<GroupBy>>,
+    status: Option<String>,
+}
+
+/// Stores a policy's checked `spec` with the changed selection over the current one, and puts
+/// it in force.
+fn update_policy(
+    state: &AppState,
+    kind: &str,
+    current: &PolicyRow,
+    change: Selection,
+    spec: Value,
+) -> ApiResult<()> {
+    let conditions = with_workspace_ids(
+        state,
+        change.conditions.unwrap_or(current.conditions.clone()),
+    )?;
+    let group_by = change.group_by.unwrap_or(current.group_by.clone());
+    check_selectors(&conditions, &group_by).map_err(invalid)?;
+    let status = change.status.unwrap_or(current.status.clone());
+    check_status(&status)?;
+    let name = match &change.name {
+        Some(n) => default_name(kind, Some(n))?,
+        None => current.name.clone(),
+    };
+    state.store.update_policy(
+        &current.id,
+        &PolicyFields {
+            name: &name,
+            conditions: &conditions,
+            group_by: &group_by,
+            spec,
+            status: &status,
+        },
+    )?;
+    state.reload_policies()?;
+    Ok(())
+}
+
 fn default_name(kind: &str, given: Option<&String>) -> ApiResult<String> {
     match given {
         Some(n) if n.trim().is_empty() => Err(ApiError::invalid("name must not be empty")),
@@ -143,20 +214,15 @@ pub async fn create_budget(
     caller.require("policies.create")?;
     check_selectors(&new.conditions, &new.group_by).map_err(invalid)?;
     check_usage_limits(&new.limits).map_err(invalid)?;
-    let conditions = with_workspace_ids(&state, new.conditions)?;
-    let name = default_name(USAGE, new.name.as_ref())?;
-    let id = state.store.create_policy(
+    let spec = serde_json::to_value(&new.limits).expect("data");
+    let id = create_policy(
+        &state,
         USAGE,
-        &PolicyFields {
-            name: &name,
-            conditions: &conditions,
-            group_by: &new.group_by,
-            spec: serde_json::to_value(&new.limits).expect("data"),
-            status: "active",
-        },
-        None,
+        new.name.as_ref(),
+        new.conditions,
+        &new.group_by,
+        spec,
     )?;
-    state.reload_policies()?;
     let after = budget_policy(&state.store.policy(&id)?)?;
     Ok((
         Change::created(&id, &after),
@@ -198,9 +264,9 @@ pub async fn update_budget(
     Body(change): Body<UpdateUsageLimitPolicy>,
 ) -> ApiResult<(Change, Json<UsageLimitPolicy>)> {
     caller.require("policies.update")?;
-    let current = budget_policy(&policy_of(&state, &id, USAGE)?)?;
-    let before = current.clone();
-    let mut limits: UsageLimits = current.limits.clone();
+    let row = policy_of(&state, &id, USAGE)?;
+    let before = budget_policy(&row)?;
+    let mut limits: UsageLimits = before.limits.clone();
     if let Some(t) = change.limit_type {
         limits.limit_type = t;
     }
@@ -217,26 +283,14 @@ pub async fn update_budget(
         (limits.periodic_reset, limits.periodic_reset_days) = (None, change.periodic_reset_days);
     }
     check_usage_limits(&limits).map_err(invalid)?;
-    let conditions = with_workspace_ids(&state, change.conditions.unwrap_or(current.conditions))?;
-    let group_by = change.group_by.unwrap_or(current.group_by);
-    check_selectors(&conditions, &group_by).map_err(invalid)?;
-    let status = change.status.unwrap_or(current.status);
-    check_status(&status)?;
-    let name = match &change.name {
-        Some(n) => default_name(USAGE, Some(n))?,
-        None => current.name,
+    let selection = Selection {
+        name: change.name,
+        conditions: change.conditions,
+        group_by: change.group_by,
+        status: change.status,
     };
-    state.store.update_policy(
-        &id,
-        &PolicyFields {
-            name: &name,
-            conditions: &conditions,
-            group_by: &group_by,
-            spec: serde_json::to_value(&limits).expect("data"),
-            status: &status,
-        },
-    )?;
-    state.reload_policies()?;
+    let spec = serde_json::to_value(&limits).expect("data");
+    update_policy(&state, USAGE, &row, selection, spec)?;
     if let Some(value) = &change.reset_usage_for_value {
         state.reset_usage(&id, value)?;
     }
@@ -347,20 +401,15 @@ pub async fn create_rate(
     caller.require("policies.create")?;
     check_selectors(&new.conditions, &new.group_by).map_err(invalid)?;
     check_rate_limit(new.limit.value).map_err(invalid)?;
-    let conditions = with_workspace_ids(&state, new.conditions)?;
-    let name = default_name(RATE, new.name.as_ref())?;
-    let id = state.store.create_policy(
+    let spec = serde_json::to_value(new.limit).expect("data");
+    let id = create_policy(
+        &state,
         RATE,
-        &PolicyFields {
-            name: &name,
-            conditions: &conditions,
-            group_by: &new.group_by,
-            spec: serde_json::to_value(new.limit).expect("data"),
-            status: "active",
-        },
-        None,
+        new.name.as_ref(),
+        new.conditions,
+        &new.group_by,
+        spec,
     )?;
-    state.reload_policies()?;
     let after = rate_policy(&state.store.policy(&id)?)?;
     Ok((
         Change::created(&id, &after),
@@ -402,9 +451,9 @@ pub async fn update_rate(
     Body(change): Body<UpdateRateLimitPolicy>,
 ) -> ApiResult<(Change, Json<RateLimitPolicy>)> {
     caller.require("policies.update")?;
-    let current = rate_policy(&policy_of(&state, &id, RATE)?)?;
-    let before = current.clone();
-    let mut limit = current.limit;
+    let row = policy_of(&state, &id, RATE)?;
+    let before = rate_policy(&row)?;
+    let mut limit = before.limit;
     if let Some(t) = change.rate_type {
         limit.rate_type = t;
     }
@@ -415,26 +464,14 @@ pub async fn update_rate(
         limit.value = v;
     }
     check_rate_limit(limit.value).map_err(invalid)?;
-    let conditions = with_workspace_ids(&state, change.conditions.unwrap_or(current.conditions))?;
-    let group_by = change.group_by.unwrap_or(current.group_by);
-    check_selectors(&conditions, &group_by).map_err(invalid)?;
-    let status = change.status.unwrap_or(current.status);
-    check_status(&status)?;
-    let name = match &change.name {
-        Some(n) => default_name(RATE, Some(n))?,
-        None => current.name,
+    let selection = Selection {
+        name: change.name,
+        conditions: change.conditions,
+        group_by: change.group_by,
+        status: change.status,
     };
-    state.store.update_policy(
-        &id,
-        &PolicyFields {
-            name: &name,
-            conditions: &conditions,
-            group_by: &group_by,
-            spec: serde_json::to_value(limit).expect("data"),
-            status: &status,
-        },
-    )?;
-    state.reload_policies()?;
+    let spec = serde_json::to_value(limit).expect("data");
+    update_policy(&state, RATE, &row, selection, spec)?;
     let after = rate_policy(&state.store.policy(&id)?)?;
     Ok((Change::updated(&id, &before, &after), Json(after)))
 }
