@@ -61,6 +61,12 @@ pub struct LogRecord {
     pub attempts: Vec<Attempt>,
     /// Whether the bodies were kept (body logging on for the server and the key).
     pub bodies_logged: bool,
+    /// The guardrails' verdicts, as in a 246/446 body:
+    /// `{"before_request_hooks": [...], "after_request_hooks": [...]}`; `null` when no hook ran.
+    #[schema(value_type = Option<Object>)]
+    pub hook_results: Option<Value>,
+    /// USD a cache hit saved: what the cached answer cost when it was first made.
+    pub cost_saved: Option<f64>,
     /// Only in `GET /v1/logs/{id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]

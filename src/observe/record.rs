@@ -79,6 +79,8 @@ pub fn blank(kind: &str, created_ms: i64) -> LogRecord {
         error: None,
         attempts: Vec::new(),
         bodies_logged: false,
+        hook_results: None,
+        cost_saved: None,
         request_body: None,
         response_body: None,
     }

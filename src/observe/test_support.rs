@@ -37,6 +37,8 @@ pub fn request() -> LogRecord {
         error: None,
         attempts: vec![attempt("1111111111111111", 0.5, 1199.0, 200)],
         bodies_logged: false,
+        hook_results: None,
+        cost_saved: None,
         request_body: None,
         response_body: None,
     }

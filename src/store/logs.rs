@@ -19,7 +19,8 @@ use crate::observe::record::{format_ms, Entry};
 const COLUMNS: &str = "seq, id, kind, created_ms, trace_id, span_id, parent_span_id, span_name, \
     api_key_id, api_key_name, integration, provider, model_requested, model, endpoint, status, \
     latency_ms, ttft_ms, input_tokens, output_tokens, cached_tokens, cost, cache_status, \
-    retry_count, last_used_option, metadata, stream, outcome, error, attempts, bodies_logged";
+    retry_count, last_used_option, metadata, stream, outcome, error, attempts, bodies_logged, \
+    hook_results, cost_saved";
 
 pub(super) fn open_connection(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
@@ -58,9 +59,9 @@ impl LogWriter {
                  span_name, api_key_id, api_key_name, integration, provider, model_requested, \
                  model, endpoint, status, latency_ms, ttft_ms, input_tokens, output_tokens, \
                  cached_tokens, cost, cache_status, retry_count, last_used_option, metadata, \
-                 user, stream, outcome, error, attempts, bodies_logged) VALUES (?1, ?2, ?3, ?4, \
-                 ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
-                 ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+                 user, stream, outcome, error, attempts, bodies_logged, hook_results, cost_saved) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
             )?;
             let mut bodies = tx.prepare_cached(
                 "INSERT INTO log_bodies (seq, request, response) VALUES (?1, ?2, ?3)",
@@ -70,6 +71,7 @@ impl LogWriter {
                 let user = r.metadata.get("_user").and_then(Value::as_str);
                 let metadata = serde_json::to_string(&r.metadata).unwrap_or_default();
                 let attempts = serde_json::to_string(&r.attempts).unwrap_or_default();
+                let hook_results = r.hook_results.as_ref().map(Value::to_string);
                 insert.execute(params![
                     r.id,
                     r.kind,
@@ -102,6 +104,8 @@ impl LogWriter {
                     r.error,
                     attempts,
                     r.bodies_logged,
+                    hook_results,
+                    r.cost_saved,
                 ])?;
                 let seq = tx.last_insert_rowid();
                 if e.request_body.is_some() || e.response_body.is_some() {
@@ -305,6 +309,10 @@ fn read_record(row: &Row) -> rusqlite::Result<(i64, LogRecord)> {
             error: row.get(28)?,
             attempts: serde_json::from_str(&attempts).unwrap_or_default(),
             bodies_logged: row.get(30)?,
+            hook_results: row
+                .get::<_, Option<String>>(31)?
+                .and_then(|text| serde_json::from_str(&text).ok()),
+            cost_saved: row.get(32)?,
             request_body: None,
             response_body: None,
         },

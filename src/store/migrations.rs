@@ -296,6 +296,25 @@ CREATE TABLE prompt_version_labels (
     PRIMARY KEY (prompt_id, label_id)
 );
 "#,
+    // Guardrails: saved guardrails, and the hook results and cache savings of each record.
+    r#"
+CREATE TABLE guardrails (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    workspace_id TEXT,
+    -- [{id, parameters, name?, is_enabled}]
+    checks TEXT NOT NULL,
+    -- {deny, async, on_success, on_fail}
+    actions TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+ALTER TABLE logs ADD COLUMN hook_results TEXT;
+ALTER TABLE logs ADD COLUMN cost_saved REAL;
+"#,
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

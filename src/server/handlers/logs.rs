@@ -172,6 +172,8 @@ fn custom_entry(log: CustomLog, caller: &Caller, log_bodies: bool) -> Entry {
         outcome: if success { "success" } else { "error" }.into(),
         error,
         bodies_logged: request_body.is_some() || response_body.is_some(),
+        hook_results: None,
+        cost_saved: None,
         ..blank(KIND_CUSTOM, created_ms)
     };
     if let Some(u) = usage {
