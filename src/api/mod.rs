@@ -5,6 +5,7 @@ pub mod audit;
 pub mod configs;
 pub mod error;
 pub mod governance;
+pub mod guardrails;
 pub mod integrations;
 pub mod keys;
 pub mod logs;
