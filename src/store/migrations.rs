@@ -314,6 +314,16 @@ CREATE TABLE guardrails (
 );
 ALTER TABLE logs ADD COLUMN hook_results TEXT;
 ALTER TABLE logs ADD COLUMN cost_saved REAL;
+-- The key `serve` made gets the new scopes, as in the fifth migration.
+UPDATE api_keys SET scopes = (
+    SELECT json_group_array(value) FROM (
+        SELECT value FROM json_each(api_keys.scopes)
+        UNION
+        SELECT value FROM json_each('["guardrails.create", "guardrails.read",
+            "guardrails.update", "guardrails.delete", "guardrails.list", "cache.read",
+            "cache.delete"]')
+    )
+) WHERE creation_mode = 'auto';
 "#,
 ];
 
@@ -408,6 +418,8 @@ mod tests {
                     || s.starts_with("workspaces.")
                     || s.starts_with("audit")
                     || (s.starts_with("prompts.") && **s != "prompts.render")
+                    || s.starts_with("guardrails.")
+                    || s.starts_with("cache.")
             })
             .map(|s| s.to_string())
             .chain(["logs.list".to_string()])
