@@ -4,6 +4,7 @@
 mod audit;
 mod configs;
 pub mod governance;
+pub mod guardrails;
 mod integrations;
 mod keys;
 mod log_blocks;

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::stream::Forwarder;
+use crate::api::guardrails::HookResults;
 use crate::gateway::providers::adapter::Usage;
 use crate::observe::pricing::Price;
 
@@ -96,6 +97,8 @@ pub struct Answer {
     pub retry_wait: Option<std::time::Duration>,
     /// Set on answers that came from an upstream.
     pub served: Option<Served>,
+    /// What the guardrails said, when any ran.
+    pub hook_results: Option<HookResults>,
 }
 
 impl Answer {
@@ -110,6 +113,23 @@ impl Answer {
             retry_after: None,
             retry_wait: None,
             served: None,
+            hook_results: None,
+        }
+    }
+
+    /// An answer of the gateway's own that a fallback may move past (unlike an error).
+    pub fn from_status(status: u16, body: Value, provider: Option<&'static str>) -> Answer {
+        Answer {
+            status,
+            body: AnswerBody::Json(body),
+            provider,
+            retry_count: 0,
+            path: None,
+            gateway_exception: false,
+            retry_after: None,
+            retry_wait: None,
+            served: None,
+            hook_results: None,
         }
     }
 

@@ -1,6 +1,7 @@
 pub mod analytics;
 pub mod audit;
 pub mod configs;
+pub mod guardrails;
 pub mod health;
 pub mod integrations;
 pub mod keys;
