@@ -92,3 +92,6 @@ pub struct Verdict {
 pub async fn run(hook: &Hook, subject: &Subject<'_>, http: &reqwest::Client) -> Verdict {
     exec::run_hook(hook, subject, http).await
 }
+
+#[cfg(test)]
+mod tests;

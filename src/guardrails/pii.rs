@@ -364,6 +364,16 @@ fn digit_runs(text: &str, add: &mut impl FnMut(Finding)) {
     }
 }
 
+/// National phone numbers without `+`, by their digit groups: `415 555 0123`,
+/// `1-415-555-0123`, `020 7946 0958`, `06 12 34 56 78`, `0301 234 567`.
+const PHONE_GROUPS: &[&[usize]] = &[
+    &[3, 3, 4],
+    &[1, 3, 3, 4],
+    &[3, 4, 4],
+    &[2, 2, 2, 2, 2],
+    &[4, 3, 3],
+];
+
 fn classify(run: &str) -> Option<Category> {
     let digits: Vec<u8> = run
         .bytes()
@@ -389,8 +399,9 @@ fn classify(run: &str) -> Option<Category> {
     if (13..=19).contains(&digits.len()) && only(&[' ', '-']) && luhn(&digits) {
         return Some(Category::CreditCard);
     }
-    let phone_shaped = run.starts_with('+') || (!seps.is_empty() && !only(&['.']));
-    if (10..=15).contains(&digits.len()) && phone_shaped && groups.len() <= 6 {
+    let international =
+        run.starts_with('+') && (8..=15).contains(&digits.len()) && groups.len() <= 6;
+    if international || PHONE_GROUPS.contains(&lens.as_slice()) {
         return Some(Category::Phone);
     }
     None
