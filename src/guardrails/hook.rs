@@ -232,7 +232,10 @@ impl Hook {
                 check.enabled = enabled;
                 self.checks.push(check);
             }
-            Err(list) => errors.extend(list.iter().map(|e| e.at(paths.0, paths.1))),
+            Err(list) => errors.extend(
+                list.iter()
+                    .map(|e| format!("{}: {}", e.path(paths.0, paths.1), e.message)),
+            ),
         }
     }
 }

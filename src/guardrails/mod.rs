@@ -23,6 +23,8 @@
 mod checks;
 mod exec;
 mod hook;
+mod pii;
+mod schema;
 mod text;
 
 use serde_json::Value;
@@ -30,6 +32,7 @@ use serde_json::Value;
 use crate::api::guardrails::HookResult;
 use crate::gateway::providers::adapter::Endpoint;
 
+pub(crate) use checks::compile as compile_check;
 pub use hook::Hook;
 
 /// Before the provider is called, or after it answered.
@@ -89,3 +92,6 @@ pub struct Verdict {
 pub async fn run(hook: &Hook, subject: &Subject<'_>, http: &reqwest::Client) -> Verdict {
     exec::run_hook(hook, subject, http).await
 }
+
+#[cfg(test)]
+mod tests;

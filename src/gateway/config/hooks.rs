@@ -2,7 +2,7 @@
 //! `input_mutators`, `output_mutators`) and raw hooks (`before_request_hooks`,
 //! `after_request_hooks`).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::check::{self, index, join, quote, Errors, Field};
 
@@ -72,12 +72,14 @@ fn shorthand_check(f: &Field, e: &mut Errors) {
         );
         return;
     }
-    if !f.value.is_object() {
-        let full = if f.key.contains('.') {
-            f.key.to_string()
-        } else {
-            format!("default.{}", f.key)
-        };
+    let full = if f.key.contains('.') {
+        f.key.to_string()
+    } else {
+        format!("default.{}", f.key)
+    };
+    if let Some(params) = f.value.as_object() {
+        engine_check(&full, params, &f.path, &f.path, e);
+    } else {
         let mut msg = format!(
             "check {} ({full}) takes an object of parameters, found {}",
             quote(f.key),
@@ -87,6 +89,22 @@ fn shorthand_check(f: &Field, e: &mut Errors) {
             msg.push_str(&format!("; did you mean the setting {}?", quote(s)));
         }
         e.push(&f.path, msg);
+    }
+}
+
+/// What the guardrail engine says of check `id` with `params`: an unsupported check, a
+/// missing or invalid parameter, a regex or schema that does not compile.
+fn engine_check(
+    id: &str,
+    params: &Map<String, Value>,
+    id_path: &str,
+    params_path: &str,
+    e: &mut Errors,
+) {
+    if let Err(errors) = crate::guardrails::compile_check(id, params) {
+        for err in errors {
+            e.push(&err.path(id_path, params_path), err.message);
+        }
     }
 }
 
@@ -187,6 +205,13 @@ fn raw_checks(v: &Value, path: &str, e: &mut Errors) {
                                 quote(id)
                             ),
                         );
+                    } else {
+                        let none = Map::new();
+                        if let Some(params) =
+                            obj.get("parameters").map_or(Some(&none), Value::as_object)
+                        {
+                            engine_check(id, params, &id_path, &join(&p, "parameters"), e);
+                        }
                     }
                 }
             }
@@ -268,10 +293,37 @@ mod tests {
             "sequential": false, "on_fail": {"feedback": {"value": 0}}, "on_success": {},
             "checks": [
                 {"id": "default.regexMatch", "parameters": {"rule": "x"}, "is_enabled": true},
-                {"id": "portkey.moderateContent"}
+                {"id": "portkey.pii", "parameters": {"redact": true}}
             ]
-        }, {"type": "mutator", "checks": [{"id": "default.addPrefix", "parameters": {"prefix": "> "}}], "onFail": {}}]);
+        }, {"type": "mutator", "checks": [{"id": "default.regexReplace", "parameters": {"rule": "x"}}], "onFail": {}}]);
         assert_eq!(raw(v), Vec::<String>::new());
+    }
+
+    #[test]
+    fn checks_are_compiled_by_the_engine() {
+        let v = json!([{"checks": [
+            {"id": "default.regexMatch", "parameters": {"rule": "("}},
+            {"id": "portkey.moderateContent"},
+            {"id": "default.contains", "parameters": {"operator": "some"}}
+        ]}]);
+        let errors = raw(v);
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].starts_with(
+            "before_request_hooks[0].checks[0].parameters.rule: invalid regular expression"
+        ));
+        assert!(errors[1].starts_with(r#"before_request_hooks[0].checks[1].id: unsupported check "portkey.moderateContent"; supported: default.regexMatch,"#));
+        assert_eq!(errors[2], "before_request_hooks[0].checks[2].parameters.words: required: a non-empty array of words or phrases to look for");
+        assert_eq!(
+            errors[3],
+            r#"before_request_hooks[0].checks[2].parameters.operator: unknown value "some"; expected one of any, all, none"#
+        );
+        assert_eq!(
+            shorthand(json!([{"wordCount": {"minWords": 5, "maxWords": 2}}, {"pii": {"categories": ["NAME"]}}])),
+            [
+                "input_guardrails[0].wordCount.maxWords: must be at least minWords (5), found 2",
+                "input_guardrails[1].pii.categories: unknown PII category \"NAME\"; supported: EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, IBAN_CODE, SSN, IP_ADDRESS, SECRET",
+            ]
+        );
     }
 
     #[test]

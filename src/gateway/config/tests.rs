@@ -68,7 +68,7 @@ fn camel_case_keys_are_accepted() {
         "strategy": {"mode": "fallback", "onStatusCodes": [429]},
         "requestTimeout": 5000,
         "retry": {"attempts": 1, "onStatusCodes": [503], "useRetryAfterHeader": true},
-        "beforeRequestHooks": [{"checks": [{"id": "default.jwt", "parameters": {"jwksUri": "x"}}], "onFail": {}}],
+        "beforeRequestHooks": [{"checks": [{"id": "default.modelWhitelist", "parameters": {"models": ["x"]}}], "onFail": {}}],
         "targets": [
             {"provider": "openai", "apiKey": "sk", "overrideParams": {"max_tokens": 5},
              "defaultParams": {"top_p": 1}, "dropParams": ["user"], "customHost": "https://llm.example.com/v1",
@@ -302,7 +302,7 @@ fn guardrails_and_hooks_in_a_config() {
     assert_valid(json!({
         "provider": "openai",
         "input_guardrails": ["pg-abc-123", {"wordCount": {"minWords": 1}, "deny": true}],
-        "outputMutators": [{"default.addPrefix": {"prefix": "> "}, "type": "mutator"}],
+        "outputMutators": [{"default.regexReplace": {"rule": "/secret/i"}, "type": "mutator"}],
         "after_request_hooks": [{"id": "h1", "type": "guardrail", "checks": [{"id": "default.notNull"}]}]
     }));
     assert_eq!(

@@ -2,14 +2,16 @@
 //! request or an answer.
 
 mod content;
+mod json;
 mod params;
-
-use std::fmt;
+mod redact;
+mod remote;
+mod request;
 
 use serde_json::{Map, Value};
 
 use self::params::Params;
-use super::Subject;
+use super::{pii, Subject};
 
 /// Every check id the engine runs (`default.pii` is accepted for `portkey.pii`).
 pub(crate) const SUPPORTED: &[&str] = &[
@@ -22,6 +24,16 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "default.alluppercase",
     "default.contains",
     "default.notNull",
+    "default.jsonSchema",
+    "default.jsonKeys",
+    "default.modelWhitelist",
+    "default.requiredMetadataKeys",
+    "default.allowedRequestTypes",
+    "default.validUrls",
+    "default.webhook",
+    "default.log",
+    "default.regexReplace",
+    "portkey.pii",
 ];
 
 /// A problem with a check: its id (`param` None) or one of its parameters.
@@ -43,21 +55,11 @@ impl CheckError {
         self.param.as_deref() == Some(name)
     }
 
-    /// `path: message`, with the path of the check's id or of the parameter within
-    /// `params_path`.
-    pub(crate) fn at(&self, id_path: &str, params_path: &str) -> String {
+    /// The path of the check's id, or of the parameter within `params_path`.
+    pub(crate) fn path(&self, id_path: &str, params_path: &str) -> String {
         match &self.param {
-            None => format!("{id_path}: {}", self.message),
-            Some(p) => format!("{params_path}.{p}: {}", self.message),
-        }
-    }
-}
-
-impl fmt::Display for CheckError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.param {
-            None => f.write_str(&self.message),
-            Some(p) => write!(f, "{p}: {}", self.message),
+            None => id_path.to_string(),
+            Some(p) => format!("{params_path}.{p}"),
         }
     }
 }
@@ -74,6 +76,10 @@ pub(crate) struct CompiledCheck {
 #[derive(Debug)]
 enum Kind {
     Content(content::Content),
+    Json(json::JsonCheck),
+    Request(request::RequestCheck),
+    Remote(remote::RemoteCheck),
+    Rewrite(redact::Rewrite),
 }
 
 /// What a check says about one body.
@@ -119,7 +125,15 @@ pub(crate) fn compile(
     let mut p = Params::new(parameters);
     let fail_on_error = p.flag("failOnError", false);
     let kind = match id.split_once('.') {
-        Some(("default", name)) => content::compile(name, &mut p).map(Kind::Content),
+        Some(("portkey" | "default", "pii")) => Some(Kind::Rewrite(redact::Rewrite::pii(&mut p))),
+        Some(("default", "regexReplace")) => {
+            Some(Kind::Rewrite(redact::Rewrite::regex_replace(&mut p)))
+        }
+        Some(("default", name)) => content::compile(name, &mut p)
+            .map(Kind::Content)
+            .or_else(|| json::compile(name, &mut p).map(Kind::Json))
+            .or_else(|| request::compile(name, &mut p).map(Kind::Request))
+            .or_else(|| remote::compile(name, &mut p).map(Kind::Remote)),
         _ => None,
     };
     let Some(kind) = kind else {
@@ -145,11 +159,18 @@ impl CompiledCheck {
     pub(super) async fn evaluate(&self, input: &Input<'_>) -> Result<Found, String> {
         match &self.kind {
             Kind::Content(c) => c.evaluate(input),
+            Kind::Json(c) => Ok(c.evaluate(input)),
+            Kind::Request(c) => Ok(c.evaluate(input)),
+            Kind::Remote(c) => c.evaluate(input).await,
+            Kind::Rewrite(c) => Ok(c.evaluate(input)),
         }
     }
 
     /// This check's redaction applied to `body`, when it redacts and found something there.
-    pub(super) fn redact(&self, _subject: &Subject, _body: &Value) -> Option<Value> {
-        None
+    pub(super) fn redact(&self, subject: &Subject, body: &Value) -> Option<Value> {
+        match &self.kind {
+            Kind::Rewrite(r) => r.rewrite(subject, body, &mut [0; pii::Category::ALL.len()]),
+            _ => None,
+        }
     }
 }
