@@ -46,10 +46,6 @@ impl HookSet {
             _ => return false,
         };
         let stage = if before { "input" } else { "output" };
-        let kind_name = match kind {
-            HookKind::Guardrail => "guardrail",
-            HookKind::Mutator => "mutator",
-        };
         let list = if before {
             &mut self.before
         } else {
@@ -57,7 +53,7 @@ impl HookSet {
         };
         let list = list.get_or_insert_with(Vec::new);
         for item in value.as_array().into_iter().flatten() {
-            let id = format!("{stage}_{kind_name}_{}", list.len() + 1);
+            let id = format!("{stage}_{}_{}", kind.as_str(), list.len() + 1);
             let hook = match item {
                 Value::String(slug) => {
                     list.push(HookRef::Saved(slug.clone()));

@@ -50,7 +50,7 @@ pub enum HookKind {
 }
 
 impl HookKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             HookKind::Guardrail => "guardrail",
             HookKind::Mutator => "mutator",

@@ -37,7 +37,6 @@ struct Scope {
 pub struct Guard(Option<Hooks>);
 
 struct Hooks {
-    before: Vec<Arc<Hook>>,
     after: Vec<Arc<Hook>>,
     scope: Scope,
     /// The sync input hooks' results.
@@ -60,10 +59,11 @@ fn resolve(state: &AppState, refs: &Option<Vec<HookRef>>) -> Result<Vec<Arc<Hook
         .collect()
 }
 
-/// Output hooks apply where Portkey's do: chat and text completions (embeddings get input
-/// hooks only; a Responses answer has no shape the checks read).
-fn has_output_hooks(endpoint: Endpoint) -> bool {
-    matches!(endpoint, Endpoint::Chat | Endpoint::Completions)
+/// Output hooks run on the answers of chat and text completions, as the client gets them.
+/// Embeddings get input hooks only, as in Portkey (an embedding has no text to check); so do
+/// Responses requests, whose answers may be translated from chat on the way.
+fn has_output_hooks(call: &Call) -> bool {
+    matches!(call.endpoint, Endpoint::Chat | Endpoint::Completions)
 }
 
 /// Runs a stage's hooks in order over `request` (and `response`), each seeing what the ones
@@ -201,7 +201,6 @@ impl Guard {
             *body = changed;
         }
         Ok(Guard(Some(Hooks {
-            before,
             after,
             scope,
             input,
@@ -235,13 +234,13 @@ impl Hooks {
             }
             forwarder.guard(
                 &results.before_request_hooks,
-                self.output_for_stream(state, request),
+                self.output_for_stream(state, call, request),
             );
             answer.hook_results = Some(results);
             return;
         }
         let mut output_denied = false;
-        if has_output_hooks(self.scope.endpoint) && !self.after.is_empty() {
+        if has_output_hooks(call) && !self.after.is_empty() {
             if let Some(response) = json_body(answer) {
                 let (after, changed, deny) = run_stage(
                     state,
@@ -281,8 +280,13 @@ impl Hooks {
 
     /// The output hooks of a stream, run on the assembled answer when it ends: they can only
     /// report (the answer has gone out).
-    fn output_for_stream(&self, state: &AppState, request: &Value) -> Option<OutputHooks> {
-        if self.after.is_empty() || !has_output_hooks(self.scope.endpoint) {
+    fn output_for_stream(
+        &self,
+        state: &AppState,
+        call: &Call,
+        request: &Value,
+    ) -> Option<OutputHooks> {
+        if self.after.is_empty() || !has_output_hooks(call) {
             return None;
         }
         let (hooks, scope, http) = (self.after.clone(), self.scope.clone(), state.http.clone());
