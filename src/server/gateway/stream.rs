@@ -58,7 +58,14 @@ pub struct Forwarder {
     log: Option<StreamLog>,
     /// The call's budget and rate-limit reservation, settled with the usage at the end.
     reservation: Option<Reservation>,
+    /// Given the frames the client got and the usage, once the stream completes.
+    keep: Option<Keep>,
+    /// The frames sent so far, while `keep` waits for them.
+    kept: Vec<Bytes>,
 }
+
+/// What to do with a completed stream's frames and usage (the cache stores them).
+pub type Keep = Box<dyn FnOnce(Vec<Bytes>, Option<Usage>) + Send>;
 
 /// The request's record, completed when the stream ends.
 pub struct StreamLog {
@@ -127,6 +134,8 @@ impl Forwarder {
             log_body,
             log: None,
             reservation: None,
+            keep: None,
+            kept: Vec::new(),
         }
     }
 
@@ -147,6 +156,11 @@ impl Forwarder {
 
     pub fn hold(&mut self, reservation: Reservation) {
         self.reservation = Some(reservation);
+    }
+
+    /// Hands the frames to `keep` if the stream completes without failing.
+    pub fn keep_frames(&mut self, keep: Keep) {
+        self.keep = Some(keep);
     }
 
     /// Completes the request's record when the stream ends (or its client leaves).
@@ -203,7 +217,12 @@ impl Forwarder {
     async fn finish_log(&mut self) {
         let (outcome, error) = match self.failure.take() {
             Some(message) => ("stream_error", Some(message)),
-            None => ("success", None),
+            None => {
+                if let Some(keep) = self.keep.take() {
+                    keep(std::mem::take(&mut self.kept), self.usage());
+                }
+                ("success", None)
+            }
         };
         if let Some((recorder, entry)) = self.complete_log(outcome, error) {
             recorder.record(entry).await;
@@ -320,6 +339,9 @@ impl Forwarder {
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             if let Some(b) = self.queue.pop_front() {
+                if self.keep.is_some() {
+                    self.kept.push(b.clone());
+                }
                 return Some(b);
             }
             if self.ended {
