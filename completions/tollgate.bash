@@ -25,6 +25,9 @@ _tollgate() {
             tollgate,budgets)
                 cmd="tollgate__subcmd__budgets"
                 ;;
+            tollgate,cache)
+                cmd="tollgate__subcmd__cache"
+                ;;
             tollgate,chat)
                 cmd="tollgate__subcmd__chat"
                 ;;
@@ -145,6 +148,24 @@ _tollgate() {
             tollgate__subcmd__budgets__subcmd__help,update)
                 cmd="tollgate__subcmd__budgets__subcmd__help__subcmd__update"
                 ;;
+            tollgate__subcmd__cache,help)
+                cmd="tollgate__subcmd__cache__subcmd__help"
+                ;;
+            tollgate__subcmd__cache,purge)
+                cmd="tollgate__subcmd__cache__subcmd__purge"
+                ;;
+            tollgate__subcmd__cache,stats)
+                cmd="tollgate__subcmd__cache__subcmd__stats"
+                ;;
+            tollgate__subcmd__cache__subcmd__help,help)
+                cmd="tollgate__subcmd__cache__subcmd__help__subcmd__help"
+                ;;
+            tollgate__subcmd__cache__subcmd__help,purge)
+                cmd="tollgate__subcmd__cache__subcmd__help__subcmd__purge"
+                ;;
+            tollgate__subcmd__cache__subcmd__help,stats)
+                cmd="tollgate__subcmd__cache__subcmd__help__subcmd__stats"
+                ;;
             tollgate__subcmd__configs,apply)
                 cmd="tollgate__subcmd__configs__subcmd__apply"
                 ;;
@@ -256,6 +277,9 @@ _tollgate() {
             tollgate__subcmd__help,budgets)
                 cmd="tollgate__subcmd__help__subcmd__budgets"
                 ;;
+            tollgate__subcmd__help,cache)
+                cmd="tollgate__subcmd__help__subcmd__cache"
+                ;;
             tollgate__subcmd__help,chat)
                 cmd="tollgate__subcmd__help__subcmd__chat"
                 ;;
@@ -330,6 +354,12 @@ _tollgate() {
                 ;;
             tollgate__subcmd__help__subcmd__budgets,update)
                 cmd="tollgate__subcmd__help__subcmd__budgets__subcmd__update"
+                ;;
+            tollgate__subcmd__help__subcmd__cache,purge)
+                cmd="tollgate__subcmd__help__subcmd__cache__subcmd__purge"
+                ;;
+            tollgate__subcmd__help__subcmd__cache,stats)
+                cmd="tollgate__subcmd__help__subcmd__cache__subcmd__stats"
                 ;;
             tollgate__subcmd__help__subcmd__configs,apply)
                 cmd="tollgate__subcmd__help__subcmd__configs__subcmd__apply"
@@ -803,7 +833,7 @@ _tollgate() {
 
     case "${cmd}" in
         tollgate)
-            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help"
+            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version serve integrations configs keys budgets prompts workspaces cache logs trace audit usage chat context login logout whoami status api completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1440,6 +1470,172 @@ _tollgate() {
                     return 0
                     ;;
                 --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__cache)
+            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version stats purge help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__cache__subcmd__help)
+            opts="stats purge help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__cache__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__cache__subcmd__help__subcmd__purge)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__cache__subcmd__help__subcmd__stats)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__cache__subcmd__purge)
+            opts="-o -q -v -y -h -V --namespace --dry-run --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__cache__subcmd__stats)
+            opts="-o -q -v -y -h -V --since --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2371,7 +2567,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__help)
-            opts="serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help"
+            opts="serve integrations configs keys budgets prompts workspaces cache logs trace audit usage chat context login logout whoami status api completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2525,6 +2721,48 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__help__subcmd__budgets__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__cache)
+            opts="stats purge"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__cache__subcmd__purge)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__cache__subcmd__stats)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -5875,7 +6113,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__serve)
-            opts="-o -q -v -y -h -V --addr --data-dir --retry-base-ms --log-bodies --log-retention --otlp-endpoint --otlp-header --alert-webhook --lb-seed --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            opts="-o -q -v -y -h -V --addr --data-dir --retry-base-ms --log-bodies --log-retention --otlp-endpoint --otlp-header --alert-webhook --cache-size --lb-seed --context --url --output --quiet --verbose --color --yes --no-input --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -5910,6 +6148,10 @@ _tollgate() {
                     return 0
                     ;;
                 --alert-webhook)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -41,6 +41,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
             cand prompts 'Prompts: versioned Mustache templates, labels, partials; render and run them'
             cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+            cand cache 'The response cache: stats, purge'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
             cand audit 'The audit log of admin changes: who changed what, when, from where'
@@ -64,6 +65,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --otlp-endpoint 'Send every request record as OpenTelemetry spans to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318'
             cand --otlp-header 'A header for the OTLP receiver, e.g. for its authentication (repeatable)'
             cand --alert-webhook 'Post budget alerts (a budget''s alert threshold or its limit reached) to this URL as JSON'
+            cand --cache-size 'The most the response cache keeps in memory, in megabytes (the least recently used answers are evicted first)'
             cand --lb-seed 'Seed load balancing''s random choices (for reproducible tests)'
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
@@ -1737,6 +1739,77 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         }
         &'tollgate;workspaces;help;help'= {
         }
+        &'tollgate;cache'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand stats 'Entries, size and bound; lookups since start by outcome; entries per namespace; the cost cache hits saved'
+            cand purge 'Delete cached answers, from memory and the store: one namespace''s, or every one'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;cache;stats'= {
+            cand --since 'The window of the cost saved: RFC 3339 or a duration before now (24h, 7d, 2w)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;cache;purge'= {
+            cand --namespace 'Only the entries cached under this x-portkey-cache-namespace'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;cache;help'= {
+            cand stats 'Entries, size and bound; lookups since start by outcome; entries per namespace; the cost cache hits saved'
+            cand purge 'Delete cached answers, from memory and the store: one namespace''s, or every one'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;cache;help;stats'= {
+        }
+        &'tollgate;cache;help;purge'= {
+        }
+        &'tollgate;cache;help;help'= {
+        }
         &'tollgate;logs'= {
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
@@ -2364,6 +2437,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
             cand prompts 'Prompts: versioned Mustache templates, labels, partials; render and run them'
             cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+            cand cache 'The response cache: stats, purge'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
             cand audit 'The audit log of admin changes: who changed what, when, from where'
@@ -2538,6 +2612,14 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;help;workspaces;update'= {
         }
         &'tollgate;help;workspaces;delete'= {
+        }
+        &'tollgate;help;cache'= {
+            cand stats 'Entries, size and bound; lookups since start by outcome; entries per namespace; the cost cache hits saved'
+            cand purge 'Delete cached answers, from memory and the store: one namespace''s, or every one'
+        }
+        &'tollgate;help;cache;stats'= {
+        }
+        &'tollgate;help;cache;purge'= {
         }
         &'tollgate;help;logs'= {
             cand list 'List request records, newest first'

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::gateway;
 use super::handlers::{
-    analytics, audit, configs, health, integrations, keys, logs, policies, prompts, traces,
+    analytics, audit, cache, configs, health, integrations, keys, logs, policies, prompts, traces,
     workspaces,
 };
 use super::state::AppState;
@@ -100,6 +100,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             workspaces::delete
         ))
         .routes(routes!(audit::list))
+        .routes(routes!(cache::stats))
+        .routes(routes!(cache::purge))
         .routes(routes!(prompts::create, prompts::list))
         .routes(routes!(prompts::get, prompts::update, prompts::delete))
         .routes(routes!(prompts::versions))
