@@ -30,7 +30,10 @@
 //! runs with a cleared environment; `TOKIO_WORKER_THREADS` and `TOLLGATE_LOG_BODIES`, if set,
 //! are passed on to it. `TOLLGATE_BENCH_GOVERNED=1` gives the calling key a monthly budget,
 //! a request rate limit and a model allow-list (none of them reached), to measure what
-//! governance costs per request.
+//! governance costs per request. `TOLLGATE_BENCH_GUARDED=1` gives it a default config with
+//! five checks on the input and five on the output (three regexes, PII detection and a word
+//! count each), and `TOLLGATE_BENCH_PAD=N` adds N bytes of prose to the request's user
+//! message, to measure what guardrails cost on a request of a given size.
 //!
 //! The load generator is deliberately small: pre-built requests written on raw sockets and
 //! answers framed by `Content-Length` or chunked encoding, one tokio thread for the closed
@@ -56,8 +59,12 @@ const MODEL: &str = "gpt-4o-mini";
 const ANSWER: &str = "Hello from the bench upstream.";
 const STREAM_PIECES: [&str; 5] = ["Hello", " from", " the", " bench", " upstream."];
 
-/// A budget, a rate limit and a model rule on the bench's key, set high enough never to refuse.
-fn govern_admin_key(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
+/// Changes the bench's own key (`PUT /v1/api-keys/{id}` with `change`).
+fn update_admin_key(
+    addr: SocketAddr,
+    admin_key: &str,
+    change: &serde_json::Value,
+) -> Result<(), String> {
     let auth = [("x-portkey-api-key", admin_key)];
     let own = build_request(addr, "GET", "/v1/api-keys/self", &auth, "");
     let (_, body) = request_once(addr, &own).map_err(|e| format!("reading the key: {e}"))?;
@@ -65,18 +72,57 @@ fn govern_admin_key(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
         .ok()
         .and_then(|v| v["id"].as_str().map(String::from))
         .ok_or_else(|| format!("reading the key: {body}"))?;
+    let put = build_request(
+        addr,
+        "PUT",
+        &format!("/v1/api-keys/{id}"),
+        &auth,
+        &change.to_string(),
+    );
+    match request_once(addr, &put) {
+        Ok((200, _)) => Ok(()),
+        Ok((status, body)) => Err(format!("changing the key: {status} {body}")),
+        Err(e) => Err(format!("changing the key: {e}")),
+    }
+}
+
+/// A budget, a rate limit and a model rule on the bench's key, set high enough never to refuse.
+fn govern_admin_key(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
     let limits = serde_json::json!({
         "usage_limits": {"type": "cost", "credit_limit": 1e9, "periodic_reset": "monthly"},
         "rate_limits": [{"type": "requests", "unit": "rpm", "value": 1_000_000_000u64}],
         "allowed_models": ["@mock/*"],
+    });
+    update_admin_key(addr, admin_key, &limits)
+}
+
+/// A default config on the bench's key with five checks for each stage (three regexes, PII
+/// detection with redaction, a word count), none of which fails on the bench's texts.
+fn guard_admin_key(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
+    let hooks = serde_json::json!([
+        {"regexMatch": {"rule": "(?i)ignore (all|previous) instructions", "not": true},
+         "wordCount": {"maxWords": 5000},
+         "portkey.pii": {"redact": true}},
+        {"regexMatch": {"rule": "\\b\\d{3}-\\d{2}-\\d{4}\\b", "not": true}},
+        {"regexMatch": {"rule": "(?i)password\\s*[:=]", "not": true}},
+    ]);
+    let config = serde_json::json!({
+        "name": "bench-guarded",
+        "config": {"input_guardrails": hooks, "output_guardrails": hooks},
     })
     .to_string();
-    let put = build_request(addr, "PUT", &format!("/v1/api-keys/{id}"), &auth, &limits);
-    match request_once(addr, &put) {
-        Ok((200, _)) => Ok(()),
-        Ok((status, body)) => Err(format!("governing the key: {status} {body}")),
-        Err(e) => Err(format!("governing the key: {e}")),
-    }
+    let auth = [("x-portkey-api-key", admin_key)];
+    let create = build_request(addr, "POST", "/v1/configs", &auth, &config);
+    let (status, body) = request_once(addr, &create).map_err(|e| format!("config: {e}"))?;
+    let slug = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["data"]["slug"].as_str().map(String::from))
+        .ok_or_else(|| format!("creating the guarded config: {status} {body}"))?;
+    update_admin_key(
+        addr,
+        admin_key,
+        &serde_json::json!({"defaults": {"config_id": slug}}),
+    )
 }
 
 fn main() {
@@ -281,12 +327,19 @@ fn build_request(
     text.into_bytes()
 }
 
+/// `TOLLGATE_BENCH_PAD` bytes of prose, for requests of a chosen size.
+fn padding() -> String {
+    let n = knob("TOLLGATE_BENCH_PAD", 0.0) as usize;
+    let prose = " The quick brown fox jumps over the lazy dog, then asks about the weather.";
+    prose.chars().cycle().take(n).collect()
+}
+
 fn chat_body(model: &str, stream: bool) -> String {
     let mut body = serde_json::json!({
         "model": model,
         "messages": [
             {"role": "system", "content": "You are a terse assistant."},
-            {"role": "user", "content": "Say hello to the benchmark."}
+            {"role": "user", "content": format!("Say hello to the benchmark.{}", padding())}
         ],
         "max_tokens": 32,
     });
@@ -1242,6 +1295,9 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
     }
     if std::env::var_os("TOLLGATE_BENCH_GOVERNED").is_some() {
         govern_admin_key(gw.addr, &gw.admin_key)?;
+    }
+    if std::env::var_os("TOLLGATE_BENCH_GUARDED").is_some() {
+        guard_admin_key(gw.addr, &gw.admin_key)?;
     }
     let gateway_auth = format!("Bearer {}", gw.admin_key);
     let gw_headers = [("authorization", gateway_auth.as_str())];

@@ -9,6 +9,7 @@ pub mod env;
 pub mod error;
 pub mod gateway;
 pub mod governance;
+pub mod guardrails;
 pub mod observe;
 pub mod output;
 pub mod prompts;

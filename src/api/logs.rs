@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::guardrails::HookResults;
+
 /// `kind` of a record made by the gateway for one client request.
 pub const KIND_REQUEST: &str = "request";
 /// `kind` of a record posted through `POST /v1/logs` (an agent's own span).
@@ -61,10 +63,9 @@ pub struct LogRecord {
     pub attempts: Vec<Attempt>,
     /// Whether the bodies were kept (body logging on for the server and the key).
     pub bodies_logged: bool,
-    /// The guardrails' verdicts, as in a 246/446 body:
-    /// `{"before_request_hooks": [...], "after_request_hooks": [...]}`; `null` when no hook ran.
-    #[schema(value_type = Option<Object>)]
-    pub hook_results: Option<Value>,
+    /// The guardrails' verdicts, as in a 246/446 body (async hooks' included); `null` when no
+    /// hook ran.
+    pub hook_results: Option<HookResults>,
     /// USD a cache hit saved: what the cached answer cost when it was first made.
     pub cost_saved: Option<f64>,
     /// Only in `GET /v1/logs/{id}`.

@@ -12,6 +12,7 @@ mod configs;
 mod context;
 mod ctx;
 mod diff;
+mod guardrails;
 mod integrations;
 mod keys;
 mod limits;
@@ -103,6 +104,10 @@ pub enum Command {
     /// Prompts: versioned Mustache templates, labels, partials; render and run them
     #[command(subcommand)]
     Prompts(prompts::PromptsCommand),
+    /// Guardrails: checks on requests and answers (PII, regex, JSON schema, webhooks, ...);
+    /// try one on a text with `guardrails test`
+    #[command(subcommand)]
+    Guardrails(guardrails::GuardrailsCommand),
     /// Workspaces: groups of keys sharing default metadata, config and allowed models
     #[command(subcommand)]
     Workspaces(workspaces::WorkspacesCommand),
@@ -184,6 +189,7 @@ async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Keys(cmd) => keys::run(ctx, cmd).await,
         Command::Budgets(cmd) => budgets::run(ctx, cmd).await,
         Command::Prompts(cmd) => prompts::run(ctx, cmd).await,
+        Command::Guardrails(cmd) => guardrails::run(ctx, cmd).await,
         Command::Workspaces(cmd) => workspaces::run(ctx, cmd).await,
         Command::Cache(cmd) => cache::run(ctx, cmd).await,
         Command::Logs(cmd) => logs::run(ctx, cmd).await,

@@ -5,6 +5,7 @@
 pub mod conditions;
 pub mod config;
 pub mod embeddings;
+pub mod hook_set;
 pub mod model;
 pub mod params;
 pub mod providers;

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::config::check::snake_case;
+use super::hook_set::HookSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -63,6 +64,7 @@ pub struct Inherited {
     pub request_timeout: Option<u64>,
     pub custom_host: Option<String>,
     pub forward_headers: Option<Vec<String>>,
+    pub hooks: HookSet,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -87,6 +89,7 @@ pub struct Node {
     pub cache: Option<Cache>,
     /// Provider-specific fields (`aws_region`, `vertex_project_id`, `resource_name`, ...).
     pub settings: Map<String, Value>,
+    pub hooks: HookSet,
 }
 
 const SETTING_PREFIXES: &[&str] = &["aws_", "vertex_", "azure_", "openai_", "anthropic_"];
@@ -193,6 +196,7 @@ impl Node {
                 "request_timeout" => node.request_timeout = value.as_u64(),
                 "retry" => node.retry = retry(value),
                 "cache" => node.cache = cache(value),
+                k if node.hooks.read(k, value) => {}
                 k if SETTINGS.contains(&k) || SETTING_PREFIXES.iter().any(|p| k.starts_with(p)) => {
                     node.settings.insert(k.to_string(), value.clone());
                 }
@@ -254,6 +258,7 @@ impl Node {
                 .forward_headers
                 .clone()
                 .or_else(|| parent.forward_headers.clone()),
+            hooks: self.hooks.inherit(&parent.hooks),
         }
     }
 
@@ -273,6 +278,17 @@ impl Node {
             point -= w;
         }
         self.targets.iter().rposition(|t| t.weight > 0.0)
+    }
+
+    /// The slugs of the saved guardrails this node and its targets name, each once.
+    pub fn saved_guardrails(&self) -> Vec<String> {
+        let mut slugs: Vec<String> = self.hooks.saved().map(String::from).collect();
+        for t in &self.targets {
+            slugs.extend(t.saved_guardrails());
+        }
+        slugs.sort();
+        slugs.dedup();
+        slugs
     }
 
     pub fn target_named(&self, name: &str) -> Option<usize> {

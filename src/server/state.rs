@@ -12,6 +12,7 @@ use crate::cache::{Cache, Write as CacheWrite};
 use crate::gateway::providers::{self, Provider};
 use crate::gateway::routing::Node;
 use crate::governance::{Event, Governor};
+use crate::guardrails::Hook;
 use crate::observe::metrics::Metrics;
 use crate::observe::otlp::{OtlpConfig, OtlpExporter};
 use crate::observe::pricing::{self, Price};
@@ -74,6 +75,8 @@ pub struct AppState {
     pub keys: KeyIndex,
     pub integrations: RwLock<HashMap<String, Arc<IntegrationEntry>>>,
     pub configs: RwLock<HashMap<String, Arc<Node>>>,
+    /// Saved guardrails by slug, compiled.
+    pub guardrails: RwLock<HashMap<String, Arc<Hook>>>,
     /// By workspace id.
     pub workspaces: RwLock<HashMap<String, Arc<WorkspaceEntry>>>,
     pub http: reqwest::Client,
@@ -123,6 +126,7 @@ impl AppState {
             keys: KeyIndex::default(),
             integrations: RwLock::default(),
             configs: RwLock::default(),
+            guardrails: RwLock::default(),
             workspaces: RwLock::default(),
             http,
             lb_rng: settings
@@ -141,6 +145,7 @@ impl AppState {
         state.reload_keys()?;
         state.reload_integrations()?;
         state.reload_configs()?;
+        state.reload_guardrails()?;
         state.reload_policies()?;
         state.reload_workspaces()?;
         Ok(state)
@@ -197,6 +202,40 @@ impl AppState {
             .collect();
         *self.configs.write().unwrap_or_else(|e| e.into_inner()) = map;
         Ok(())
+    }
+
+    pub fn reload_guardrails(&self) -> StoreResult<()> {
+        let map = self
+            .store
+            .all_guardrails()?
+            .into_iter()
+            .filter_map(|g| {
+                let hook = Hook::from_saved(&g.slug, &g.checks, &g.actions).ok()?;
+                Some((g.slug, Arc::new(hook)))
+            })
+            .collect();
+        *self.guardrails.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
+    pub fn guardrail(&self, slug: &str) -> Option<Arc<Hook>> {
+        self.guardrails
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slug)
+            .cloned()
+    }
+
+    /// The slugs of the saved configs that name the guardrail `slug`, sorted.
+    pub fn configs_naming_guardrail(&self, slug: &str) -> Vec<String> {
+        let configs = self.configs.read().unwrap_or_else(|e| e.into_inner());
+        let mut users: Vec<String> = configs
+            .iter()
+            .filter(|(_, node)| node.saved_guardrails().iter().any(|s| s == slug))
+            .map(|(config, _)| config.clone())
+            .collect();
+        users.sort();
+        users
     }
 
     pub fn reload_workspaces(&self) -> StoreResult<()> {

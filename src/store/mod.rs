@@ -5,6 +5,7 @@ mod audit;
 mod cache;
 mod configs;
 pub mod governance;
+pub mod guardrails;
 mod integrations;
 mod keys;
 mod log_blocks;

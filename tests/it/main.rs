@@ -7,6 +7,7 @@ mod configs;
 mod contexts;
 mod generated;
 mod governance;
+mod guardrails;
 mod integrations;
 mod keys;
 mod logs_cli;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::common::{
-    add_openai_integration, gateway_env, http_send, openai_chat_json, openai_chat_sse, HttpReply,
-    TestEnv,
+    add_openai_integration, gateway_env, http_send, openai_chat_json, openai_chat_sse,
+    wait_for_logs, HttpReply, TestEnv,
 };
 use crate::upstream::{Reply, Upstream};
 
@@ -46,21 +46,6 @@ fn admin_post(env: &TestEnv, path: &str, body: &Value) -> HttpReply {
         &[("x-portkey-api-key", &env.admin_key)],
         Some(&body.to_string()),
     )
-}
-
-/// Records are written moments after the answer: waits until `query` lists `n` of them.
-#[track_caller]
-fn wait_for_logs(env: &TestEnv, query: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let page = admin_get(env, &format!("/v1/logs?limit=1000&{query}"));
-        let data = page["data"].as_array().cloned().unwrap_or_default();
-        if data.len() >= n || Instant::now() > deadline {
-            assert_eq!(data.len(), n, "records for {query:?}: {data:#?}");
-            return data;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn answering() -> Upstream {

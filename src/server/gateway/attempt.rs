@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::call::Call;
+use super::guard::{self, Guard};
 use super::respond::{Answer, AnswerBody, GatewayError, Served};
 use super::stream::{Forwarder, Framing};
 use super::{cached, govern};
@@ -248,18 +249,7 @@ fn provider_error(
 }
 
 fn upstream_answer(provider: &'static Provider, status: u16, body: Value) -> Answer {
-    Answer {
-        status,
-        body: AnswerBody::Json(body),
-        provider: Some(provider.slug),
-        retry_count: 0,
-        path: None,
-        gateway_exception: false,
-        retry_after: None,
-        retry_wait: None,
-        served: None,
-        cache: None,
-    }
+    Answer::from_status(status, body, Some(provider.slug))
 }
 
 fn unreachable(provider: &'static Provider, e: &reqwest::Error) -> Answer {
@@ -507,6 +497,13 @@ async fn leaf_inner(
     } else {
         (call.endpoint, Shape::Native, Value::Object(body))
     };
+    let mut body = body;
+    let provider = resolved.provider.slug;
+    let guard =
+        match Guard::before(state, call, &inherited.hooks, endpoint, provider, &mut body).await {
+            Ok(guard) => guard,
+            Err(answer) => return answer,
+        };
     let model = body
         .get("model")
         .and_then(Value::as_str)
@@ -543,7 +540,7 @@ async fn leaf_inner(
         shape,
         body,
     };
-    let mut answer = attempts(state, call, &plan, inherited, path).await;
+    let mut answer = attempts(state, call, &plan, &guard, inherited, path).await;
     cached::store(state, cache, &mut answer);
     match &mut answer.body {
         AnswerBody::Stream(forwarder) => forwarder.hold(reservation),
@@ -565,6 +562,7 @@ async fn attempts(
     state: &AppState,
     call: &Call,
     plan: &Plan,
+    guard: &Guard,
     inherited: &Inherited,
     path: Option<&str>,
 ) -> Answer {
@@ -606,8 +604,11 @@ async fn attempts(
                 status: answer.status,
                 error: answer.error_message(),
             });
+        guard.after(state, call, &plan.body, &mut answer).await;
         answer.retry_count = retries as i32;
-        if answer.is_success() || answer.gateway_exception || !retry.retries_on(answer.status) {
+        // A flagged answer (246) is a success that may still be retried, if listed.
+        let done = answer.is_success() && answer.status != guard::FLAGGED;
+        if done || answer.gateway_exception || !retry.retries_on(answer.status) {
             return answer;
         }
         if retries >= retry.attempts {

@@ -119,14 +119,7 @@ fn hit(resolved: &Resolved, status: Status, entry: &Entry) -> Answer {
         cache::Answer::Frames(frames) => AnswerBody::Replay(frames.clone()),
     };
     Answer {
-        status: 200,
         body,
-        provider: Some(resolved.provider.slug),
-        retry_count: 0,
-        path: None,
-        gateway_exception: false,
-        retry_after: None,
-        retry_wait: None,
         served: Some(Served {
             integration: entry.integration.clone(),
             model: entry.model.clone(),
@@ -137,6 +130,7 @@ fn hit(resolved: &Resolved, status: Status, entry: &Entry) -> Answer {
             status,
             saved: entry.cost,
         }),
+        ..Answer::from_status(200, Value::Null, Some(resolved.provider.slug))
     }
 }
 

@@ -7,13 +7,16 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
+use tokio::task::JoinHandle;
 
 use super::respond::GatewayError;
+use crate::api::guardrails::HookResult;
 use crate::api::logs::Attempt;
 use crate::api::scopes;
 use crate::gateway::config;
 use crate::gateway::providers::adapter::Endpoint;
 use crate::gateway::routing::Node;
+use crate::guardrails::Stage;
 use crate::observe::recorder::Recorder;
 use crate::server::auth::Caller;
 use crate::server::state::{AppState, WorkspaceEntry};
@@ -45,6 +48,8 @@ pub struct Call {
     pub counted: Mutex<Vec<Arc<str>>>,
     /// Every upstream call so far, in order.
     pub attempts: Mutex<Vec<Attempt>>,
+    /// Async hooks still running; their results join the record, not the answer.
+    pub deferred_hooks: Mutex<Vec<(Stage, JoinHandle<HookResult>)>>,
     /// Set until the request's record is handed on; a call dropped with it set was abandoned
     /// by its client (see `Drop`).
     pub recorder: Option<Arc<Recorder>>,
@@ -178,6 +183,7 @@ impl Call {
             log_bodies,
             counted: Mutex::new(Vec::new()),
             attempts: Mutex::new(Vec::new()),
+            deferred_hooks: Mutex::new(Vec::new()),
             recorder: Some(state.recorder.clone()),
         }
     }
@@ -244,6 +250,13 @@ impl Call {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
+    }
+
+    pub fn defer_hook(&self, stage: Stage, running: JoinHandle<HookResult>) {
+        self.deferred_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((stage, running));
     }
 }
 

@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 
 use super::attempt;
 use super::call::Call;
+use super::guard;
 use super::respond::{Answer, GatewayError};
 use crate::gateway::conditions;
 use crate::gateway::routing::{Inherited, Mode, Node};
@@ -27,12 +28,13 @@ pub async fn run(state: &Arc<AppState>, call: &Call) -> Answer {
 }
 
 /// Fallback moves on unless the answer is final: with `on_status_codes`, any status outside
-/// the list is final; without it, only a success is.
+/// the list is final; without it, a success is, and so is a guardrail's refusal (446), which
+/// falls back only where listed.
 fn is_final(node: &Node, answer: &Answer) -> bool {
     answer.gateway_exception
         || match &node.on_status_codes {
             Some(codes) => !codes.contains(&answer.status),
-            None => answer.is_success(),
+            None => answer.is_success() || answer.status == guard::DENIED,
         }
 }
 

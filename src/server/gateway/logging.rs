@@ -8,8 +8,11 @@ use serde_json::Value;
 use super::call::Call;
 use super::respond::{Answer, AnswerBody};
 use super::stream::StreamLog;
+use crate::api::guardrails::HookResult;
 use crate::api::logs::{LogRecord, KIND_REQUEST};
+use crate::guardrails::Stage;
 use crate::observe::record::{blank, kept_body, millis, set_tokens, Entry};
+use tokio::task::JoinHandle;
 
 /// nginx's "client closed request": the client left before the answer was ready.
 const CLIENT_CLOSED: u16 = 499;
@@ -70,6 +73,7 @@ fn entry(call: &mut Call, answer: Option<&Answer>) -> Entry {
         bodies_logged: call.log_bodies,
         cache_status: cache.map_or("DISABLED", |c| c.status.as_str()).to_string(),
         cost_saved: hit.and_then(|c| c.saved),
+        hook_results: answer.and_then(|a| a.hook_results.clone()),
         ..blank(KIND_REQUEST, call.created_ms)
     };
     if let Some(u) = usage {
@@ -100,6 +104,7 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
                 entry,
                 price: answer.served.as_ref().and_then(|s| s.price),
                 started: call.started,
+                deferred: take_deferred(&call),
             });
             answer.body = AnswerBody::Stream(forwarder);
             return answer.into_response(&call.trace.trace_id);
@@ -114,9 +119,43 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         AnswerBody::RawJson(bytes) => bytes,
     };
     entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
-    recorder.record(entry).await;
+    let deferred = take_deferred(&call);
+    if deferred.is_empty() {
+        recorder.record(entry).await;
+    } else {
+        tokio::spawn(async move {
+            add_deferred(&mut entry, deferred).await;
+            recorder.record(entry).await;
+        });
+    }
     answer.body = AnswerBody::RawJson(bytes);
     answer.into_response(&call.trace.trace_id)
+}
+
+fn take_deferred(call: &Call) -> Vec<(Stage, JoinHandle<HookResult>)> {
+    std::mem::take(
+        &mut *call
+            .deferred_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    )
+}
+
+/// Waits for the async hooks and adds their results to the record.
+pub async fn add_deferred(entry: &mut Entry, deferred: Vec<(Stage, JoinHandle<HookResult>)>) {
+    let results = entry
+        .record
+        .hook_results
+        .get_or_insert_with(Default::default);
+    for (stage, running) in deferred {
+        let Ok(result) = running.await else {
+            continue;
+        };
+        match stage {
+            Stage::Before => results.before_request_hooks.push(result),
+            Stage::After => results.after_request_hooks.push(result),
+        }
+    }
 }
 
 impl Drop for Call {

@@ -7,6 +7,7 @@ mod call;
 mod execute;
 mod google_auth;
 mod govern;
+mod guard;
 mod logging;
 mod models;
 mod prompt;

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::stream::Forwarder;
+use crate::api::guardrails::HookResults;
 use crate::cache;
 use crate::gateway::providers::adapter::Usage;
 use crate::observe::pricing::Price;
@@ -109,6 +110,8 @@ pub struct Answer {
     pub served: Option<Served>,
     /// `None`: no cache applied (`DISABLED`).
     pub cache: Option<CacheNote>,
+    /// What the guardrails said, when any ran.
+    pub hook_results: Option<HookResults>,
 }
 
 impl Answer {
@@ -123,6 +126,24 @@ impl Answer {
             retry_after: None,
             retry_wait: None,
             served: None,
+            hook_results: None,
+            cache: None,
+        }
+    }
+
+    /// An answer of the gateway's own that a fallback may move past (unlike an error).
+    pub fn from_status(status: u16, body: Value, provider: Option<&'static str>) -> Answer {
+        Answer {
+            status,
+            body: AnswerBody::Json(body),
+            provider,
+            retry_count: 0,
+            path: None,
+            gateway_exception: false,
+            retry_after: None,
+            retry_wait: None,
+            served: None,
+            hook_results: None,
             cache: None,
         }
     }

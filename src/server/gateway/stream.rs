@@ -12,11 +12,16 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value};
+use tokio::task::JoinHandle;
 
+use super::guard::OutputHooks;
+use super::logging::add_deferred;
+use crate::api::guardrails::HookResult;
 use crate::gateway::providers::adapter::{StreamError, StreamTranslator, Usage};
 use crate::gateway::responses::EventStream;
 use crate::gateway::sse;
 use crate::governance::{Actual, Reservation};
+use crate::guardrails::Stage;
 use crate::observe::assemble::Assembler;
 use crate::observe::pricing::Price;
 use crate::observe::record::{kept_json, millis, set_tokens, Entry};
@@ -62,6 +67,8 @@ pub struct Forwarder {
     keep: Option<Keep>,
     /// The frames sent so far, while `keep` waits for them.
     kept: Vec<Bytes>,
+    /// Output guardrails, run on the whole answer once it has gone out.
+    output_hooks: Option<OutputHooks>,
 }
 
 /// What to do with a completed stream's frames and usage (the cache stores them).
@@ -73,6 +80,8 @@ pub struct StreamLog {
     pub entry: Entry,
     pub price: Option<Price>,
     pub started: Instant,
+    /// Async hooks still running, whose results join the record.
+    pub deferred: Vec<(Stage, JoinHandle<HookResult>)>,
 }
 
 impl StreamLog {
@@ -136,6 +145,7 @@ impl Forwarder {
             reservation: None,
             keep: None,
             kept: Vec::new(),
+            output_hooks: None,
         }
     }
 
@@ -152,6 +162,39 @@ impl Forwarder {
         }
         self.first_event = Some(Instant::now());
         Ok(self)
+    }
+
+    /// Sends the input guardrails' results as the first chunk, and runs `output` on the
+    /// answer when it has ended, sending its results as a last chunk after `[DONE]` (chat
+    /// streams only; every stream's record gets them).
+    pub fn guard(&mut self, input: &[HookResult], output: Option<OutputHooks>) {
+        let chat = matches!(self.framing, Framing::Chat { .. });
+        if chat && !input.is_empty() {
+            let chunk = json!({"hook_results": {"before_request_hooks": input}});
+            self.queue.push_front(frame(format!("data: {chunk}\n\n")));
+        }
+        if output.is_some() && self.assembler.is_none() && !matches!(self.framing, Framing::Raw) {
+            self.assembler = Some(Assembler::default());
+        }
+        self.output_hooks = output;
+    }
+
+    /// Runs the output guardrails on the assembled answer.
+    async fn run_output_hooks(&mut self, output: OutputHooks) {
+        let Some(answer) = self.body() else {
+            return;
+        };
+        self.raw_response = Some(answer.clone());
+        let results = output(answer).await;
+        if matches!(self.framing, Framing::Chat { .. }) {
+            let chunk = json!({"hook_results": {"after_request_hooks": results}});
+            self.queue.push_back(frame(format!("data: {chunk}\n\n")));
+        }
+        if let Some(log) = &mut self.log {
+            let record = &mut log.entry.record;
+            let all = record.hook_results.get_or_insert_with(Default::default);
+            all.after_request_hooks.extend(results);
+        }
     }
 
     pub fn hold(&mut self, reservation: Reservation) {
@@ -189,7 +232,7 @@ impl Forwarder {
             let actual = Actual::of(usage, log.price, true);
             r.settle(actual, crate::observe::record::now_ms());
         }
-        let body = self.body();
+        let body = self.body().filter(|_| self.log_body);
         let recorder = log.recorder.clone();
         Some((recorder, log.complete(usage, body, outcome, error)))
     }
@@ -224,7 +267,13 @@ impl Forwarder {
                 ("success", None)
             }
         };
-        if let Some((recorder, entry)) = self.complete_log(outcome, error) {
+        let deferred = self
+            .log
+            .as_mut()
+            .map(|log| std::mem::take(&mut log.deferred))
+            .unwrap_or_default();
+        if let Some((recorder, mut entry)) = self.complete_log(outcome, error) {
+            add_deferred(&mut entry, deferred).await;
             recorder.record(entry).await;
         }
     }
@@ -345,7 +394,13 @@ impl Forwarder {
                 return Some(b);
             }
             if self.ended {
-                return None;
+                match self.output_hooks.take() {
+                    Some(output) if self.failure.is_none() => {
+                        self.run_output_hooks(output).await;
+                        continue;
+                    }
+                    _ => return None,
+                }
             }
             match tokio::time::timeout(KEEP_ALIVE, self.upstream.next()).await {
                 Err(_) => return Some(Bytes::from_static(b": keep-alive\n\n")),

@@ -11,6 +11,7 @@ use crate::api::configs::{
 use crate::api::error::ErrorBody;
 use crate::api::{List, Paging, Success};
 use crate::gateway::config;
+use crate::gateway::routing::Node;
 use crate::server::audit::Change;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -19,12 +20,24 @@ use crate::server::state::AppState;
 
 type S = State<Arc<AppState>>;
 
-/// Rejects an invalid config with every error and its path, before anything is stored.
-fn check_config(value: &Value) -> ApiResult<()> {
+/// Rejects an invalid config with every error and its path, before anything is stored; the
+/// saved guardrails it names must exist.
+fn check_config(state: &AppState, value: &Value) -> ApiResult<()> {
     config::validate(value).map_err(|errors| {
         ApiError::invalid("Invalid config passed")
             .with_errors(errors.iter().map(ToString::to_string).collect())
-    })
+    })?;
+    let missing: Vec<String> = Node::parse(value)
+        .saved_guardrails()
+        .into_iter()
+        .filter(|slug| state.guardrail(slug).is_none())
+        .map(|slug| format!("no saved guardrail {slug:?}; see `tollgate guardrails list`"))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("Invalid config passed").with_errors(missing))
+    }
 }
 
 #[utoipa::path(post, path = "/v1/configs", tag = "configs", request_body = CreateConfig,
@@ -36,7 +49,7 @@ pub async fn create(
 ) -> ApiResult<(Change, Json<Success<ConfigCreated>>)> {
     caller.require("configs.create")?;
     check_name(&new.name)?;
-    check_config(&new.config)?;
+    check_config(&state, &new.config)?;
     let created = state
         .store
         .create_config(new.name.trim(), &new.config, new.is_default != 0)?;
@@ -88,7 +101,7 @@ pub async fn update(
         check_name(name)?;
     }
     if let Some(value) = &change.config {
-        check_config(value)?;
+        check_config(&state, value)?;
     }
     if let Some(status) = &change.status {
         if !matches!(status.as_str(), "active" | "archived") {

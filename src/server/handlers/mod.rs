@@ -2,6 +2,7 @@ pub mod analytics;
 pub mod audit;
 pub mod cache;
 pub mod configs;
+pub mod guardrails;
 pub mod health;
 pub mod integrations;
 pub mod keys;

@@ -840,6 +840,23 @@ impl HttpConn {
     }
 }
 
+/// Records are written moments after the answer: waits until `GET /v1/logs?QUERY` lists `n`
+/// of them.
+#[track_caller]
+pub fn wait_for_logs(env: &TestEnv, query: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = env.admin("GET", &format!("/v1/logs?limit=1000&{query}"), None);
+        assert_eq!(reply.status, 200, "GET /v1/logs?{query}: {}", reply.body);
+        let data = reply.json()["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= n || Instant::now() > deadline {
+            assert_eq!(data.len(), n, "records for {query:?}: {data:#?}");
+            return data;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A temp dir and a server started with `tollgate serve EXTRA...` (e.g. `--retry-base-ms 10`).
 pub fn gateway_env(extra: &[&str]) -> TestEnv {
     let mut env = TestEnv::offline();

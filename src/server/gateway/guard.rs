@@ -1,0 +1,304 @@
+//! Guardrails around one leaf's upstream call, with Portkey's semantics (portkey-wire.md
+//! section 5): input hooks run on the request before the call, and may refuse it (446, no
+//! upstream call) or change it (a redaction, which the provider then never sees the original
+//! of); output hooks run on a 200 answer, and may refuse it (446), change it, or flag it (246
+//! with the body kept). `hook_results` go into the answer's body and the record. Async hooks
+//! hold nothing up: their results reach only the record.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use futures_util::future::BoxFuture;
+use serde_json::{json, Map, Value};
+
+use super::call::Call;
+use super::respond::{Answer, AnswerBody, GatewayError};
+use crate::api::guardrails::{HookResult, HookResults};
+use crate::gateway::hook_set::{HookRef, HookSet};
+use crate::gateway::providers::adapter::Endpoint;
+use crate::guardrails::{self, Hook, Stage, Subject};
+use crate::server::state::AppState;
+
+/// A sync guardrail with `deny` failed.
+pub const DENIED: u16 = 446;
+/// A guardrail failed without `deny`: the answer is kept.
+pub const FLAGGED: u16 = 246;
+
+/// What hooks see besides the bodies; owned, so an async hook can outlive the request.
+#[derive(Clone)]
+struct Scope {
+    endpoint: Endpoint,
+    model: String,
+    provider: &'static str,
+    metadata: Arc<Map<String, Value>>,
+}
+
+/// One leaf's hooks and what its input hooks found; `None` when it has none.
+pub struct Guard(Option<Hooks>);
+
+struct Hooks {
+    before: Vec<Arc<Hook>>,
+    after: Vec<Arc<Hook>>,
+    scope: Scope,
+    /// The sync input hooks' results.
+    input: Vec<HookResult>,
+}
+
+/// The hooks of one stage, saved guardrails looked up by slug.
+fn resolve(state: &AppState, refs: &Option<Vec<HookRef>>) -> Result<Vec<Arc<Hook>>, GatewayError> {
+    refs.iter()
+        .flatten()
+        .map(|r| match r {
+            HookRef::Inline(hook) => Ok(hook.clone()),
+            HookRef::Saved(slug) => state.guardrail(slug).ok_or_else(|| {
+                GatewayError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the config names the guardrail {slug:?}, which does not exist; see `tollgate guardrails list`"),
+                )
+            }),
+        })
+        .collect()
+}
+
+/// Output hooks apply where Portkey's do: chat and text completions (embeddings get input
+/// hooks only; a Responses answer has no shape the checks read).
+fn has_output_hooks(endpoint: Endpoint) -> bool {
+    matches!(endpoint, Endpoint::Chat | Endpoint::Completions)
+}
+
+/// Runs a stage's hooks in order over `request` (and `response`), each seeing what the ones
+/// before changed. Async hooks are started and left to the record. Returns the sync results,
+/// the changed body if any, and whether one denied.
+async fn run_stage(
+    state: &AppState,
+    call: &Call,
+    hooks: &[Arc<Hook>],
+    scope: &Scope,
+    stage: Stage,
+    request: &Value,
+    response: Option<&Value>,
+) -> (Vec<HookResult>, Option<Value>, bool) {
+    let mut results = Vec::new();
+    let mut changed: Option<Value> = None;
+    let mut denied = false;
+    for hook in hooks {
+        let (request, response) = match (stage, &changed) {
+            (Stage::Before, Some(c)) => (c, response),
+            (Stage::After, Some(c)) => (request, Some(c)),
+            _ => (request, response),
+        };
+        if hook.is_async {
+            call.defer_hook(
+                stage,
+                start_async(state, hook, scope, stage, request, response),
+            );
+            continue;
+        }
+        let subject = subject(scope, stage, request, response);
+        let verdict = guardrails::run(hook, &subject, &state.http).await;
+        denied |= verdict.result.deny;
+        results.push(verdict.result);
+        if verdict.transformed.is_some() {
+            changed = verdict.transformed;
+        }
+    }
+    (results, changed, denied)
+}
+
+fn subject<'a>(
+    scope: &'a Scope,
+    stage: Stage,
+    request: &'a Value,
+    response: Option<&'a Value>,
+) -> Subject<'a> {
+    Subject {
+        stage,
+        endpoint: scope.endpoint,
+        request,
+        response,
+        model: &scope.model,
+        provider: scope.provider,
+        metadata: &scope.metadata,
+    }
+}
+
+fn start_async(
+    state: &AppState,
+    hook: &Arc<Hook>,
+    scope: &Scope,
+    stage: Stage,
+    request: &Value,
+    response: Option<&Value>,
+) -> tokio::task::JoinHandle<HookResult> {
+    let (hook, scope, http) = (hook.clone(), scope.clone(), state.http.clone());
+    let (request, response) = (request.clone(), response.cloned());
+    tokio::spawn(async move {
+        let subject = subject(&scope, stage, &request, response.as_ref());
+        guardrails::run(&hook, &subject, &http).await.result
+    })
+}
+
+/// Portkey's 446 body.
+fn denied(results: &HookResults) -> Value {
+    json!({
+        "error": {
+            "message": "The guardrail checks defined in the config failed. You can find more information in the `hook_results` object.",
+            "type": "hooks_failed", "param": null, "code": null,
+        },
+        "hook_results": results,
+    })
+}
+
+/// The answer's JSON body, parsed if it was passed through as bytes.
+fn json_body(answer: &mut Answer) -> Option<&mut Value> {
+    if let AnswerBody::RawJson(bytes) = &answer.body {
+        answer.body = AnswerBody::Json(serde_json::from_slice(bytes).ok()?);
+    }
+    match &mut answer.body {
+        AnswerBody::Json(v) => Some(v),
+        _ => None,
+    }
+}
+
+impl Guard {
+    /// Looks up the leaf's hooks and runs the input ones over `body`, changing it where they
+    /// redact. `Err` is the answer when the leaf cannot go on: a 446, or an unknown guardrail.
+    pub async fn before(
+        state: &AppState,
+        call: &Call,
+        hooks: &HookSet,
+        endpoint: Endpoint,
+        provider: &'static str,
+        body: &mut Value,
+    ) -> Result<Guard, Answer> {
+        let before = resolve(state, &hooks.before).map_err(|e| Answer::from_error(e, None))?;
+        let after = resolve(state, &hooks.after).map_err(|e| Answer::from_error(e, None))?;
+        if before.is_empty() && after.is_empty() {
+            return Ok(Guard(None));
+        }
+        let scope = Scope {
+            endpoint,
+            model: body
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            provider,
+            metadata: Arc::new(call.metadata.clone()),
+        };
+        let (input, changed, deny) =
+            run_stage(state, call, &before, &scope, Stage::Before, body, None).await;
+        if deny {
+            let results = HookResults {
+                before_request_hooks: input,
+                after_request_hooks: Vec::new(),
+            };
+            let mut answer = Answer::from_status(DENIED, denied(&results), Some(provider));
+            answer.hook_results = Some(results);
+            return Err(answer);
+        }
+        if let Some(changed) = changed {
+            *body = changed;
+        }
+        Ok(Guard(Some(Hooks {
+            before,
+            after,
+            scope,
+            input,
+        })))
+    }
+
+    /// Runs the output hooks on a 200 answer and gives it its status (446, 246 or as it was),
+    /// `hook_results` in its body, and the results for the record. A stream gets the input
+    /// results as its first chunk and the output ones after its end.
+    pub async fn after(&self, state: &AppState, call: &Call, request: &Value, answer: &mut Answer) {
+        if let Some(hooks) = &self.0 {
+            hooks.after(state, call, request, answer).await;
+        }
+    }
+}
+
+impl Hooks {
+    async fn after(&self, state: &AppState, call: &Call, request: &Value, answer: &mut Answer) {
+        let mut results = HookResults {
+            before_request_hooks: self.input.clone(),
+            after_request_hooks: Vec::new(),
+        };
+        let input_failed = self.input.iter().any(|r| !r.verdict);
+        if answer.status != 200 {
+            answer.hook_results = Some(results);
+            return;
+        }
+        if let AnswerBody::Stream(forwarder) = &mut answer.body {
+            if input_failed {
+                answer.status = FLAGGED;
+            }
+            forwarder.guard(
+                &results.before_request_hooks,
+                self.output_for_stream(state, request),
+            );
+            answer.hook_results = Some(results);
+            return;
+        }
+        let mut output_denied = false;
+        if has_output_hooks(self.scope.endpoint) && !self.after.is_empty() {
+            if let Some(response) = json_body(answer) {
+                let (after, changed, deny) = run_stage(
+                    state,
+                    call,
+                    &self.after,
+                    &self.scope,
+                    Stage::After,
+                    request,
+                    Some(response),
+                )
+                .await;
+                if let Some(changed) = changed {
+                    *response = changed;
+                }
+                results.after_request_hooks = after;
+                output_denied = deny;
+            }
+        }
+        if results.before_request_hooks.is_empty() && results.after_request_hooks.is_empty() {
+            // Only async hooks ran: the answer is as it was.
+            return;
+        }
+        if output_denied {
+            answer.status = DENIED;
+            answer.body = AnswerBody::Json(denied(&results));
+        } else {
+            let failed = input_failed || results.after_request_hooks.iter().any(|r| !r.verdict);
+            if failed {
+                answer.status = FLAGGED;
+            }
+            if let Some(Value::Object(body)) = json_body(answer) {
+                body.insert("hook_results".into(), json!(results));
+            }
+        }
+        answer.hook_results = Some(results);
+    }
+
+    /// The output hooks of a stream, run on the assembled answer when it ends: they can only
+    /// report (the answer has gone out).
+    fn output_for_stream(&self, state: &AppState, request: &Value) -> Option<OutputHooks> {
+        if self.after.is_empty() || !has_output_hooks(self.scope.endpoint) {
+            return None;
+        }
+        let (hooks, scope, http) = (self.after.clone(), self.scope.clone(), state.http.clone());
+        let request = request.clone();
+        Some(Box::new(move |response: Value| {
+            Box::pin(async move {
+                let mut results = Vec::new();
+                for hook in &hooks {
+                    let subject = subject(&scope, Stage::After, &request, Some(&response));
+                    results.push(guardrails::run(hook, &subject, &http).await.result);
+                }
+                results
+            })
+        }))
+    }
+}
+
+/// Runs a stream's output hooks on its assembled answer.
+pub type OutputHooks = Box<dyn FnOnce(Value) -> BoxFuture<'static, Vec<HookResult>> + Send>;
