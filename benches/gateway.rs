@@ -34,6 +34,9 @@
 //! five checks on the input and five on the output (three regexes, PII detection and a word
 //! count each), and `TOLLGATE_BENCH_PAD=N` adds N bytes of prose to the request's user
 //! message, to measure what guardrails cost on a request of a given size.
+//! `TOLLGATE_BENCH_CACHED=1` sends the gateway's requests with a simple-cache config, so every
+//! request after the first of each kind is a cache hit, and prints the hits' server-side time
+//! from their request records.
 //!
 //! The load generator is deliberately small: pre-built requests written on raw sockets and
 //! answers framed by `Content-Length` or chunked encoding, one tokio thread for the closed
@@ -1300,7 +1303,11 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
         guard_admin_key(gw.addr, &gw.admin_key)?;
     }
     let gateway_auth = format!("Bearer {}", gw.admin_key);
-    let gw_headers = [("authorization", gateway_auth.as_str())];
+    let cached = std::env::var_os("TOLLGATE_BENCH_CACHED").is_some();
+    let mut gw_headers = vec![("authorization", gateway_auth.as_str())];
+    if cached {
+        gw_headers.push(("x-portkey-config", CACHE_CONFIG));
+    }
     let direct_headers = [("authorization", "Bearer sk-bench")];
     let gateway_model = format!("@mock/{MODEL}");
     let path = "/v1/chat/completions";
@@ -1561,6 +1568,39 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
         rss_kib as f64 * 1024.0 / 1e6,
         hwm_kib as f64 / 1024.0
     );
+    if cached {
+        cache_hit_times(gw.addr, &gw.admin_key)?;
+    }
     println!("  load average after the run: {load_after}");
+    Ok(())
+}
+
+/// Every gateway request of the cached mode goes through a simple cache.
+const CACHE_CONFIG: &str = r#"{"cache":{"mode":"simple","max_age":86400}}"#;
+
+/// The server-side time of the newest 1,000 cache hits: their records' `latency_ms`, from the
+/// request's arrival to its record being handed on (the body is then sent).
+fn cache_hit_times(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
+    let auth = [("x-portkey-api-key", admin_key)];
+    let query = "/v1/logs?cache_status=HIT&limit=1000";
+    let (status, body) = request_once(addr, &build_request(addr, "GET", query, &auth, ""))
+        .map_err(|e| format!("reading the hits' records: {e}"))?;
+    let page: serde_json::Value = serde_json::from_str(&body)
+        .map_err(|e| format!("reading the hits' records: {status} {e}"))?;
+    let mut times: Vec<Duration> = page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["latency_ms"].as_f64())
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .collect();
+    times.sort();
+    println!(
+        "  cache hits, server-side time of the newest {}: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        times.len(),
+        percentile(&times, 0.5).as_secs_f64() * 1e6,
+        percentile(&times, 0.99).as_secs_f64() * 1e6,
+        times.last().copied().unwrap_or_default().as_secs_f64() * 1e6,
+    );
     Ok(())
 }

@@ -40,7 +40,9 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand keys 'API keys for the gateway and the admin API'
             cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
             cand prompts 'Prompts: versioned Mustache templates, labels, partials; render and run them'
+            cand guardrails 'Guardrails: checks on requests and answers (PII, regex, JSON schema, webhooks, ...); try one on a text with `guardrails test`'
             cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+            cand cache 'The response cache: stats, purge'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
             cand audit 'The audit log of admin changes: who changed what, when, from where'
@@ -64,6 +66,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --otlp-endpoint 'Send every request record as OpenTelemetry spans to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318'
             cand --otlp-header 'A header for the OTLP receiver, e.g. for its authentication (repeatable)'
             cand --alert-webhook 'Post budget alerts (a budget''s alert threshold or its limit reached) to this URL as JSON'
+            cand --cache-size 'The most the response cache keeps in memory, in megabytes (the least recently used answers are evicted first)'
             cand --lb-seed 'Seed load balancing''s random choices (for reproducible tests)'
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
@@ -1532,6 +1535,221 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         }
         &'tollgate;prompts;help;help'= {
         }
+        &'tollgate;guardrails'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List saved guardrails'
+            cand ls 'List saved guardrails'
+            cand get 'Show one guardrail, by id or slug'
+            cand create 'Save a guardrail'
+            cand update 'Change a guardrail''s name, checks or actions'
+            cand delete 'Delete a guardrail no saved config names'
+            cand rm 'Delete a guardrail no saved config names'
+            cand test 'Run a guardrail''s checks on a text, here, and show each verdict; exits 1 if it fails'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;guardrails;list'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;guardrails;ls'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;guardrails;get'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;guardrails;create'= {
+            cand --name 'The name [required unless the file has one]'
+            cand -f 'A YAML or JSON document {name, checks, actions} (- for stdin); flags override it'
+            cand --file 'A YAML or JSON document {name, checks, actions} (- for stdin); flags override it'
+            cand --workspace 'The workspace (id or slug) [default: the default workspace]'
+            cand --check 'A check, as ID or ID=PARAMETERS-JSON, e.g. ''regexMatch={"rule":"\\d{4}"}'' (a bare name means default.NAME; repeatable; replaces all checks on update)'
+            cand --deny 'Refuse the request (446) when a check fails'
+            cand --async 'Run without holding up the request; results are only recorded'
+            cand --sequential 'Run the checks in order, each on what the one before changed'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;guardrails;update'= {
+            cand --name 'name'
+            cand --check 'A check, as ID or ID=PARAMETERS-JSON, e.g. ''regexMatch={"rule":"\\d{4}"}'' (a bare name means default.NAME; repeatable; replaces all checks on update)'
+            cand --deny 'Refuse the request (446) when a check fails'
+            cand --async 'Run without holding up the request; results are only recorded'
+            cand --sequential 'Run the checks in order, each on what the one before changed'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;guardrails;delete'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;guardrails;rm'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;guardrails;test'= {
+            cand --text 'The text to check [default: standard input]'
+            cand --stage 'stage'
+            cand --model 'The model the request names (for modelWhitelist)'
+            cand --metadata 'Request metadata (for requiredMetadataKeys; repeatable)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;guardrails;help'= {
+            cand list 'List saved guardrails'
+            cand get 'Show one guardrail, by id or slug'
+            cand create 'Save a guardrail'
+            cand update 'Change a guardrail''s name, checks or actions'
+            cand delete 'Delete a guardrail no saved config names'
+            cand test 'Run a guardrail''s checks on a text, here, and show each verdict; exits 1 if it fails'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;guardrails;help;list'= {
+        }
+        &'tollgate;guardrails;help;get'= {
+        }
+        &'tollgate;guardrails;help;create'= {
+        }
+        &'tollgate;guardrails;help;update'= {
+        }
+        &'tollgate;guardrails;help;delete'= {
+        }
+        &'tollgate;guardrails;help;test'= {
+        }
+        &'tollgate;guardrails;help;help'= {
+        }
         &'tollgate;workspaces'= {
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'
@@ -1736,6 +1954,77 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;workspaces;help;delete'= {
         }
         &'tollgate;workspaces;help;help'= {
+        }
+        &'tollgate;cache'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand stats 'Entries, size and bound; lookups since start by outcome; entries per namespace; the cost cache hits saved'
+            cand purge 'Delete cached answers, from memory and the store: one namespace''s, or every one'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;cache;stats'= {
+            cand --since 'The window of the cost saved: RFC 3339 or a duration before now (24h, 7d, 2w)'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;cache;purge'= {
+            cand --namespace 'Only the entries cached under this x-portkey-cache-namespace'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand --dry-run 'Show what would be sent without sending it'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;cache;help'= {
+            cand stats 'Entries, size and bound; lookups since start by outcome; entries per namespace; the cost cache hits saved'
+            cand purge 'Delete cached answers, from memory and the store: one namespace''s, or every one'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;cache;help;stats'= {
+        }
+        &'tollgate;cache;help;purge'= {
+        }
+        &'tollgate;cache;help;help'= {
         }
         &'tollgate;logs'= {
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
@@ -2363,7 +2652,9 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand keys 'API keys for the gateway and the admin API'
             cand budgets 'Budgets: spend limits per key, workspace, integration, user or any metadata'
             cand prompts 'Prompts: versioned Mustache templates, labels, partials; render and run them'
+            cand guardrails 'Guardrails: checks on requests and answers (PII, regex, JSON schema, webhooks, ...); try one on a text with `guardrails test`'
             cand workspaces 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+            cand cache 'The response cache: stats, purge'
             cand logs 'Request records: list, show, follow live, export'
             cand trace 'Traces: the spans of an agent run or a request, as a tree with timings'
             cand audit 'The audit log of admin changes: who changed what, when, from where'
@@ -2522,6 +2813,26 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         }
         &'tollgate;help;prompts;partials;update'= {
         }
+        &'tollgate;help;guardrails'= {
+            cand list 'List saved guardrails'
+            cand get 'Show one guardrail, by id or slug'
+            cand create 'Save a guardrail'
+            cand update 'Change a guardrail''s name, checks or actions'
+            cand delete 'Delete a guardrail no saved config names'
+            cand test 'Run a guardrail''s checks on a text, here, and show each verdict; exits 1 if it fails'
+        }
+        &'tollgate;help;guardrails;list'= {
+        }
+        &'tollgate;help;guardrails;get'= {
+        }
+        &'tollgate;help;guardrails;create'= {
+        }
+        &'tollgate;help;guardrails;update'= {
+        }
+        &'tollgate;help;guardrails;delete'= {
+        }
+        &'tollgate;help;guardrails;test'= {
+        }
         &'tollgate;help;workspaces'= {
             cand list 'List workspaces'
             cand get 'Show one workspace, by id or slug'
@@ -2538,6 +2849,14 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;help;workspaces;update'= {
         }
         &'tollgate;help;workspaces;delete'= {
+        }
+        &'tollgate;help;cache'= {
+            cand stats 'Entries, size and bound; lookups since start by outcome; entries per namespace; the cost cache hits saved'
+            cand purge 'Delete cached answers, from memory and the store: one namespace''s, or every one'
+        }
+        &'tollgate;help;cache;stats'= {
+        }
+        &'tollgate;help;cache;purge'= {
         }
         &'tollgate;help;logs'= {
             cand list 'List request records, newest first'

@@ -45,7 +45,9 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "configs" -d 'Rout
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "keys" -d 'API keys for the gateway and the admin API'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "prompts" -d 'Prompts: versioned Mustache templates, labels, partials; render and run them'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "guardrails" -d 'Guardrails: checks on requests and answers (PII, regex, JSON schema, webhooks, ...); try one on a text with `guardrails test`'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "cache" -d 'The response cache: stats, purge'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "logs" -d 'Request records: list, show, follow live, export'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "audit" -d 'The audit log of admin changes: who changed what, when, from where'
@@ -68,6 +70,7 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l log-retentio
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l otlp-endpoint -d 'Send every request record as OpenTelemetry spans to this OTLP/HTTP receiver, e.g. http://127.0.0.1:4318' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l otlp-header -d 'A header for the OTLP receiver, e.g. for its authentication (repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l alert-webhook -d 'Post budget alerts (a budget\'s alert threshold or its limit reached) to this URL as JSON' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l cache-size -d 'The most the response cache keeps in memory, in megabytes (the least recently used answers are evicted first)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l lb-seed -d 'Seed load balancing\'s random choices (for reproducible tests)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l url -d 'The control plane\'s address, overriding the context\'s' -r
@@ -1137,6 +1140,184 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_se
 complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "apply" -d 'Create or update prompts by name from a folder of YAML/JSON files'
 complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "partials" -d 'Reusable template text, included with {{>slug}}'
 complete -c tollgate -n "__fish_tollgate_using_subcommand prompts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -f -a "list" -d 'List saved guardrails'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -f -a "ls" -d 'List saved guardrails'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -f -a "get" -d 'Show one guardrail, by id or slug'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -f -a "create" -d 'Save a guardrail'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -f -a "update" -d 'Change a guardrail\'s name, checks or actions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -f -a "delete" -d 'Delete a guardrail no saved config names'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -f -a "rm" -d 'Delete a guardrail no saved config names'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -f -a "test" -d 'Run a guardrail\'s checks on a text, here, and show each verdict; exits 1 if it fails'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and not __fish_seen_subcommand_from list ls get create update delete rm test help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from ls" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from get" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l name -d 'The name [required unless the file has one]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -s f -l file -d 'A YAML or JSON document {name, checks, actions} (- for stdin); flags override it' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l workspace -d 'The workspace (id or slug) [default: the default workspace]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l check -d 'A check, as ID or ID=PARAMETERS-JSON, e.g. \'regexMatch={"rule":"\\\\d{4}"}\' (a bare name means default.NAME; repeatable; replaces all checks on update)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l deny -d 'Refuse the request (446) when a check fails' -r -f -a "true\t''
+false\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l async -d 'Run without holding up the request; results are only recorded' -r -f -a "true\t''
+false\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l sequential -d 'Run the checks in order, each on what the one before changed' -r -f -a "true\t''
+false\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l name -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l check -d 'A check, as ID or ID=PARAMETERS-JSON, e.g. \'regexMatch={"rule":"\\\\d{4}"}\' (a bare name means default.NAME; repeatable; replaces all checks on update)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l deny -d 'Refuse the request (446) when a check fails' -r -f -a "true\t''
+false\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l async -d 'Run without holding up the request; results are only recorded' -r -f -a "true\t''
+false\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l sequential -d 'Run the checks in order, each on what the one before changed' -r -f -a "true\t''
+false\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from rm" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -l text -d 'The text to check [default: standard input]' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -l stage -r -f -a "input\t'As an input guardrail: the text is the last user message'
+output\t'As an output guardrail: the text is the model\'s answer'"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -l model -d 'The model the request names (for modelWhitelist)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -l metadata -d 'Request metadata (for requiredMetadataKeys; repeatable)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from test" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from help" -f -a "list" -d 'List saved guardrails'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from help" -f -a "get" -d 'Show one guardrail, by id or slug'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from help" -f -a "create" -d 'Save a guardrail'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a guardrail\'s name, checks or actions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a guardrail no saved config names'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from help" -f -a "test" -d 'Run a guardrail\'s checks on a text, here, and show each verdict; exits 1 if it fails'
+complete -c tollgate -n "__fish_tollgate_using_subcommand guardrails; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and not __fish_seen_subcommand_from list ls get create update delete rm help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -1304,6 +1485,60 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a workspace\'s name, description, defaults or allowed models'
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a workspace that has no keys left'
 complete -c tollgate -n "__fish_tollgate_using_subcommand workspaces; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -f -a "stats" -d 'Entries, size and bound; lookups since start by outcome; entries per namespace; the cost cache hits saved'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -f -a "purge" -d 'Delete cached answers, from memory and the store: one namespace\'s, or every one'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and not __fish_seen_subcommand_from stats purge help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -l since -d 'The window of the cost saved: RFC 3339 or a duration before now (24h, 7d, 2w)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from stats" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -l namespace -d 'Only the entries cached under this x-portkey-cache-namespace' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -l dry-run -d 'Show what would be sent without sending it'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from purge" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "stats" -d 'Entries, size and bound; lookups since start by outcome; entries per namespace; the cost cache hits saved'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "purge" -d 'Delete cached answers, from memory and the store: one namespace\'s, or every one'
+complete -c tollgate -n "__fish_tollgate_using_subcommand cache; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand logs; and not __fish_seen_subcommand_from list ls get tail export help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
@@ -1811,26 +2046,28 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s y -l y
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "prompts" -d 'Prompts: versioned Mustache templates, labels, partials; render and run them'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "audit" -d 'The audit log of admin changes: who changed what, when, from where'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts workspaces logs trace audit usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "prompts" -d 'Prompts: versioned Mustache templates, labels, partials; render and run them'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "guardrails" -d 'Guardrails: checks on requests and answers (PII, regex, JSON schema, webhooks, ...); try one on a text with `guardrails test`'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "cache" -d 'The response cache: stats, purge'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "audit" -d 'The audit log of admin changes: who changed what, when, from where'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "list" -d 'List integrations'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "get" -d 'Show one integration (its key masked)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "create" -d 'Store a provider\'s credential under a slug'
@@ -1871,11 +2108,19 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "diff" -d 'Show how two versions of a prompt differ (exit 1 if they do)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "apply" -d 'Create or update prompts by name from a folder of YAML/JSON files'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from prompts" -f -a "partials" -d 'Reusable template text, included with {{>slug}}'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from guardrails" -f -a "list" -d 'List saved guardrails'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from guardrails" -f -a "get" -d 'Show one guardrail, by id or slug'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from guardrails" -f -a "create" -d 'Save a guardrail'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from guardrails" -f -a "update" -d 'Change a guardrail\'s name, checks or actions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from guardrails" -f -a "delete" -d 'Delete a guardrail no saved config names'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from guardrails" -f -a "test" -d 'Run a guardrail\'s checks on a text, here, and show each verdict; exits 1 if it fails'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "list" -d 'List workspaces'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "get" -d 'Show one workspace, by id or slug'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "create" -d 'Create a workspace'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "update" -d 'Change a workspace\'s name, description, defaults or allowed models'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from workspaces" -f -a "delete" -d 'Delete a workspace that has no keys left'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "stats" -d 'Entries, size and bound; lookups since start by outcome; entries per namespace; the cost cache hits saved'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "purge" -d 'Delete cached answers, from memory and the store: one namespace\'s, or every one'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "list" -d 'List request records, newest first'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "get" -d 'Show one record with its request and response bodies'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from logs" -f -a "tail" -d 'Print each finished request as it happens, until Ctrl-C; with --since, the earlier ones first'

@@ -2,6 +2,7 @@
 //! Shapes and field names follow Portkey's admin API (portkey-wire.md section 6).
 
 pub mod audit;
+pub mod cache;
 pub mod configs;
 pub mod error;
 pub mod governance;

@@ -5,6 +5,7 @@ mod args;
 mod audit;
 mod auth;
 mod budgets;
+mod cache;
 mod chat;
 mod completions;
 mod configs;
@@ -110,6 +111,9 @@ pub enum Command {
     /// Workspaces: groups of keys sharing default metadata, config and allowed models
     #[command(subcommand)]
     Workspaces(workspaces::WorkspacesCommand),
+    /// The response cache: stats, purge
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Request records: list, show, follow live, export
     #[command(subcommand)]
     Logs(logs::LogsCommand),
@@ -187,6 +191,7 @@ async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Prompts(cmd) => prompts::run(ctx, cmd).await,
         Command::Guardrails(cmd) => guardrails::run(ctx, cmd).await,
         Command::Workspaces(cmd) => workspaces::run(ctx, cmd).await,
+        Command::Cache(cmd) => cache::run(ctx, cmd).await,
         Command::Logs(cmd) => logs::run(ctx, cmd).await,
         Command::Trace(cmd) => trace::run(ctx, cmd).await,
         Command::Usage(args) => usage::run(ctx, args).await,

@@ -62,6 +62,17 @@ pub struct ServeArgs {
         value_name = "URL"
     )]
     alert_webhook: Option<String>,
+    /// The most the response cache keeps in memory, in megabytes (the least recently used
+    /// answers are evicted first)
+    #[arg(
+        long,
+        env = "TOLLGATE_CACHE_SIZE",
+        hide_env_values = true,
+        default_value_t = crate::cache::DEFAULT_SIZE_MB,
+        value_parser = clap::value_parser!(u64).range(1..=1_048_576),
+        value_name = "MB"
+    )]
+    cache_size: u64,
     /// Seed load balancing's random choices (for reproducible tests)
     #[arg(long, env = "TOLLGATE_LB_SEED", hide = true, hide_env_values = true)]
     lb_seed: Option<u64>,
@@ -76,6 +87,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
             lb_seed: args.lb_seed,
             log_bodies: args.log_bodies,
             alert_webhook: args.alert_webhook,
+            cache_bytes: (args.cache_size * 1024 * 1024) as usize,
         },
         log_retention: args.log_retention.map(std::time::Duration::from_secs),
         otlp: args.otlp_endpoint.map(|endpoint| OtlpConfig {

@@ -33,13 +33,34 @@ impl Retry {
     }
 }
 
+/// A target's `cache`: answers kept for `max_age` seconds, found by exact match and, in the
+/// semantic mode, by a prompt embedding's similarity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cache {
+    pub max_age: u64,
+    pub semantic: Option<Semantic>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Semantic {
+    /// `@integration-slug/model`, called through the gateway itself.
+    pub embedding_model: String,
+    /// The least cosine similarity that counts as the same question.
+    pub threshold: f64,
+}
+
+/// When a cache config gives no `max_age`: seven days.
+pub const DEFAULT_CACHE_MAX_AGE: u64 = 7 * 24 * 3600;
+pub const DEFAULT_SEMANTIC_THRESHOLD: f64 = 0.95;
+
 /// What a node passes down to its targets (Portkey's `tryTargetsRecursively`): override params
-/// merge shallowly (child wins); retry is replaced when the child has one; the others apply
+/// merge shallowly (child wins); retry and cache are replaced when the child has one; the others apply
 /// only where the child sets nothing.
 #[derive(Debug, Clone, Default)]
 pub struct Inherited {
     pub override_params: Map<String, Value>,
     pub retry: Option<Retry>,
+    pub cache: Option<Cache>,
     pub request_timeout: Option<u64>,
     pub custom_host: Option<String>,
     pub forward_headers: Option<Vec<String>>,
@@ -65,6 +86,7 @@ pub struct Node {
     pub forward_headers: Option<Vec<String>>,
     pub request_timeout: Option<u64>,
     pub retry: Option<Retry>,
+    pub cache: Option<Cache>,
     /// Provider-specific fields (`aws_region`, `vertex_project_id`, `resource_name`, ...).
     pub settings: Map<String, Value>,
     pub hooks: HookSet,
@@ -104,13 +126,33 @@ fn object(v: &Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
+/// A field of a config object, by its snake_case name, in whichever case it was written.
+fn field<'v>(obj: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+    obj.iter()
+        .find(|(key, _)| snake_case(key) == name)
+        .map(|(_, v)| v)
+}
+
+fn cache(v: &Value) -> Option<Cache> {
+    let obj = v.as_object()?;
+    let get = |k: &str| field(obj, k);
+    let semantic = (get("mode")?.as_str()? == "semantic").then(|| Semantic {
+        embedding_model: get("embedding_model").and_then(string).unwrap_or_default(),
+        threshold: get("threshold")
+            .and_then(Value::as_f64)
+            .unwrap_or(DEFAULT_SEMANTIC_THRESHOLD),
+    });
+    Some(Cache {
+        max_age: get("max_age")
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_CACHE_MAX_AGE),
+        semantic,
+    })
+}
+
 fn retry(v: &Value) -> Option<Retry> {
     let obj = v.as_object()?;
-    let get = |k: &str| {
-        obj.iter()
-            .find(|(key, _)| snake_case(key) == k)
-            .map(|(_, v)| v)
-    };
+    let get = |k: &str| field(obj, k);
     Some(Retry {
         attempts: get("attempts").and_then(Value::as_u64).unwrap_or(0) as u32,
         on_status_codes: get("on_status_codes").and_then(u16s),
@@ -153,6 +195,7 @@ impl Node {
                 "forward_headers" => node.forward_headers = strings(value),
                 "request_timeout" => node.request_timeout = value.as_u64(),
                 "retry" => node.retry = retry(value),
+                "cache" => node.cache = cache(value),
                 k if node.hooks.read(k, value) => {}
                 k if SETTINGS.contains(&k) || SETTING_PREFIXES.iter().any(|p| k.starts_with(p)) => {
                     node.settings.insert(k.to_string(), value.clone());
@@ -205,6 +248,7 @@ impl Node {
         Inherited {
             override_params,
             retry: self.retry.clone().or_else(|| parent.retry.clone()),
+            cache: self.cache.clone().or_else(|| parent.cache.clone()),
             request_timeout: self.request_timeout.or(parent.request_timeout),
             custom_host: self
                 .custom_host
@@ -312,6 +356,37 @@ mod tests {
         assert_eq!(inherited.retry.unwrap().attempts, 3);
         assert_eq!(inherited.request_timeout, Some(50));
         assert_eq!(inherited.custom_host.as_deref(), Some("http://h"));
+    }
+
+    #[test]
+    fn a_child_cache_replaces_the_parents_wholesale() {
+        let parent = Node::parse(&json!({
+            "cache": {"mode": "semantic", "maxAge": 60, "embeddingModel": "@e/m"},
+            "strategy": {"mode": "single"}, "targets": [{}]
+        }));
+        let inherited = parent.inherit(&Inherited::default());
+        assert_eq!(
+            inherited.cache,
+            Some(Cache {
+                max_age: 60,
+                semantic: Some(Semantic {
+                    embedding_model: "@e/m".into(),
+                    threshold: DEFAULT_SEMANTIC_THRESHOLD
+                })
+            })
+        );
+        let child = Node::parse(&json!({"cache": {"mode": "simple"}}));
+        assert_eq!(
+            child.inherit(&inherited).cache,
+            Some(Cache {
+                max_age: DEFAULT_CACHE_MAX_AGE,
+                semantic: None
+            })
+        );
+        assert_eq!(
+            Node::parse(&json!({})).inherit(&inherited).cache,
+            inherited.cache
+        );
     }
 
     #[test]

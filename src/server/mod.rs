@@ -43,6 +43,8 @@ pub struct Server {
     state: Arc<AppState>,
     listener: TcpListener,
     log_retention: Option<Duration>,
+    /// Keeps the cache's copy in the store; awaited at shutdown.
+    cache_writer: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -66,6 +68,13 @@ impl Server {
         if let Some(events) = events {
             tokio::spawn(governance::deliver_events(state.clone(), events));
         }
+        let cache_writes = state
+            .cache_writes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("a new state holds the cache's writes");
+        let cache_writer = tokio::spawn(gateway::persist_cache(state.clone(), cache_writes));
         let listener = TcpListener::bind(&settings.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
@@ -73,6 +82,7 @@ impl Server {
             state,
             listener,
             log_retention: settings.log_retention,
+            cache_writer,
         })
     }
 
@@ -135,6 +145,8 @@ impl Server {
             task.abort();
         }
         self.state.recorder.shutdown().await;
+        self.state.cache.close();
+        let _ = self.cache_writer.await;
         if let Err(e) = self.state.store.checkpoint() {
             eprintln!("warning: final checkpoint failed: {e}");
         }

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::gateway;
 use super::handlers::{
-    analytics, audit, configs, guardrails, health, integrations, keys, logs, policies, prompts,
-    traces, workspaces,
+    analytics, audit, cache, configs, guardrails, health, integrations, keys, logs, policies,
+    prompts, traces, workspaces,
 };
 use super::state::AppState;
 use crate::gateway::providers::adapter::Endpoint;
@@ -100,6 +100,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             workspaces::delete
         ))
         .routes(routes!(audit::list))
+        .routes(routes!(cache::stats))
+        .routes(routes!(cache::purge))
         .routes(routes!(guardrails::create, guardrails::list))
         .routes(routes!(
             guardrails::get,

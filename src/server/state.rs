@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::auth::KeyIndex;
 use super::prompt_library::Library;
+use crate::cache::{Cache, Write as CacheWrite};
 use crate::gateway::providers::{self, Provider};
 use crate::gateway::routing::Node;
 use crate::governance::{Event, Governor};
@@ -53,6 +54,8 @@ pub struct GatewaySettings {
     pub log_bodies: bool,
     /// Where budget alerts are posted.
     pub alert_webhook: Option<String>,
+    /// The most the response cache holds in memory, in bytes.
+    pub cache_bytes: usize,
 }
 
 impl Default for GatewaySettings {
@@ -62,6 +65,7 @@ impl Default for GatewaySettings {
             lb_seed: None,
             log_bodies: true,
             alert_webhook: None,
+            cache_bytes: (crate::cache::DEFAULT_SIZE_MB * 1024 * 1024) as usize,
         }
     }
 }
@@ -86,6 +90,9 @@ pub struct AppState {
     pub library: RwLock<Arc<Library>>,
     /// Budget events, until the server's delivery task takes them.
     pub governor_events: std::sync::Mutex<Option<UnboundedReceiver<Event>>>,
+    pub cache: Arc<Cache>,
+    /// The cache's writes, until the server's writer task takes them.
+    pub cache_writes: std::sync::Mutex<Option<UnboundedReceiver<CacheWrite>>>,
     /// Turns true when the server starts shutting down, so endless streams (log tails) end.
     pub closing: tokio::sync::watch::Sender<bool>,
 }
@@ -109,6 +116,11 @@ impl AppState {
         let exporter = otlp.map(|c| OtlpExporter::start(c, http.clone(), metrics.clone()));
         let recorder = Arc::new(Recorder::start(&store, metrics, exporter)?);
         let (events, governor_events) = tokio::sync::mpsc::unbounded_channel();
+        let (cache, cache_writes) = Cache::new(settings.cache_bytes);
+        let left_out = cache.load(store.cache_entries(crate::observe::record::now_ms())?);
+        if !left_out.is_empty() {
+            store.apply_cache_writes(&[CacheWrite::Delete(left_out)])?;
+        }
         let state = AppState {
             store,
             keys: KeyIndex::default(),
@@ -126,6 +138,8 @@ impl AppState {
             governor: Arc::new(Governor::new(Some(events))),
             library: RwLock::default(),
             governor_events: std::sync::Mutex::new(Some(governor_events)),
+            cache: Arc::new(cache),
+            cache_writes: std::sync::Mutex::new(Some(cache_writes)),
             closing: tokio::sync::watch::Sender::new(false),
         };
         state.reload_keys()?;

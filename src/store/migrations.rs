@@ -325,6 +325,28 @@ UPDATE api_keys SET scopes = (
     )
 ) WHERE creation_mode = 'auto';
 "#,
+    // The response cache's entries, so the cache survives a restart.
+    r#"
+CREATE TABLE cache_entries (
+    -- SHA-256 of the normalised request.
+    key BLOB PRIMARY KEY,
+    -- Semantic entries: the SHA-256 of the request without its prompt, and the prompt's
+    -- embedding (little-endian f32s).
+    grp BLOB,
+    embedding BLOB,
+    -- The caller's workspace id ('' for organisation keys).
+    partition TEXT NOT NULL,
+    namespace TEXT,
+    -- 1: body is a JSON array of the stream's frames; 0: body is the JSON answer.
+    stream INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    integration TEXT,
+    model TEXT,
+    cost REAL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

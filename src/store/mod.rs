@@ -2,6 +2,7 @@
 //! SQL lives under this module so a second backend is an addition, not a rewrite.
 
 mod audit;
+mod cache;
 mod configs;
 pub mod governance;
 pub mod guardrails;

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against a real server on port 0 with a temp data dir.
 
 mod audit;
+mod cache;
 mod common;
 mod configs;
 mod contexts;

@@ -10,7 +10,7 @@ const RETRY_FIELDS: &[&str] = &[
     "use_retry_after_header",
     "use_retry_after_headers",
 ];
-const CACHE_FIELDS: &[&str] = &["mode", "max_age"];
+const CACHE_FIELDS: &[&str] = &["mode", "max_age", "embedding_model", "threshold"];
 const NINETY_DAYS: i64 = 90 * 24 * 3600;
 
 /// `retry: {attempts, on_status_codes?, use_retry_after_header(s)?}`. The code Portkey runs reads
@@ -50,17 +50,21 @@ pub(super) fn check_retry(v: &Value, path: &str, e: &mut Errors) {
     }
 }
 
-/// `cache: {mode: simple|semantic, max_age?}` with `max_age` in seconds.
+/// `cache: {mode: simple|semantic, max_age?, embedding_model?, threshold?}` with `max_age` in
+/// seconds. Portkey's minimum is 60 s; tollgate honours anything from 1 s (tests prove expiry
+/// without long waits). Semantic mode needs the `@integration/model` that embeds prompts.
 pub(super) fn check_cache(v: &Value, path: &str, e: &mut Errors) {
     let Some(obj) = check::object(v, path, e) else {
         return;
     };
     let fields = check::fields(obj, path, e);
+    let mut semantic = false;
     for f in &fields {
         match f.name.as_str() {
             "mode" => {
                 if let Some(mode) = check::string(f.value, &f.path, e) {
-                    if mode != "simple" && mode != "semantic" {
+                    semantic = mode == "semantic";
+                    if mode != "simple" && !semantic {
                         e.push(
                             &f.path,
                             format!(
@@ -73,13 +77,34 @@ pub(super) fn check_cache(v: &Value, path: &str, e: &mut Errors) {
             }
             "max_age" => {
                 if let Some(n) = check::integer(f.value, &f.path, e) {
-                    if !(60..=NINETY_DAYS).contains(&n) {
+                    if !(1..=NINETY_DAYS).contains(&n) {
                         e.push(
                             &f.path,
                             format!(
-                                "must be between 60 and {NINETY_DAYS} seconds (90 days), found {n}"
+                                "must be between 1 and {NINETY_DAYS} seconds (90 days), found {n}"
                             ),
                         );
+                    }
+                }
+            }
+            "embedding_model" => {
+                if let Some(m) = check::string(f.value, &f.path, e) {
+                    let parsed = crate::gateway::model::parse(m);
+                    if parsed.slug.is_none() || parsed.model.is_empty() {
+                        e.push(
+                            &f.path,
+                            format!(
+                                "expected @integration-slug/model, e.g. @openai-dev/text-embedding-3-small, found {}",
+                                quote(m)
+                            ),
+                        );
+                    }
+                }
+            }
+            "threshold" => {
+                if let Some(n) = check::number(f.value, &f.path, e) {
+                    if !(0.0..=1.0).contains(&n) {
+                        e.push(&f.path, format!("must be between 0 and 1, found {n}"));
                     }
                 }
             }
@@ -88,6 +113,19 @@ pub(super) fn check_cache(v: &Value, path: &str, e: &mut Errors) {
     }
     if check::get(&fields, "mode").is_none() {
         e.push(&join(path, "mode"), "required: simple or semantic");
+    }
+    if semantic && check::get(&fields, "embedding_model").is_none() {
+        e.push(
+            &join(path, "embedding_model"),
+            "required by the semantic mode: the @integration-slug/model that embeds prompts",
+        );
+    }
+    if !semantic && check::get(&fields, "mode").is_some() {
+        for f in &fields {
+            if f.name == "embedding_model" || f.name == "threshold" {
+                e.push(&f.path, "applies only to the semantic mode");
+            }
+        }
     }
 }
 
@@ -198,18 +236,21 @@ mod tests {
     #[test]
     fn cache_rules() {
         assert_eq!(
-            run(check_cache, json!({"mode": "semantic", "maxAge": 3600})),
+            run(
+                check_cache,
+                json!({"mode": "semantic", "maxAge": 1, "embeddingModel": "@oai/text-embedding-3-small", "threshold": 0.9})
+            ),
             Vec::<String>::new()
         );
         assert_eq!(
             run(
                 check_cache,
-                json!({"mode": "exact", "max_age": 30, "ttl": 5})
+                json!({"mode": "exact", "max_age": 0, "ttl": 5})
             ),
             [
                 r#"retry.mode: unknown cache mode "exact"; expected simple or semantic"#,
-                "retry.max_age: must be between 60 and 7776000 seconds (90 days), found 30",
-                r#"retry.ttl: unknown field "ttl"; expected one of mode, max_age"#,
+                "retry.max_age: must be between 1 and 7776000 seconds (90 days), found 0",
+                r#"retry.ttl: unknown field "ttl"; expected one of mode, max_age, embedding_model, threshold"#,
             ]
         );
         assert_eq!(
@@ -218,7 +259,27 @@ mod tests {
         );
         assert_eq!(
             run(check_cache, json!({"mode": "simple", "max_age": 7776001})),
-            ["retry.max_age: must be between 60 and 7776000 seconds (90 days), found 7776001"]
+            ["retry.max_age: must be between 1 and 7776000 seconds (90 days), found 7776001"]
+        );
+        assert_eq!(
+            run(check_cache, json!({"mode": "semantic", "threshold": 1.5})),
+            [
+                "retry.threshold: must be between 0 and 1, found 1.5",
+                "retry.embedding_model: required by the semantic mode: the @integration-slug/model that embeds prompts",
+            ]
+        );
+        assert_eq!(
+            run(
+                check_cache,
+                json!({"mode": "semantic", "embedding_model": "text-embedding-3-small"})
+            ),
+            [
+                r#"retry.embedding_model: expected @integration-slug/model, e.g. @openai-dev/text-embedding-3-small, found "text-embedding-3-small""#
+            ]
+        );
+        assert_eq!(
+            run(check_cache, json!({"mode": "simple", "threshold": 0.5})),
+            ["retry.threshold: applies only to the semantic mode"]
         );
     }
 

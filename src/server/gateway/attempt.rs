@@ -8,10 +8,10 @@ use axum::http::{HeaderValue, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::call::Call;
-use super::govern;
 use super::guard::{self, Guard};
 use super::respond::{Answer, AnswerBody, GatewayError, Served};
 use super::stream::{Forwarder, Framing};
+use super::{cached, govern};
 use crate::api::logs::Attempt;
 use crate::gateway::providers::adapter::{Adapter, Endpoint, Target, Usage};
 use crate::gateway::providers::{self, Provider, WireFormat};
@@ -26,14 +26,14 @@ use crate::server::state::{AppState, IntegrationEntry};
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 
 /// Where a leaf sends its request.
-struct Resolved {
-    provider: &'static Provider,
-    base_url: String,
+pub(super) struct Resolved {
+    pub(super) provider: &'static Provider,
+    pub(super) base_url: String,
     api_key: Option<String>,
     /// The integration's configurations, with the config target's settings over them.
-    settings: Arc<Map<String, Value>>,
+    pub(super) settings: Arc<Map<String, Value>>,
     /// The integration used, if any, and its slug.
-    integration: Option<(String, Arc<IntegrationEntry>)>,
+    pub(super) integration: Option<(String, Arc<IntegrationEntry>)>,
 }
 
 fn bad_request(message: impl Into<String>) -> GatewayError {
@@ -509,6 +509,10 @@ async fn leaf_inner(
         .and_then(Value::as_str)
         .unwrap_or_default();
     let price = price(&resolved, model);
+    let cache = match cached::lookup(state, call, inherited, &resolved, &body).await {
+        Ok(hit) => return hit,
+        Err(miss) => miss,
+    };
     let target = govern::Target {
         integration: resolved
             .integration
@@ -522,7 +526,10 @@ async fn leaf_inner(
     let fields = body.as_object().unwrap_or(&no_fields);
     let reservation = match govern::admit(state, call, &target, fields) {
         Ok(r) => r,
-        Err(refusal) => return *refusal,
+        Err(mut refusal) => {
+            cached::store(state, cache, &mut refusal);
+            return *refusal;
+        }
     };
     let plan = Plan {
         forward: forwarded(call, inherited),
@@ -534,6 +541,7 @@ async fn leaf_inner(
         body,
     };
     let mut answer = attempts(state, call, &plan, &guard, inherited, path).await;
+    cached::store(state, cache, &mut answer);
     match &mut answer.body {
         AnswerBody::Stream(forwarder) => forwarder.hold(reservation),
         _ => {

@@ -24,7 +24,11 @@ fn entry(call: &mut Call, answer: Option<&Answer>) -> Entry {
     let usage = served.and_then(|s| s.usage);
     let status = answer.map_or(CLIENT_CLOSED, |a| a.status);
     let success = (200..300).contains(&status);
+    let cache = answer.and_then(|a| a.cache);
+    let hit = cache.filter(|c| c.status.is_hit());
     let cost = match (usage, served.and_then(|s| s.price)) {
+        // Nothing was called: the answer came from the cache.
+        _ if hit.is_some() => Some(0.0),
         (Some(u), Some(p)) => Some(p.cost_usd(u)),
         (Some(_), None) => None,
         // Nothing was billed for an answer without usage, unless it succeeded (a provider that
@@ -67,6 +71,8 @@ fn entry(call: &mut Call, answer: Option<&Answer>) -> Entry {
         error,
         attempts: std::mem::take(&mut *call.attempts.lock().unwrap_or_else(|e| e.into_inner())),
         bodies_logged: call.log_bodies,
+        cache_status: cache.map_or("DISABLED", |c| c.status.as_str()).to_string(),
+        cost_saved: hit.and_then(|c| c.saved),
         hook_results: answer.and_then(|a| a.hook_results.clone()),
         ..blank(KIND_REQUEST, call.created_ms)
     };
@@ -101,6 +107,12 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
                 deferred: take_deferred(&call),
             });
             answer.body = AnswerBody::Stream(forwarder);
+            return answer.into_response(&call.trace.trace_id);
+        }
+        AnswerBody::Replay(frames) => {
+            entry.response_body = call.log_bodies.then(|| kept_body(&frames.concat()));
+            recorder.record(entry).await;
+            answer.body = AnswerBody::Replay(frames);
             return answer.into_response(&call.trace.trace_id);
         }
         AnswerBody::Json(v) => Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),

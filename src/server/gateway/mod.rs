@@ -2,6 +2,7 @@
 //! which config applies, run the routing strategy, and answer with Portkey's headers.
 
 mod attempt;
+mod cached;
 mod call;
 mod execute;
 mod google_auth;
@@ -25,6 +26,7 @@ use super::auth::Caller;
 use super::state::AppState;
 use crate::gateway::providers::adapter::Endpoint;
 
+pub use cached::persist as persist_cache;
 pub use google_auth::GoogleTokens;
 pub use models::models;
 pub use prompt::{completions as prompt_completions, render as prompt_render};

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::stream::Forwarder;
 use crate::api::guardrails::HookResults;
+use crate::cache;
 use crate::gateway::providers::adapter::Usage;
 use crate::observe::pricing::Price;
 
@@ -67,6 +68,16 @@ pub enum AnswerBody {
     RawJson(axum::body::Bytes),
     /// Committed: its first event is ready.
     Stream(Box<Forwarder>),
+    /// A stream's frames from the cache, sent as they are.
+    Replay(Vec<axum::body::Bytes>),
+}
+
+/// How an answer met the cache, for `x-portkey-cache-status` and the record.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheNote {
+    pub status: cache::Status,
+    /// On a hit: what the cached answer cost when it was made.
+    pub saved: Option<f64>,
 }
 
 /// What the upstream that answered was sent and reported, for the record.
@@ -97,6 +108,8 @@ pub struct Answer {
     pub retry_wait: Option<std::time::Duration>,
     /// Set on answers that came from an upstream.
     pub served: Option<Served>,
+    /// `None`: no cache applied (`DISABLED`).
+    pub cache: Option<CacheNote>,
     /// What the guardrails said, when any ran.
     pub hook_results: Option<HookResults>,
 }
@@ -114,6 +127,7 @@ impl Answer {
             retry_wait: None,
             served: None,
             hook_results: None,
+            cache: None,
         }
     }
 
@@ -130,6 +144,7 @@ impl Answer {
             retry_wait: None,
             served: None,
             hook_results: None,
+            cache: None,
         }
     }
 
@@ -159,17 +174,11 @@ impl Answer {
                 bytes,
             )
                 .into_response(),
-            AnswerBody::Stream(forwarder) => {
-                let mut r = Response::new(forwarder.into_body());
-                *r.status_mut() = status;
-                let h = r.headers_mut();
-                h.insert(
-                    "content-type",
-                    HeaderValue::from_static("text/event-stream"),
-                );
-                h.insert("cache-control", HeaderValue::from_static("no-cache"));
-                h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-                r
+            AnswerBody::Stream(forwarder) => event_stream(status, forwarder.into_body()),
+            AnswerBody::Replay(frames) => {
+                let frames =
+                    futures_util::stream::iter(frames.into_iter().map(Ok::<_, std::io::Error>));
+                event_stream(status, axum::body::Body::from_stream(frames))
             }
         };
         let h = response.headers_mut();
@@ -189,6 +198,24 @@ impl Answer {
         if let Some(v) = self.retry_after {
             h.insert("retry-after", v);
         }
+        let cache_status = self.cache.map_or("DISABLED", |c| c.status.as_str());
+        h.insert(
+            "x-portkey-cache-status",
+            HeaderValue::from_static(cache_status),
+        );
         response
     }
+}
+
+fn event_stream(status: StatusCode, body: axum::body::Body) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
 }

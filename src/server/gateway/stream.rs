@@ -63,9 +63,16 @@ pub struct Forwarder {
     log: Option<StreamLog>,
     /// The call's budget and rate-limit reservation, settled with the usage at the end.
     reservation: Option<Reservation>,
+    /// Given the frames the client got and the usage, once the stream completes.
+    keep: Option<Keep>,
+    /// The frames sent so far, while `keep` waits for them.
+    kept: Vec<Bytes>,
     /// Output guardrails, run on the whole answer once it has gone out.
     output_hooks: Option<OutputHooks>,
 }
+
+/// What to do with a completed stream's frames and usage (the cache stores them).
+pub type Keep = Box<dyn FnOnce(Vec<Bytes>, Option<Usage>) + Send>;
 
 /// The request's record, completed when the stream ends.
 pub struct StreamLog {
@@ -136,6 +143,8 @@ impl Forwarder {
             log_body,
             log: None,
             reservation: None,
+            keep: None,
+            kept: Vec::new(),
             output_hooks: None,
         }
     }
@@ -192,6 +201,11 @@ impl Forwarder {
         self.reservation = Some(reservation);
     }
 
+    /// Hands the frames to `keep` if the stream completes without failing.
+    pub fn keep_frames(&mut self, keep: Keep) {
+        self.keep = Some(keep);
+    }
+
     /// Completes the request's record when the stream ends (or its client leaves).
     pub fn log_to(&mut self, log: StreamLog) {
         self.log = Some(log);
@@ -246,7 +260,12 @@ impl Forwarder {
     async fn finish_log(&mut self) {
         let (outcome, error) = match self.failure.take() {
             Some(message) => ("stream_error", Some(message)),
-            None => ("success", None),
+            None => {
+                if let Some(keep) = self.keep.take() {
+                    keep(std::mem::take(&mut self.kept), self.usage());
+                }
+                ("success", None)
+            }
         };
         let deferred = self
             .log
@@ -369,6 +388,9 @@ impl Forwarder {
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             if let Some(b) = self.queue.pop_front() {
+                if self.keep.is_some() {
+                    self.kept.push(b.clone());
+                }
                 return Some(b);
             }
             if self.ended {

@@ -1,5 +1,6 @@
 pub mod analytics;
 pub mod audit;
+pub mod cache;
 pub mod configs;
 pub mod guardrails;
 pub mod health;
