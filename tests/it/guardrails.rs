@@ -439,3 +439,41 @@ fn saved_guardrails_are_managed_tried_and_used_by_slug() {
     .code(1)
     .stderr_has("rule");
 }
+
+#[test]
+fn cache_hits_get_this_request_s_hook_results_and_flagged_answers_are_not_cached() {
+    let upstream = answering("Hello there.");
+    let env = env_with(&[("oa", &upstream)]);
+    let config = json!({
+        "provider": "@oa",
+        "cache": {"mode": "simple"},
+        "input_guardrails": [{"wordCount": {"maxWords": 3}}]
+    });
+    let short = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "one two"}]});
+    let first = chat(&env, &config, &short);
+    assert_eq!(first.status, 200, "{first}");
+    assert_eq!(first.header("x-portkey-cache-status"), Some("MISS"));
+    let again = chat(&env, &config, &short);
+    assert_eq!(
+        again.header("x-portkey-cache-status"),
+        Some("HIT"),
+        "{again}"
+    );
+    assert_eq!(upstream.requests().len(), 1);
+    let body = again.json();
+    assert_eq!(
+        checks(&body["hook_results"], "before_request_hooks"),
+        [("default.wordCount".to_string(), true)]
+    );
+    assert_eq!(body["choices"][0]["message"]["content"], "Hello there.");
+
+    // Flagged by its input: answered (246) but not kept, so it is asked again.
+    let long =
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "one two three four"}]});
+    for _ in 0..2 {
+        let reply = chat(&env, &config, &long);
+        assert_eq!(reply.status, 246, "{reply}");
+        assert_eq!(reply.header("x-portkey-cache-status"), Some("MISS"));
+    }
+    assert_eq!(upstream.requests().len(), 3);
+}

@@ -510,7 +510,10 @@ async fn leaf_inner(
         .unwrap_or_default();
     let price = price(&resolved, model);
     let cache = match cached::lookup(state, call, inherited, &resolved, &body).await {
-        Ok(hit) => return hit,
+        Ok(mut hit) => {
+            guard.after(state, call, &body, &mut hit).await;
+            return hit;
+        }
         Err(miss) => miss,
     };
     let target = govern::Target {

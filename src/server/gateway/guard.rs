@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::call::Call;
 use super::respond::{Answer, AnswerBody, GatewayError};
+use super::stream::hook_chunk;
 use crate::api::guardrails::{HookResult, HookResults};
 use crate::gateway::hook_set::{HookRef, HookSet};
 use crate::gateway::providers::adapter::Endpoint;
@@ -228,14 +229,29 @@ impl Hooks {
             answer.hook_results = Some(results);
             return;
         }
-        if let AnswerBody::Stream(forwarder) = &mut answer.body {
+        match &mut answer.body {
+            AnswerBody::Stream(forwarder) => {
+                forwarder.guard(
+                    &results.before_request_hooks,
+                    self.output_for_stream(state, call, request),
+                );
+            }
+            // A stream from the cache: it gets this request's input results, and no output
+            // hooks (there is no answer assembled to run them on).
+            AnswerBody::Replay(frames) => {
+                if call.endpoint == Endpoint::Chat && !results.before_request_hooks.is_empty() {
+                    frames.insert(
+                        0,
+                        hook_chunk("before_request_hooks", &results.before_request_hooks),
+                    );
+                }
+            }
+            AnswerBody::Json(_) | AnswerBody::RawJson(_) => {}
+        }
+        if matches!(answer.body, AnswerBody::Stream(_) | AnswerBody::Replay(_)) {
             if input_failed {
                 answer.status = FLAGGED;
             }
-            forwarder.guard(
-                &results.before_request_hooks,
-                self.output_for_stream(state, call, request),
-            );
             answer.hook_results = Some(results);
             return;
         }

@@ -69,6 +69,8 @@ pub struct Forwarder {
     kept: Vec<Bytes>,
     /// Output guardrails, run on the whole answer once it has gone out.
     output_hooks: Option<OutputHooks>,
+    /// A chunk of guardrail results, sent next; never cached (a replay gets its own).
+    hook_frame: Option<Bytes>,
 }
 
 /// What to do with a completed stream's frames and usage (the cache stores them).
@@ -146,6 +148,7 @@ impl Forwarder {
             keep: None,
             kept: Vec::new(),
             output_hooks: None,
+            hook_frame: None,
         }
     }
 
@@ -168,10 +171,8 @@ impl Forwarder {
     /// answer when it has ended, sending its results as a last chunk after `[DONE]` (chat
     /// streams only; every stream's record gets them).
     pub fn guard(&mut self, input: &[HookResult], output: Option<OutputHooks>) {
-        let chat = matches!(self.framing, Framing::Chat { .. });
-        if chat && !input.is_empty() {
-            let chunk = json!({"hook_results": {"before_request_hooks": input}});
-            self.queue.push_front(frame(format!("data: {chunk}\n\n")));
+        if matches!(self.framing, Framing::Chat { .. }) && !input.is_empty() {
+            self.hook_frame = Some(hook_chunk("before_request_hooks", input));
         }
         if output.is_some() && self.assembler.is_none() && !matches!(self.framing, Framing::Raw) {
             self.assembler = Some(Assembler::default());
@@ -187,8 +188,7 @@ impl Forwarder {
         self.raw_response = Some(answer.clone());
         let results = output(answer).await;
         if matches!(self.framing, Framing::Chat { .. }) {
-            let chunk = json!({"hook_results": {"after_request_hooks": results}});
-            self.queue.push_back(frame(format!("data: {chunk}\n\n")));
+            self.hook_frame = Some(hook_chunk("after_request_hooks", &results));
         }
         if let Some(log) = &mut self.log {
             let record = &mut log.entry.record;
@@ -387,6 +387,9 @@ impl Forwarder {
 
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
+            if let Some(b) = self.hook_frame.take() {
+                return Some(b);
+            }
             if let Some(b) = self.queue.pop_front() {
                 if self.keep.is_some() {
                     self.kept.push(b.clone());
@@ -427,6 +430,12 @@ impl Drop for Forwarder {
             recorder.record_detached(entry);
         }
     }
+}
+
+/// `data: {"hook_results": {"<stage>": [...]}}`.
+pub fn hook_chunk(stage: &str, results: &[HookResult]) -> Bytes {
+    let chunk = json!({"hook_results": {stage: results}});
+    frame(format!("data: {chunk}\n\n"))
 }
 
 fn upstream_failed(e: &reqwest::Error) -> StreamError {
