@@ -31,7 +31,7 @@ pub(super) async fn run_hook(
                 text: &text,
                 http,
             };
-            let (result, edit) = evaluate(check, &input).await;
+            let (result, edit) = evaluate(check, &input, &created_at).await;
             results.push(result);
             if let Some(Edit::Replace(v) | Edit::Redacted(v)) = edit {
                 changed = Some(v);
@@ -49,7 +49,7 @@ pub(super) async fn run_hook(
         let mut redactions = Vec::new();
         for (check, (result, edit)) in checks
             .iter()
-            .zip(join_all(checks.iter().map(|c| evaluate(c, &input))).await)
+            .zip(join_all(checks.iter().map(|c| evaluate(c, &input, &created_at))).await)
         {
             results.push(result);
             match edit {
@@ -86,10 +86,15 @@ pub(super) async fn run_hook(
     }
 }
 
-/// One check's result; an error counts as a pass unless the check sets `failOnError`.
-async fn evaluate(check: &CompiledCheck, input: &Input<'_>) -> (CheckResult, Option<Edit>) {
+/// One check's result; an error counts as a pass unless the check sets `failOnError`. Its
+/// `created_at` is the hook's (to the second, as recorded; formatting a time per check would
+/// cost more than most checks).
+async fn evaluate(
+    check: &CompiledCheck,
+    input: &Input<'_>,
+    created_at: &str,
+) -> (CheckResult, Option<Edit>) {
     let started = Instant::now();
-    let created_at = crate::store::now();
     let (verdict, data, error, edit) = match check.evaluate(input).await {
         Ok(found) => (found.verdict, found.data, None, found.edit),
         Err(e) => (
@@ -105,7 +110,7 @@ async fn evaluate(check: &CompiledCheck, input: &Input<'_>) -> (CheckResult, Opt
         data,
         error,
         execution_time: millis(started),
-        created_at,
+        created_at: created_at.to_string(),
         transformed: edit.is_some(),
         log: None,
         fail_on_error: check.fail_on_error,

@@ -168,14 +168,21 @@ fn upper_alnum(c: u8) -> bool {
     c.is_ascii_uppercase() || c.is_ascii_digit()
 }
 
+/// One pass: at each word start, the key prefixes that begin with its byte.
 fn secrets(text: &str, add: &mut impl FnMut(Finding)) {
     let b = text.as_bytes();
-    for &(prefix, body, min) in TOKENS {
-        for (start, _) in text.match_indices(prefix) {
+    for start in 0..b.len() {
+        if !matches!(b[start], b's' | b'r' | b'A' | b'g' | b'x') || !starts_word(b, start) {
+            continue;
+        }
+        for &(prefix, body, min) in TOKENS {
+            if !b[start..].starts_with(prefix.as_bytes()) {
+                continue;
+            }
             let rest = start + prefix.len();
             let len = b[rest..].iter().take_while(|c| body(**c)).count();
             let end = rest + len;
-            if len >= min && starts_word(b, start) && (end == b.len() || !is_word(b[end])) {
+            if len >= min && (end == b.len() || !is_word(b[end])) {
                 add(Finding {
                     category: Category::Secret,
                     start,
