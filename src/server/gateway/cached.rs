@@ -150,12 +150,6 @@ pub fn store(state: &Arc<AppState>, miss: Option<Box<Miss>>, answer: &mut Answer
     let price = served.price;
     let cost = move |usage: Option<Usage>| Some(price?.cost_usd(usage?));
     let body = match &mut answer.body {
-        // Guardrail results belong to the request that ran them; a hit gets its own.
-        AnswerBody::Json(Value::Object(v)) if v.contains_key("hook_results") => {
-            let mut v = v.clone();
-            v.remove("hook_results");
-            Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
-        }
         AnswerBody::Json(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
         AnswerBody::RawJson(bytes) => bytes.clone(),
         AnswerBody::Stream(forwarder) => {

@@ -150,17 +150,6 @@ fn denied(results: &HookResults) -> Value {
     })
 }
 
-/// The answer's JSON body, parsed if it was passed through as bytes.
-fn json_body(answer: &mut Answer) -> Option<&mut Value> {
-    if let AnswerBody::RawJson(bytes) = &answer.body {
-        answer.body = AnswerBody::Json(serde_json::from_slice(bytes).ok()?);
-    }
-    match &mut answer.body {
-        AnswerBody::Json(v) => Some(v),
-        _ => None,
-    }
-}
-
 impl Guard {
     /// Looks up the leaf's hooks and runs the input ones over `body`, changing it where they
     /// redact. `Err` is the answer when the leaf cannot go on: a 446, or an unknown guardrail.
@@ -257,7 +246,16 @@ impl Hooks {
         }
         let mut output_denied = false;
         if has_output_hooks(call) && !self.after.is_empty() {
-            if let Some(response) = json_body(answer) {
+            let parsed = match &answer.body {
+                AnswerBody::RawJson(bytes) => serde_json::from_slice(bytes).ok(),
+                _ => None,
+            };
+            let response = match (&parsed, &answer.body) {
+                (Some(v), _) => Some(v),
+                (None, AnswerBody::Json(v)) => Some(v),
+                _ => None,
+            };
+            if let Some(response) = response {
                 let (after, changed, deny) = run_stage(
                     state,
                     call,
@@ -269,7 +267,7 @@ impl Hooks {
                 )
                 .await;
                 if let Some(changed) = changed {
-                    *response = changed;
+                    answer.body = AnswerBody::Json(changed);
                 }
                 results.after_request_hooks = after;
                 output_denied = deny;
@@ -287,9 +285,8 @@ impl Hooks {
             if failed {
                 answer.status = FLAGGED;
             }
-            if let Some(Value::Object(body)) = json_body(answer) {
-                body.insert("hook_results".into(), json!(results));
-            }
+            // Added when the body is written (logging::respond), after the record has kept it.
+            answer.results_in_body = true;
         }
         answer.hook_results = Some(results);
     }

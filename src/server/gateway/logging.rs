@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::call::Call;
 use super::respond::{Answer, AnswerBody};
 use super::stream::StreamLog;
-use crate::api::guardrails::HookResult;
+use crate::api::guardrails::{HookResult, HookResults};
 use crate::api::logs::{LogRecord, KIND_REQUEST};
 use crate::guardrails::Stage;
 use crate::observe::record::{blank, kept_body, millis, set_tokens, Entry};
@@ -119,6 +119,14 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         AnswerBody::RawJson(bytes) => bytes,
     };
     entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
+    let bytes = match answer
+        .hook_results
+        .as_ref()
+        .filter(|_| answer.results_in_body)
+    {
+        Some(results) => with_hook_results(bytes, results),
+        None => bytes,
+    };
     let deferred = take_deferred(&call);
     if deferred.is_empty() {
         recorder.record(entry).await;
@@ -130,6 +138,29 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
     }
     answer.body = AnswerBody::RawJson(bytes);
     answer.into_response(&call.trace.trace_id)
+}
+
+/// The JSON object `body` with `"hook_results"` added as its last field, written into the
+/// encoded bytes (the body is not decoded again for it).
+fn with_hook_results(body: Bytes, results: &HookResults) -> Bytes {
+    let end = body.trim_ascii_end();
+    let Some(inner) = end.strip_suffix(b"}") else {
+        return body;
+    };
+    let Ok(results) = serde_json::to_vec(results) else {
+        return body;
+    };
+    let empty = inner.trim_ascii_end().ends_with(b"{");
+    let mut out = Vec::with_capacity(body.len() + results.len() + 20);
+    out.extend_from_slice(inner);
+    out.extend_from_slice(if empty {
+        b"\"hook_results\":"
+    } else {
+        b",\"hook_results\":"
+    });
+    out.extend_from_slice(&results);
+    out.push(b'}');
+    Bytes::from(out)
 }
 
 fn take_deferred(call: &Call) -> Vec<(Stage, JoinHandle<HookResult>)> {
@@ -165,5 +196,23 @@ impl Drop for Call {
             let record = entry(self, None);
             recorder.record_detached(record);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_results_are_added_as_the_last_field() {
+        let results = HookResults::default();
+        let added = |body: &str| {
+            let out = with_hook_results(Bytes::from(body.to_string()), &results);
+            String::from_utf8(out.to_vec()).unwrap()
+        };
+        let want = r#""hook_results":{"before_request_hooks":[],"after_request_hooks":[]}"#;
+        assert_eq!(added("{\"id\":1}\n"), format!("{{\"id\":1,{want}}}"));
+        assert_eq!(added("{ }"), format!("{{ {want}}}"));
+        assert_eq!(added("[1]"), "[1]", "only objects get them");
     }
 }

@@ -112,6 +112,9 @@ pub struct Answer {
     pub cache: Option<CacheNote>,
     /// What the guardrails said, when any ran.
     pub hook_results: Option<HookResults>,
+    /// Whether the client's body gets `hook_results` (kept out of the body until it is
+    /// written, so the record does not hold them twice).
+    pub results_in_body: bool,
 }
 
 impl Answer {
@@ -127,6 +130,7 @@ impl Answer {
             retry_wait: None,
             served: None,
             hook_results: None,
+            results_in_body: false,
             cache: None,
         }
     }
@@ -144,6 +148,7 @@ impl Answer {
             retry_wait: None,
             served: None,
             hook_results: None,
+            results_in_body: false,
             cache: None,
         }
     }
