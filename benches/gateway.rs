@@ -99,19 +99,21 @@ fn govern_admin_key(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
     update_admin_key(addr, admin_key, &limits)
 }
 
-/// A default config on the bench's key with five checks for each stage (three regexes, PII
-/// detection with redaction, a word count), none of which fails on the bench's texts.
+/// A default config on the bench's key with five checks on the input and five on the output
+/// (three regexes, PII detection with redaction, a word count), none of which fails on the
+/// bench's texts.
 fn guard_admin_key(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
-    let hooks = serde_json::json!([
-        {"regexMatch": {"rule": "(?i)ignore (all|previous) instructions", "not": true},
-         "wordCount": {"maxWords": 5000},
-         "portkey.pii": {"redact": true}},
-        {"regexMatch": {"rule": "\\b\\d{3}-\\d{2}-\\d{4}\\b", "not": true}},
-        {"regexMatch": {"rule": "(?i)password\\s*[:=]", "not": true}},
-    ]);
+    let check = |id: &str, parameters: serde_json::Value| serde_json::json!({"id": id, "parameters": parameters});
+    let hook = serde_json::json!([{"checks": [
+        check("default.regexMatch", serde_json::json!({"rule": "(?i)ignore (all|previous) instructions", "not": true})),
+        check("default.regexMatch", serde_json::json!({"rule": "\\b\\d{3}-\\d{2}-\\d{4}\\b", "not": true})),
+        check("default.regexMatch", serde_json::json!({"rule": "(?i)password\\s*[:=]", "not": true})),
+        check("portkey.pii", serde_json::json!({"redact": true})),
+        check("default.wordCount", serde_json::json!({"maxWords": 5000})),
+    ]}]);
     let config = serde_json::json!({
         "name": "bench-guarded",
-        "config": {"input_guardrails": hooks, "output_guardrails": hooks},
+        "config": {"before_request_hooks": hook, "after_request_hooks": hook},
     })
     .to_string();
     let auth = [("x-portkey-api-key", admin_key)];

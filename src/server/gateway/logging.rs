@@ -73,7 +73,6 @@ fn entry(call: &mut Call, answer: Option<&Answer>) -> Entry {
         bodies_logged: call.log_bodies,
         cache_status: cache.map_or("DISABLED", |c| c.status.as_str()).to_string(),
         cost_saved: hit.and_then(|c| c.saved),
-        hook_results: answer.and_then(|a| a.hook_results.clone()),
         ..blank(KIND_REQUEST, call.created_ms)
     };
     if let Some(u) = usage {
@@ -94,11 +93,14 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         .take()
         .expect("a call is recorded once, here or when dropped");
     let mut entry = entry(&mut call, Some(&answer));
+    // Moved, not copied: the body and the record each need them once.
+    let results = answer.hook_results.take();
     let body = std::mem::replace(&mut answer.body, AnswerBody::RawJson(Bytes::new()));
     // Encoded once: the same bytes go to the client and into the record.
     let bytes = match body {
         AnswerBody::Stream(mut forwarder) => {
             entry.record.ttft_ms = forwarder.first_event.map(|t| millis(t - call.started));
+            entry.record.hook_results = results;
             forwarder.log_to(StreamLog {
                 recorder,
                 entry,
@@ -111,6 +113,7 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         }
         AnswerBody::Replay(frames) => {
             entry.response_body = call.log_bodies.then(|| kept_body(&frames.concat()));
+            entry.record.hook_results = results;
             recorder.record(entry).await;
             answer.body = AnswerBody::Replay(frames);
             return answer.into_response(&call.trace.trace_id);
@@ -119,14 +122,11 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         AnswerBody::RawJson(bytes) => bytes,
     };
     entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
-    let bytes = match answer
-        .hook_results
-        .as_ref()
-        .filter(|_| answer.results_in_body)
-    {
+    let bytes = match results.as_ref().filter(|_| answer.results_in_body) {
         Some(results) => with_hook_results(bytes, results),
         None => bytes,
     };
+    entry.record.hook_results = results;
     let deferred = take_deferred(&call);
     if deferred.is_empty() {
         recorder.record(entry).await;
