@@ -21,7 +21,7 @@ pub struct Hook {
 }
 
 /// Keys of a shorthand object that are settings; every other key is a check id.
-const SETTINGS: &[&str] = &[
+pub const SHORTHAND_SETTINGS: &[&str] = &[
     "deny",
     "async",
     "sequential",
@@ -45,10 +45,12 @@ impl Hook {
         for (key, value) in obj {
             match snake_case(key).as_str() {
                 "checks" => specs = Some(value),
-                name if SETTINGS.contains(&name) => hook.setting(name, key, value, &mut errors),
+                name if SHORTHAND_SETTINGS.contains(&name) => {
+                    hook.setting(name, key, value, &mut errors)
+                }
                 _ => errors.push(format!(
                     "{key}: unknown field; expected one of checks, {}",
-                    SETTINGS.join(", ")
+                    SHORTHAND_SETTINGS.join(", ")
                 )),
             }
         }
@@ -79,7 +81,7 @@ impl Hook {
         let mut hook = Hook::new(id);
         for (key, value) in obj {
             let name = snake_case(key);
-            if SETTINGS.contains(&name.as_str()) {
+            if SHORTHAND_SETTINGS.contains(&name.as_str()) {
                 hook.setting(&name, key, value, &mut errors);
                 continue;
             }
@@ -155,7 +157,7 @@ impl Hook {
         }
     }
 
-    /// One of [`SETTINGS`], by its snake_case `name`; `key` is how the config spells it.
+    /// One of [`SHORTHAND_SETTINGS`], by its snake_case `name`; `key` is how the config spells it.
     fn setting(&mut self, name: &str, key: &str, value: &Value, errors: &mut Vec<String>) {
         let flag = |errors: &mut Vec<String>| {
             value.as_bool().unwrap_or_else(|| {

@@ -33,7 +33,7 @@ use crate::api::guardrails::HookResult;
 use crate::gateway::providers::adapter::Endpoint;
 
 pub(crate) use checks::compile as compile_check;
-pub use hook::Hook;
+pub use hook::{Hook, SHORTHAND_SETTINGS};
 
 /// Before the provider is called, or after it answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

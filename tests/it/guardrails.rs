@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::{
     add_openai_integration, gateway_env, http_send, openai_chat_json, openai_chat_sse,
-    wait_for_logs, HttpReply, TestEnv,
+    streamed_text, wait_for_logs, HttpReply, TestEnv,
 };
 use crate::upstream::{Reply, Upstream};
 
@@ -303,16 +303,7 @@ fn streams_carry_hook_results_before_and_after_the_answer() {
         checks(&last["hook_results"], "after_request_hooks"),
         [("default.contains".to_string(), true)]
     );
-    let text: String = data[1..done]
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|c| {
-            c["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect();
-    assert_eq!(text, "Streamed answer here");
+    assert_eq!(streamed_text(&data[1..done]), "Streamed answer here");
 
     let records = wait_for_logs(&env, "", 1);
     let recorded = &records[0]["hook_results"];

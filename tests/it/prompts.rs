@@ -387,7 +387,7 @@ fn render_and_completions_use_the_labelled_version_through_the_gateway() {
 
 #[test]
 fn prompt_completions_stream_when_asked() {
-    use crate::common::{add_openai_integration, gateway_env, openai_chat_sse};
+    use crate::common::{add_openai_integration, gateway_env, openai_chat_sse, streamed_text};
     use crate::upstream::{Reply, Upstream};
 
     let env = gateway_env(&[]);
@@ -414,17 +414,7 @@ fn prompt_completions_stream_when_asked() {
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("content-type"), Some("text/event-stream"));
-    let text: String = reply
-        .sse_data()
-        .iter()
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|c| {
-            c["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect();
-    assert_eq!(text, "Hello");
+    assert_eq!(streamed_text(&reply.sse_data()), "Hello");
     let sent = upstream.requests().last().unwrap().json();
     assert_eq!(
         sent["stream"], true,

@@ -4,19 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::check::{self, index, join, quote, Errors, Field};
+use crate::guardrails::SHORTHAND_SETTINGS;
 
-/// Keys of a shorthand guardrail object that are settings; every other key is a check id.
-const SHORTHAND_RESERVED: &[&str] = &[
-    "deny",
-    "async",
-    "sequential",
-    "on_fail",
-    "on_success",
-    "id",
-    "type",
-    "guardrail_version_id",
-];
+use super::check::{self, index, join, quote, Errors, Field};
 
 const RAW_HOOK_FIELDS: &[&str] = &[
     "id",
@@ -41,7 +31,7 @@ pub(super) fn check_guardrails(v: &Value, path: &str, e: &mut Errors) {
             Value::Object(obj) => {
                 let mut checks = 0;
                 for f in check::fields(obj, &p, e) {
-                    if SHORTHAND_RESERVED.contains(&f.name.as_str()) {
+                    if SHORTHAND_SETTINGS.contains(&f.name.as_str()) {
                         reserved(&f, e);
                     } else {
                         checks += 1;
@@ -85,7 +75,7 @@ fn shorthand_check(f: &Field, e: &mut Errors) {
             quote(f.key),
             check::describe(f.value)
         );
-        if let Some(s) = check::suggest(&f.name, SHORTHAND_RESERVED) {
+        if let Some(s) = check::suggest(&f.name, SHORTHAND_SETTINGS) {
             msg.push_str(&format!("; did you mean the setting {}?", quote(s)));
         }
         e.push(&f.path, msg);

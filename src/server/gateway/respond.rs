@@ -120,18 +120,9 @@ pub struct Answer {
 impl Answer {
     pub fn from_error(e: GatewayError, path: Option<String>) -> Answer {
         Answer {
-            status: e.status.as_u16(),
-            body: AnswerBody::Json(e.body()),
-            provider: None,
-            retry_count: 0,
             path,
             gateway_exception: true,
-            retry_after: None,
-            retry_wait: None,
-            served: None,
-            hook_results: None,
-            results_in_body: false,
-            cache: None,
+            ..Answer::from_status(e.status.as_u16(), e.body(), None)
         }
     }
 

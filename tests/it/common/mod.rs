@@ -840,6 +840,18 @@ impl HttpConn {
     }
 }
 
+/// The text of chat-completion stream chunks (`data:` payloads), joined.
+pub fn streamed_text(data: &[String]) -> String {
+    data.iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
+}
+
 /// Records are written moments after the answer: waits until `GET /v1/logs?QUERY` lists `n`
 /// of them.
 #[track_caller]
