@@ -395,7 +395,11 @@ fn show(ctx: &Ctx, result: &HookResult, transformed: Option<&Value>, stage: Stag
     }
     let failed = result.checks.iter().filter(|c| !c.verdict).count();
     ctx.printer.note(&match (result.verdict, result.deny) {
-        (true, _) => format!("passed: {} checks", result.checks.len()),
+        (true, _) => format!(
+            "passed: {} of {} checks",
+            result.checks.len(),
+            result.checks.len()
+        ),
         (false, true) => format!(
             "failed {failed} of {} checks: the request would be refused (446)",
             result.checks.len()

@@ -233,7 +233,7 @@ pub fn api_error(status: StatusCode, body: &str) -> CliError {
         ),
         409 => (
             ExitKind::Conflict,
-            "choose another slug or name, or update the existing one",
+            "it clashes with what exists: do what the message says (for a taken slug or name, choose another or update the existing one)",
         ),
         412 | 429 => (
             ExitKind::Limited,
