@@ -210,7 +210,8 @@ pub struct Trace {
 pub struct Span {
     pub span_id: String,
     pub parent_span_id: Option<String>,
-    /// `request`, `attempt` or `custom`.
+    /// `request`, `attempt`, `guardrail` (a hook of a request: 200 passed, 246 flagged, 446
+    /// refused) or `custom`.
     pub kind: String,
     pub name: String,
     /// The record the span belongs to (an attempt's is its request's).

@@ -105,7 +105,7 @@ fn span_line(label: &str, span: &Span, total_ms: f64, widths: &Widths, color: bo
     );
     // An attempt's tokens and cost are counted on its request's line, not its own.
     let (span_tokens, span_cost) = match span.kind.as_str() {
-        "attempt" => (String::new(), String::new()),
+        "attempt" | "guardrail" => (String::new(), String::new()),
         _ => (
             tokens(span.input_tokens, span.output_tokens),
             usd(span.cost),
@@ -120,7 +120,12 @@ fn span_line(label: &str, span: &Span, total_ms: f64, widths: &Widths, color: bo
         span.model.as_deref().unwrap_or("-"),
         model = widths.model,
     );
-    match span.error.as_deref().filter(|_| span.status >= 400) {
+    // A guardrail that flagged (246) without refusing says which checks failed too.
+    match span
+        .error
+        .as_deref()
+        .filter(|_| span.status >= 400 || span.status == 246)
+    {
         Some(error) => format!("{}  {}", line.trim_end(), first_chars(error, 80)),
         None => line.trim_end().to_string(),
     }

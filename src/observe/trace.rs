@@ -51,7 +51,8 @@ fn record_span(r: &LogRecord, trace_start: f64) -> Span {
                 children: Vec::new(),
             }
         })
-        .collect();
+        .collect::<Vec<Span>>();
+    let children = with_hook_spans(r, start, children);
     Span {
         span_id: r.span_id.clone(),
         parent_span_id: r.parent_span_id.clone(),
@@ -70,6 +71,70 @@ fn record_span(r: &LogRecord, trace_start: f64) -> Span {
         cost: r.cost,
         children,
     }
+}
+
+/// The request's guardrail hooks as spans beside its attempts: input hooks one after another
+/// ending where the first attempt began, output hooks one after another from where the last
+/// attempt ended (the results keep durations, not start times).
+fn with_hook_spans(r: &LogRecord, start: f64, attempts: Vec<Span>) -> Vec<Span> {
+    let Some(results) = &r.hook_results else {
+        return attempts;
+    };
+    let input_end = attempts.first().map_or(start, |a| a.start_offset_ms);
+    let input_total: f64 = results
+        .before_request_hooks
+        .iter()
+        .map(|h| h.execution_time)
+        .sum();
+    let output_start = attempts
+        .last()
+        .map_or(input_end, |a| a.start_offset_ms + a.duration_ms);
+    let stages = [
+        (
+            "input",
+            &results.before_request_hooks,
+            input_end - input_total,
+        ),
+        ("output", &results.after_request_hooks, output_start),
+    ];
+    let mut spans = Vec::new();
+    for (stage, hooks, mut at) in stages {
+        for hook in hooks.iter() {
+            let failed: Vec<&str> = hook
+                .checks
+                .iter()
+                .filter(|c| !c.verdict)
+                .map(|c| c.id.as_str())
+                .collect();
+            spans.push(Span {
+                span_id: format!("{}-{stage}-{}", r.span_id, spans.len() + 1),
+                parent_span_id: Some(r.span_id.clone()),
+                kind: "guardrail".into(),
+                name: format!("{stage} guardrail {}", hook.id),
+                log_id: r.id.clone(),
+                start_offset_ms: at.max(start),
+                duration_ms: hook.execution_time,
+                status: match (hook.verdict, hook.deny) {
+                    (true, _) => 200,
+                    (false, true) => 446,
+                    (false, false) => 246,
+                },
+                provider: None,
+                integration: None,
+                model: None,
+                error: (!failed.is_empty()).then(|| format!("failed: {}", failed.join(", "))),
+                input_tokens: 0,
+                output_tokens: 0,
+                cost: Some(0.0),
+                children: Vec::new(),
+            });
+            at += hook.execution_time;
+        }
+    }
+    let mut all = attempts;
+    all.extend(spans);
+    all.sort_by(|a, b| a.start_offset_ms.total_cmp(&b.start_offset_ms));
+    all
 }
 
 /// Builds the tree of `records` (oldest first). A record whose parent is missing from the

@@ -156,6 +156,20 @@ fn a_denying_input_guardrail_answers_446_without_calling_the_provider() {
         false
     );
     assert!(records[0]["attempts"].as_array().unwrap().is_empty());
+
+    // The trace shows the hook as a span of the request.
+    let trace_id = records[0]["trace_id"].as_str().unwrap();
+    let trace = env
+        .admin("GET", &format!("/v1/traces/{trace_id}"), None)
+        .json();
+    let hook = &trace["spans"][0]["children"][0];
+    assert_eq!(hook["kind"], "guardrail", "{trace}");
+    assert_eq!(hook["status"], 446);
+    assert_eq!(hook["error"], "failed: default.regexMatch");
+    env.run(&["trace", "show", trace_id])
+        .ok()
+        .stdout_has("input guardrail")
+        .stdout_has("failed: default.regexMatch");
 }
 
 #[test]
