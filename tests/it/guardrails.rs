@@ -482,3 +482,31 @@ fn cache_hits_get_this_request_s_hook_results_and_flagged_answers_are_not_cached
     }
     assert_eq!(upstream.requests().len(), 3);
 }
+
+#[test]
+fn a_refused_answer_is_asked_again_where_retry_lists_446() {
+    // Shouts on its first answer, then answers calmly.
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let upstream = Upstream::start(move |req| {
+        let model = req.json()["model"].as_str().unwrap_or("?").to_string();
+        let text = match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => "NO.",
+            _ => "Here you are.",
+        };
+        Reply::ok(openai_chat_json(&model, text))
+    });
+    let env = env_with(&[("oa", &upstream)]);
+    let config = json!({
+        "provider": "@oa",
+        "retry": {"attempts": 2, "on_status_codes": [446]},
+        "output_guardrails": [{"alluppercase": {"not": true}, "deny": true}]
+    });
+    let reply = chat(&env, &config, &ask("hi"));
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.header("x-portkey-retry-attempt-count"), Some("1"));
+    assert_eq!(
+        reply.json()["choices"][0]["message"]["content"],
+        "Here you are."
+    );
+    assert_eq!(upstream.requests().len(), 2);
+}
