@@ -14,6 +14,9 @@ pub struct Entry {
     pub created_ms: i64,
     pub request_body: Option<Bytes>,
     pub response_body: Option<Bytes>,
+    /// `record.hook_results` already encoded (for the client's body), so the writer does not
+    /// encode them again; `None` when they were not, or have changed since.
+    pub hook_results_json: Option<String>,
 }
 
 /// The most of one body a record keeps; the rest is cut (and the stored text is then no

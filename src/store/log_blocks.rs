@@ -360,6 +360,7 @@ mod tests {
             created_ms,
             request_body: None,
             response_body: None,
+            hook_results_json: None,
         }
     }
 

@@ -71,10 +71,13 @@ impl LogWriter {
                 let user = r.metadata.get("_user").and_then(Value::as_str);
                 let metadata = serde_json::to_string(&r.metadata).unwrap_or_default();
                 let attempts = serde_json::to_string(&r.attempts).unwrap_or_default();
-                let hook_results = r
-                    .hook_results
-                    .as_ref()
-                    .and_then(|h| serde_json::to_string(h).ok());
+                let hook_results = match &e.hook_results_json {
+                    Some(encoded) => Some(encoded.clone()),
+                    None => r
+                        .hook_results
+                        .as_ref()
+                        .and_then(|h| serde_json::to_string(h).ok()),
+                };
                 insert.execute(params![
                     r.id,
                     r.kind,

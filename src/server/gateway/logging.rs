@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::call::Call;
 use super::respond::{Answer, AnswerBody};
 use super::stream::StreamLog;
-use crate::api::guardrails::{HookResult, HookResults};
+use crate::api::guardrails::HookResult;
 use crate::api::logs::{LogRecord, KIND_REQUEST};
 use crate::guardrails::Stage;
 use crate::observe::record::{blank, kept_body, millis, set_tokens, Entry};
@@ -83,6 +83,7 @@ fn entry(call: &mut Call, answer: Option<&Answer>) -> Entry {
         created_ms: call.created_ms,
         request_body: call.log_bodies.then(|| kept_body(&call.raw_body)),
         response_body: None,
+        hook_results_json: None,
     }
 }
 
@@ -122,11 +123,14 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         AnswerBody::RawJson(bytes) => bytes,
     };
     entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
-    let bytes = match results.as_ref().filter(|_| answer.results_in_body) {
-        Some(results) => with_hook_results(bytes, results),
+    // Encoded once, for the client's body and the record.
+    let encoded = results.as_ref().and_then(|r| serde_json::to_string(r).ok());
+    let bytes = match encoded.as_deref().filter(|_| answer.results_in_body) {
+        Some(json) => with_hook_results(bytes, json),
         None => bytes,
     };
     entry.record.hook_results = results;
+    entry.hook_results_json = encoded;
     let deferred = take_deferred(&call);
     if deferred.is_empty() {
         recorder.record(entry).await;
@@ -142,14 +146,12 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
 
 /// The JSON object `body` with `"hook_results"` added as its last field, written into the
 /// encoded bytes (the body is not decoded again for it).
-fn with_hook_results(body: Bytes, results: &HookResults) -> Bytes {
+fn with_hook_results(body: Bytes, results: &str) -> Bytes {
     let end = body.trim_ascii_end();
     let Some(inner) = end.strip_suffix(b"}") else {
         return body;
     };
-    let Ok(results) = serde_json::to_vec(results) else {
-        return body;
-    };
+    let results = results.as_bytes();
     let empty = inner.trim_ascii_end().ends_with(b"{");
     let mut out = Vec::with_capacity(body.len() + results.len() + 20);
     out.extend_from_slice(inner);
@@ -158,7 +160,7 @@ fn with_hook_results(body: Bytes, results: &HookResults) -> Bytes {
     } else {
         b",\"hook_results\":"
     });
-    out.extend_from_slice(&results);
+    out.extend_from_slice(results);
     out.push(b'}');
     Bytes::from(out)
 }
@@ -174,6 +176,9 @@ fn take_deferred(call: &Call) -> Vec<(Stage, JoinHandle<HookResult>)> {
 
 /// Waits for the async hooks and adds their results to the record.
 pub async fn add_deferred(entry: &mut Entry, deferred: Vec<(Stage, JoinHandle<HookResult>)>) {
+    if !deferred.is_empty() {
+        entry.hook_results_json = None;
+    }
     let results = entry
         .record
         .hook_results
@@ -205,7 +210,8 @@ mod tests {
 
     #[test]
     fn hook_results_are_added_as_the_last_field() {
-        let results = HookResults::default();
+        let results =
+            serde_json::to_string(&crate::api::guardrails::HookResults::default()).unwrap();
         let added = |body: &str| {
             let out = with_hook_results(Bytes::from(body.to_string()), &results);
             String::from_utf8(out.to_vec()).unwrap()

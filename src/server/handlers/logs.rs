@@ -184,6 +184,7 @@ fn custom_entry(log: CustomLog, caller: &Caller, log_bodies: bool) -> Entry {
         created_ms,
         request_body,
         response_body,
+        hook_results_json: None,
     }
 }
 
