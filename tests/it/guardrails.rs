@@ -340,6 +340,25 @@ fn async_hooks_hold_nothing_up_and_reach_only_the_record() {
     let hook = &records[0]["hook_results"]["before_request_hooks"][0];
     assert_eq!(hook["async"], true);
     assert_eq!(hook["verdict"], false);
+
+    // The same for a stream replayed from the cache.
+    let mut cached = config.clone();
+    cached["cache"] = json!({"mode": "simple"});
+    let mut body = ask("no magic word");
+    body["stream"] = json!(true);
+    assert_eq!(
+        chat(&env, &cached, &body).header("x-portkey-cache-status"),
+        Some("MISS")
+    );
+    let replay = chat(&env, &cached, &body);
+    assert_eq!(
+        replay.header("x-portkey-cache-status"),
+        Some("HIT"),
+        "{replay}"
+    );
+    let records = wait_for_logs(&env, "cache_status=HIT", 1);
+    let hook = &records[0]["hook_results"]["before_request_hooks"][0];
+    assert_eq!(hook["async"], true, "{:#}", records[0]);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Every gateway request leaves one record: built here from the call and its answer, handed
 //! to the recorder before the answer goes out (or, for a stream, when the stream ends).
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::response::Response;
 use serde_json::Value;
@@ -12,6 +14,7 @@ use crate::api::guardrails::HookResult;
 use crate::api::logs::{LogRecord, KIND_REQUEST};
 use crate::guardrails::Stage;
 use crate::observe::record::{blank, kept_body, millis, set_tokens, Entry};
+use crate::observe::recorder::Recorder;
 use tokio::task::JoinHandle;
 
 /// nginx's "client closed request": the client left before the answer was ready.
@@ -115,7 +118,7 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         AnswerBody::Replay(frames) => {
             entry.response_body = call.log_bodies.then(|| kept_body(&frames.concat()));
             entry.record.hook_results = results;
-            recorder.record(entry).await;
+            hand_over(recorder, entry, take_deferred(&call)).await;
             answer.body = AnswerBody::Replay(frames);
             return answer.into_response(&call.trace.trace_id);
         }
@@ -131,15 +134,7 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
     };
     entry.record.hook_results = results;
     entry.hook_results_json = encoded;
-    let deferred = take_deferred(&call);
-    if deferred.is_empty() {
-        recorder.record(entry).await;
-    } else {
-        tokio::spawn(async move {
-            add_deferred(&mut entry, deferred).await;
-            recorder.record(entry).await;
-        });
-    }
+    hand_over(recorder, entry, take_deferred(&call)).await;
     answer.body = AnswerBody::RawJson(bytes);
     answer.into_response(&call.trace.trace_id)
 }
@@ -163,6 +158,23 @@ fn with_hook_results(body: Bytes, results: &str) -> Bytes {
     out.extend_from_slice(results);
     out.push(b'}');
     Bytes::from(out)
+}
+
+/// Records the entry now, or once its async hooks have finished (without holding up the
+/// answer).
+async fn hand_over(
+    recorder: Arc<Recorder>,
+    mut entry: Entry,
+    deferred: Vec<(Stage, JoinHandle<HookResult>)>,
+) {
+    if deferred.is_empty() {
+        recorder.record(entry).await;
+    } else {
+        tokio::spawn(async move {
+            add_deferred(&mut entry, deferred).await;
+            recorder.record(entry).await;
+        });
+    }
 }
 
 fn take_deferred(call: &Call) -> Vec<(Stage, JoinHandle<HookResult>)> {
