@@ -32,9 +32,9 @@
 //! a request rate limit and a model allow-list (none of them reached), to measure what
 //! governance costs per request. `TOLLGATE_BENCH_GUARDED=1` gives it a default config with
 //! five checks on the input and five on the output (three regexes, PII detection and a word
-//! count each), and `TOLLGATE_BENCH_PAD=N` adds N bytes of prose to the request's user
+//! count), and `TOLLGATE_BENCH_PAD=N` adds N bytes of prose to the request's user
 //! message, to measure what guardrails cost on a request of a given size.
-//! `TOLLGATE_BENCH_CACHED=1` sends the gateway's requests with a simple-cache config, so every
+//! `TOLLGATE_BENCH_CACHED=1` gives the key a default config with a simple cache, so every
 //! request after the first of each kind is a cache hit, and prints the hits' server-side time
 //! from their request records.
 //!
@@ -99,30 +99,47 @@ fn govern_admin_key(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
     update_admin_key(addr, admin_key, &limits)
 }
 
-/// A default config on the bench's key with five checks on the input and five on the output
-/// (three regexes, PII detection with redaction, a word count), none of which fails on the
-/// bench's texts.
-fn guard_admin_key(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
-    let check = |id: &str, parameters: serde_json::Value| serde_json::json!({"id": id, "parameters": parameters});
-    let hook = serde_json::json!([{"checks": [
-        check("default.regexMatch", serde_json::json!({"rule": "(?i)ignore (all|previous) instructions", "not": true})),
-        check("default.regexMatch", serde_json::json!({"rule": "\\b\\d{3}-\\d{2}-\\d{4}\\b", "not": true})),
-        check("default.regexMatch", serde_json::json!({"rule": "(?i)password\\s*[:=]", "not": true})),
-        check("portkey.pii", serde_json::json!({"redact": true})),
-        check("default.wordCount", serde_json::json!({"maxWords": 5000})),
-    ]}]);
-    let config = serde_json::json!({
-        "name": "bench-guarded",
-        "config": {"before_request_hooks": hook, "after_request_hooks": hook},
-    })
-    .to_string();
+/// The bench key's default config for the modes asked for: with `TOLLGATE_BENCH_GUARDED`, five
+/// checks on the input and five on the output (three regexes, PII detection with redaction, a
+/// word count; none fails on the bench's texts); with `TOLLGATE_BENCH_CACHED`, a simple cache.
+/// Saved, so the gateway reads it once, not with every request.
+fn bench_config() -> Option<serde_json::Value> {
+    let mut config = serde_json::Map::new();
+    if std::env::var_os("TOLLGATE_BENCH_GUARDED").is_some() {
+        let check = |id: &str, parameters: serde_json::Value| serde_json::json!({"id": id, "parameters": parameters});
+        let hook = serde_json::json!([{"checks": [
+            check("default.regexMatch", serde_json::json!({"rule": "(?i)ignore (all|previous) instructions", "not": true})),
+            check("default.regexMatch", serde_json::json!({"rule": "\\b\\d{3}-\\d{2}-\\d{4}\\b", "not": true})),
+            check("default.regexMatch", serde_json::json!({"rule": "(?i)password\\s*[:=]", "not": true})),
+            check("portkey.pii", serde_json::json!({"redact": true})),
+            check("default.wordCount", serde_json::json!({"maxWords": 5000})),
+        ]}]);
+        config.insert("before_request_hooks".into(), hook.clone());
+        config.insert("after_request_hooks".into(), hook);
+    }
+    if std::env::var_os("TOLLGATE_BENCH_CACHED").is_some() {
+        config.insert(
+            "cache".into(),
+            serde_json::json!({"mode": "simple", "max_age": 86400}),
+        );
+    }
+    (!config.is_empty()).then_some(serde_json::Value::Object(config))
+}
+
+/// Saves `config` and makes it the bench key's default.
+fn set_default_config(
+    addr: SocketAddr,
+    admin_key: &str,
+    config: serde_json::Value,
+) -> Result<(), String> {
+    let body = serde_json::json!({"name": "bench", "config": config}).to_string();
     let auth = [("x-portkey-api-key", admin_key)];
-    let create = build_request(addr, "POST", "/v1/configs", &auth, &config);
+    let create = build_request(addr, "POST", "/v1/configs", &auth, &body);
     let (status, body) = request_once(addr, &create).map_err(|e| format!("config: {e}"))?;
     let slug = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["data"]["slug"].as_str().map(String::from))
-        .ok_or_else(|| format!("creating the guarded config: {status} {body}"))?;
+        .ok_or_else(|| format!("saving the bench config: {status} {body}"))?;
     update_admin_key(
         addr,
         admin_key,
@@ -1301,15 +1318,12 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
     if std::env::var_os("TOLLGATE_BENCH_GOVERNED").is_some() {
         govern_admin_key(gw.addr, &gw.admin_key)?;
     }
-    if std::env::var_os("TOLLGATE_BENCH_GUARDED").is_some() {
-        guard_admin_key(gw.addr, &gw.admin_key)?;
+    if let Some(config) = bench_config() {
+        set_default_config(gw.addr, &gw.admin_key, config)?;
     }
     let gateway_auth = format!("Bearer {}", gw.admin_key);
     let cached = std::env::var_os("TOLLGATE_BENCH_CACHED").is_some();
-    let mut gw_headers = vec![("authorization", gateway_auth.as_str())];
-    if cached {
-        gw_headers.push(("x-portkey-config", CACHE_CONFIG));
-    }
+    let gw_headers = [("authorization", gateway_auth.as_str())];
     let direct_headers = [("authorization", "Bearer sk-bench")];
     let gateway_model = format!("@mock/{MODEL}");
     let path = "/v1/chat/completions";
@@ -1576,9 +1590,6 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
     println!("  load average after the run: {load_after}");
     Ok(())
 }
-
-/// Every gateway request of the cached mode goes through a simple cache.
-const CACHE_CONFIG: &str = r#"{"cache":{"mode":"simple","max_age":86400}}"#;
 
 /// The server-side time of the newest 1,000 cache hits: their records' `latency_ms`, from the
 /// request's arrival to its record being handed on (the body is then sent).
