@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::Json;
 
+use super::workspaces::workspace_id_of;
 use super::{check_name, Deleted, DELETED};
 use crate::api::error::ErrorBody;
 use crate::api::guardrails::{
@@ -19,7 +20,6 @@ use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
 use crate::server::state::AppState;
 use crate::store::guardrails::NewGuardrail;
-use crate::store::StoreError;
 
 type S = State<Arc<AppState>>;
 
@@ -59,15 +59,7 @@ pub async fn create(
     check_guardrail(&new.checks, &new.actions)?;
     let workspace_id = match new.workspace_id.as_deref() {
         None => DEFAULT_WORKSPACE_ID.to_string(),
-        Some(named) => match state.store.workspace(named) {
-            Ok(w) => w.id,
-            Err(StoreError::NotFound(_)) => {
-                return Err(ApiError::invalid(format!(
-                    "workspace_id: no workspace with id or slug {named:?}"
-                )))
-            }
-            Err(e) => return Err(e.into()),
-        },
+        Some(named) => workspace_id_of(&state, named)?,
     };
     let created = state.store.create_guardrail(&NewGuardrail {
         name: new.name.trim(),

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{Map, Value};
 
+use super::workspaces::workspace_id_of;
 use super::{check_name, Deleted, DELETED};
 use crate::api::error::ErrorBody;
 use crate::api::governance::{Owner, OWNER_API_KEY};
@@ -21,7 +22,7 @@ use crate::server::governance::{
     as_change, check_limits_change, check_new_limits, store_limits, with_limits,
 };
 use crate::server::state::AppState;
-use crate::store::{parse_time, NewKey, StoreError};
+use crate::store::{parse_time, NewKey};
 
 type S = State<Arc<AppState>>;
 
@@ -91,13 +92,7 @@ fn workspace_of(
             "organisation keys belong to no workspace: leave out workspace_id, or create a workspace key",
         )),
         (_, None) => Ok(Some(DEFAULT_WORKSPACE_ID.into())),
-        (_, Some(named)) => match state.store.workspace(named) {
-            Ok(w) => Ok(Some(w.id)),
-            Err(StoreError::NotFound(_)) => Err(ApiError::invalid(format!(
-                "workspace_id: no workspace with id or slug {named:?}"
-            ))),
-            Err(e) => Err(e.into()),
-        },
+        (_, Some(named)) => workspace_id_of(state, named).map(Some),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::server::governance::{
     as_change, check_limits_change, check_new_limits, store_limits, with_limits,
 };
 use crate::server::state::AppState;
+use crate::store::StoreError;
 
 type S = State<Arc<AppState>>;
 
@@ -26,6 +27,17 @@ fn owner(id: &str) -> Owner {
     Owner {
         kind: OWNER_WORKSPACE.into(),
         id: id.into(),
+    }
+}
+
+/// The id of the workspace a request body names (by id or slug) in `workspace_id`.
+pub fn workspace_id_of(state: &AppState, named: &str) -> ApiResult<String> {
+    match state.store.workspace(named) {
+        Ok(w) => Ok(w.id),
+        Err(StoreError::NotFound(_)) => Err(ApiError::invalid(format!(
+            "workspace_id: no workspace with id or slug {named:?}"
+        ))),
+        Err(e) => Err(e.into()),
     }
 }
 
