@@ -246,13 +246,13 @@ impl Hooks {
         }
         let mut output_denied = false;
         if has_output_hooks(call) && !self.after.is_empty() {
-            let parsed = match &answer.body {
-                AnswerBody::RawJson(bytes) => serde_json::from_slice(bytes).ok(),
-                _ => None,
-            };
-            let response = match (&parsed, &answer.body) {
-                (Some(v), _) => Some(v),
-                (None, AnswerBody::Json(v)) => Some(v),
+            let parsed: Option<Value>;
+            let response = match &answer.body {
+                AnswerBody::RawJson(bytes) => {
+                    parsed = serde_json::from_slice(bytes).ok();
+                    parsed.as_ref()
+                }
+                AnswerBody::Json(v) => Some(v),
                 _ => None,
             };
             if let Some(response) = response {
