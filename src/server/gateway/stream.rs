@@ -185,7 +185,9 @@ impl Forwarder {
         let Some(answer) = self.body() else {
             return;
         };
-        self.raw_response = Some(answer.clone());
+        if self.log_body {
+            self.raw_response = Some(answer.clone());
+        }
         let results = output(answer).await;
         if matches!(self.framing, Framing::Chat { .. }) {
             self.hook_frame = Some(hook_chunk("after_request_hooks", &results));
