@@ -821,7 +821,12 @@ fn clock_ticks_per_sec() -> f64 {
 
 /// utime + stime of a whole process (all its threads), in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    cpu_ticks_of(&pid.to_string())
+}
+
+/// utime + stime of `/proc/{path}/stat` (a process or one of its threads), in clock ticks.
+fn cpu_ticks_of(path: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{path}/stat")) else {
         return 0;
     };
     let Some(close) = stat.rfind(')') else {
@@ -836,6 +841,21 @@ fn cpu_ticks(pid: u32) -> u64 {
     };
     // After "pid (comm)": state is field 3, utime 14, stime 15.
     field(11) + field(12)
+}
+
+/// utime + stime of a process's threads named `name`, in clock ticks.
+fn thread_ticks(pid: u32, name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let tid: u32 = t.file_name().to_str()?.parse().ok()?;
+            (comm.trim_end() == name).then(|| cpu_ticks_of(&format!("{pid}/task/{tid}")))
+        })
+        .sum()
 }
 
 fn status_kib(pid: u32, key: &str) -> Option<u64> {
@@ -901,6 +921,8 @@ struct Pids {
 struct Snap {
     at: Instant,
     gateway: u64,
+    /// The gateway's request-record writer thread.
+    recorder: u64,
     mock: u64,
     me: u64,
     others: HashMap<u32, u64>,
@@ -913,6 +935,8 @@ fn snap(pids: Pids) -> Snap {
     Snap {
         at: Instant::now(),
         gateway: cpu_ticks(pids.gateway),
+        // `tollgate-recorder`, cut to the kernel's 15 characters of a thread's name.
+        recorder: thread_ticks(pids.gateway, "tollgate-record"),
         mock: cpu_ticks(pids.mock),
         me: cpu_ticks(std::process::id()),
         others: others_ticks(pids),
@@ -925,6 +949,7 @@ fn snap(pids: Pids) -> Snap {
 struct Usage {
     secs: f64,
     gateway: f64,
+    recorder: f64,
     mock: f64,
     me: f64,
     /// Every other process, kernel threads included (processes that ended in the window are
@@ -945,6 +970,7 @@ fn usage(a: &Snap, b: &Snap, hz: f64) -> Usage {
     Usage {
         secs: (b.at - a.at).as_secs_f64(),
         gateway: d(a.gateway, b.gateway),
+        recorder: d(a.recorder, b.recorder),
         mock: d(a.mock, b.mock),
         me: d(a.me, b.me),
         other,
@@ -1554,6 +1580,13 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
             u.secs * cpus as f64,
             u.steal
         );
+        if u.recorder > 0.0 {
+            println!(
+                "    recorder thread: {:.2} CPU s, {:.1} µs per request",
+                u.recorder,
+                u.recorder * 1e6 / l.requests.max(1) as f64
+            );
+        }
     };
     println!();
     describe("gateway", &gw_loop);
