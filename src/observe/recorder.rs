@@ -185,22 +185,28 @@ impl Writer {
             }
         };
         self.metrics.records_written(seqs.len() as u64);
-        let records: Vec<Arc<LogRecord>> = entries
-            .into_iter()
-            .zip(seqs)
-            .map(|(e, seq)| {
-                self.metrics.observe(&e.record);
-                let record = Arc::new(e.record);
-                // No subscribers is the usual case, not an error.
+        // A record is shared only when someone takes it: live subscribers or the exporter.
+        let live = self.publish.receiver_count() > 0;
+        let mut exported = Vec::new();
+        for (e, seq) in entries.into_iter().zip(seqs) {
+            self.metrics.observe(&e.record);
+            if !live && self.otlp.is_none() {
+                continue;
+            }
+            let record = Arc::new(e.record);
+            if live {
+                // A subscriber may have left since; that is not an error.
                 let _ = self.publish.send(Committed {
                     seq,
                     record: record.clone(),
                 });
-                record
-            })
-            .collect();
+            }
+            if self.otlp.is_some() {
+                exported.push(record);
+            }
+        }
         if let Some(otlp) = &self.otlp {
-            otlp.export(records);
+            otlp.export(exported);
         }
     }
 
