@@ -1,6 +1,6 @@
 //! Block summaries of the request log. For each run of [`BLOCK_RECORDS`] consecutive records
-//! (by `seq`), `log_blocks` keeps the range of their times and costs, their highest latency and a Bloom
-//! filter of the values that list filters compare for equality. A filter that no index serves
+//! (by `seq`), `log_blocks` keeps the range of their times, the ranges of the costs of the answered
+//! (2xx) and of the other records, their highest latency and a Bloom filter of the values that list filters compare for equality. A filter that no index serves
 //! in time order (provider, cache status, kind, metadata, cost and latency bounds) then reads
 //! only the blocks that may hold a match, newest first: a value that matches nothing reads no
 //! records at all, a rare one reads only the blocks it is in.
@@ -56,25 +56,48 @@ fn metadata_tag(key: &str, value: &str) -> u64 {
 /// reads back from the table as well as those it inserts.
 pub struct Summarised<'a> {
     pub created_ms: i64,
+    pub trace_id: &'a str,
     pub model: Option<&'a str>,
     pub provider: Option<&'a str>,
     pub kind: &'a str,
     pub cache_status: &'a str,
     pub metadata: &'a Map<String, Value>,
     pub cost: Option<f64>,
+    pub status: u16,
     pub latency_ms: f64,
+}
+
+/// A range of costs, or none when no record has one.
+type CostRange = Option<(f64, f64)>;
+
+fn widen(range: CostRange, cost: f64) -> CostRange {
+    Some(range.map_or((cost, cost), |(lo, hi)| (lo.min(cost), hi.max(cost))))
+}
+
+fn union(a: CostRange, b: CostRange) -> CostRange {
+    match (a, b) {
+        (Some((lo, hi)), other) | (other, Some((lo, hi))) => widen(widen(other, lo), hi),
+        (None, None) => None,
+    }
+}
+
+/// Whether a status is an answer's (2xx), whose costs are summarised apart.
+fn answered(status: u16) -> bool {
+    (200..300).contains(&status)
 }
 
 impl<'a> Summarised<'a> {
     pub fn of(created_ms: i64, r: &'a LogRecord) -> Summarised<'a> {
         Summarised {
             created_ms,
+            trace_id: &r.trace_id,
             model: r.model.as_deref(),
             provider: r.provider.as_deref(),
             kind: &r.kind,
             cache_status: &r.cache_status,
             metadata: &r.metadata,
             cost: r.cost,
+            status: r.status,
             latency_ms: r.latency_ms,
         }
     }
@@ -88,8 +111,9 @@ pub struct Block {
     records: usize,
     min_created_ms: i64,
     max_created_ms: i64,
-    /// Over the records with a cost.
-    cost: Option<(f64, f64)>,
+    /// Over the answered (2xx) records with a cost, and over the other records with one.
+    answered_cost: CostRange,
+    failed_cost: CostRange,
     max_latency_ms: f64,
     tags: HashSet<u64>,
     /// A metadata value that is not a string (the gateway and custom records store only
@@ -106,7 +130,8 @@ impl Block {
             records: 0,
             min_created_ms: r.created_ms,
             max_created_ms: r.created_ms,
-            cost: None,
+            answered_cost: None,
+            failed_cost: None,
             max_latency_ms: r.latency_ms,
             tags: HashSet::new(),
             opaque: false,
@@ -121,9 +146,14 @@ impl Block {
         self.min_created_ms = self.min_created_ms.min(r.created_ms);
         self.max_created_ms = self.max_created_ms.max(r.created_ms);
         if let Some(c) = r.cost {
-            self.cost = Some(self.cost.map_or((c, c), |(lo, hi)| (lo.min(c), hi.max(c))));
+            if answered(r.status) {
+                self.answered_cost = widen(self.answered_cost, c);
+            } else {
+                self.failed_cost = widen(self.failed_cost, c);
+            }
         }
         self.max_latency_ms = self.max_latency_ms.max(r.latency_ms);
+        self.tags.insert(tag(&["trace", r.trace_id]));
         self.tags.insert(tag(&["kind", r.kind]));
         self.tags.insert(tag(&["cache_status", r.cache_status]));
         if let Some(m) = r.model {
@@ -162,18 +192,23 @@ impl Block {
     fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
         conn.prepare_cached(
             "INSERT OR REPLACE INTO log_blocks (first_seq, last_seq, min_created_ms, \
-             max_created_ms, min_cost, max_cost, max_latency_ms, bloom) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             max_created_ms, min_cost, max_cost, max_latency_ms, bloom, ok_min_cost, ok_max_cost, \
+             failed_min_cost, failed_max_cost) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             self.first_seq,
             self.last_seq,
             self.min_created_ms,
             self.max_created_ms,
-            self.cost.map(|c| c.0),
-            self.cost.map(|c| c.1),
+            union(self.answered_cost, self.failed_cost).map(|c| c.0),
+            union(self.answered_cost, self.failed_cost).map(|c| c.1),
             self.max_latency_ms,
             self.bloom(),
+            self.answered_cost.map(|c| c.0),
+            self.answered_cost.map(|c| c.1),
+            self.failed_cost.map(|c| c.0),
+            self.failed_cost.map(|c| c.1),
         ])?;
         Ok(())
     }
@@ -219,7 +254,7 @@ impl Blocks {
         let mut blocks = Blocks::default();
         let mut stmt = conn.prepare(
             "SELECT seq, created_ms, model, provider, kind, cache_status, metadata, cost, \
-             latency_ms FROM logs \
+             latency_ms, status, trace_id FROM logs \
              WHERE seq > (SELECT COALESCE(MAX(last_seq), 0) FROM log_blocks) ORDER BY seq",
         )?;
         let mut rows = stmt.query([])?;
@@ -227,16 +262,19 @@ impl Blocks {
             let text = |i: usize| -> rusqlite::Result<Option<String>> { row.get(i) };
             let (model, provider) = (text(2)?, text(3)?);
             let (kind, cache_status): (String, String) = (row.get(4)?, row.get(5)?);
+            let trace_id: String = row.get(10)?;
             let metadata: Map<String, Value> =
                 serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default();
             let summarised = Summarised {
                 created_ms: row.get(1)?,
+                trace_id: &trace_id,
                 model: model.as_deref(),
                 provider: provider.as_deref(),
                 kind: &kind,
                 cache_status: &cache_status,
                 metadata: &metadata,
                 cost: row.get(7)?,
+                status: row.get(9)?,
                 latency_ms: row.get(8)?,
             };
             blocks.add(row.get(0)?, &summarised);
@@ -260,7 +298,7 @@ pub fn prune(conn: &Connection, last_seq: i64, before_ms: i64) -> rusqlite::Resu
 }
 
 /// Whether a filter has a condition that no index serves in time order, which the summaries
-/// can. A trace has an index and few records: it is read through that.
+/// can. A trace has few records: they are read through [`trace_ranges`] instead.
 pub fn serves(f: &LogFilter) -> bool {
     f.trace_id.is_none()
         && (f.provider.is_some()
@@ -278,11 +316,14 @@ pub struct Wanted {
     min_cost: Option<f64>,
     max_cost: Option<f64>,
     min_latency_ms: Option<f64>,
+    /// Where in [`SUMMARY_COLUMNS`] the cost range a cost bound is checked against starts: 5
+    /// for all records', 7 for the answered records', 9 for the others'.
+    cost_columns: usize,
 }
 
 /// The columns of `log_blocks` that [`Wanted::may_hold`] reads, in its order.
-pub const SUMMARY_COLUMNS: &str = "first_seq, last_seq, max_created_ms, min_cost, max_cost, \
-    max_latency_ms, bloom";
+pub const SUMMARY_COLUMNS: &str = "first_seq, last_seq, max_created_ms, max_latency_ms, bloom, \
+    min_cost, max_cost, ok_min_cost, ok_max_cost, failed_min_cost, failed_max_cost";
 
 impl Wanted {
     pub fn new(f: &LogFilter) -> Wanted {
@@ -305,18 +346,25 @@ impl Wanted {
         for (k, v) in &f.metadata {
             tags.push(metadata_tag(k, v));
         }
+        let cost_columns = match f.status.map(|s| s.range()) {
+            Some((lo, hi)) if answered(lo) && answered(hi) => 7,
+            Some((lo, hi)) if hi < 200 || lo >= 300 => 9,
+            _ => 5,
+        };
         Wanted {
             tags,
             min_cost: f.min_cost,
             max_cost: f.max_cost,
             min_latency_ms: f.min_latency_ms,
+            cost_columns,
         }
     }
 
     /// Whether the block in `row` (of [`SUMMARY_COLUMNS`]) may hold a matching record.
     pub fn may_hold(&self, row: &Row) -> rusqlite::Result<bool> {
-        let (min_cost, max_cost): (Option<f64>, Option<f64>) = (row.get(3)?, row.get(4)?);
-        let max_latency: f64 = row.get(5)?;
+        let max_latency: f64 = row.get(3)?;
+        let (min_cost, max_cost): (Option<f64>, Option<f64>) =
+            (row.get(self.cost_columns)?, row.get(self.cost_columns + 1)?);
         if self
             .min_cost
             .is_some_and(|m| max_cost.is_none_or(|c| c < m))
@@ -327,16 +375,56 @@ impl Wanted {
         {
             return Ok(false);
         }
-        let bloom = row.get_ref(6)?.as_blob()?;
-        if bloom.is_empty() {
-            return Ok(true);
-        }
-        let bits = bloom.len() * 8;
-        Ok(self
-            .tags
-            .iter()
-            .all(|&t| positions(t, bits).all(|bit| bloom[bit / 8] & (1 << (bit % 8)) != 0)))
+        let bloom = row.get_ref(4)?.as_blob()?;
+        Ok(self.tags.iter().all(|&t| may_hold(bloom, t)))
     }
+}
+
+/// Whether a block's Bloom filter may hold `tag` (an empty filter may hold anything).
+fn may_hold(bloom: &[u8], tag: u64) -> bool {
+    let bits = bloom.len() * 8;
+    bloom.is_empty() || positions(tag, bits).all(|bit| bloom[bit / 8] & (1 << (bit % 8)) != 0)
+}
+
+/// The ranges of `seq` (first, last) that may hold records of a trace made between `since_ms`
+/// (inclusive) and `until_ms` (exclusive): the blocks whose filter may hold it, then every
+/// record past the last block. A trace's records are few and close in time, so this replaces
+/// an index on `trace_id`, which would cost the recorder a B-tree insert per record at a
+/// random place (trace ids from clients are random).
+pub fn trace_ranges(
+    conn: &Connection,
+    trace_id: &str,
+    since_ms: i64,
+    until_ms: i64,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    let wanted = tag(&["trace", trace_id]);
+    let mut stmt = conn.prepare_cached(
+        "SELECT first_seq, last_seq, bloom FROM log_blocks \
+         WHERE max_created_ms >= ?1 AND min_created_ms < ?2 ORDER BY first_seq",
+    )?;
+    let mut rows = stmt.query(params![since_ms, until_ms])?;
+    let mut ranges: Vec<(i64, i64)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        if !may_hold(row.get_ref(2)?.as_blob()?, wanted) {
+            continue;
+        }
+        let (first, last): (i64, i64) = (row.get(0)?, row.get(1)?);
+        match ranges.last_mut() {
+            Some(r) if r.1 + 1 == first => r.1 = last,
+            _ => ranges.push((first, last)),
+        }
+    }
+    ranges.push((covered(conn)? + 1, i64::MAX));
+    Ok(ranges)
+}
+
+/// The last record a block summarises; the records after it are in none yet.
+pub fn covered(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COALESCE(MAX(last_seq), 0) FROM log_blocks",
+        [],
+        |r| r.get(0),
+    )
 }
 
 #[cfg(test)]
@@ -375,6 +463,99 @@ mod tests {
             .collect()
     }
 
+    /// A store holding 2,500 records made by [`entry`], each changed by `change`.
+    fn stored(change: impl Fn(i64, &mut Entry)) -> (tempfile::TempDir, Store, Vec<Entry>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Cipher::new(&[7; 32])).unwrap();
+        let entries: Vec<Entry> = (0..2500)
+            .map(|i| {
+                let mut e = entry(i);
+                change(i, &mut e);
+                e
+            })
+            .collect();
+        store.log_writer().unwrap().insert(&entries).unwrap();
+        (dir, store, entries)
+    }
+
+    /// Deletes the summaries `filter` (a WHERE clause, or nothing) picks.
+    fn forget_blocks(dir: &tempfile::TempDir, filter: &str) {
+        Connection::open(dir.path().join(DB_FILE))
+            .unwrap()
+            .execute(&format!("DELETE FROM log_blocks {filter}"), [])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_trace_is_found_through_the_blocks_that_may_hold_it() {
+        let (dir, store, entries) = stored(|i, e| e.record.trace_id = format!("trace-{}", i % 700));
+        let of_trace = |n: i64| -> Vec<String> {
+            (0..2500)
+                .filter(|i| i % 700 == n)
+                .map(|i| entries[i as usize].record.id.clone())
+                .collect()
+        };
+        let check = |store: &Store| {
+            let found: Vec<String> = store
+                .trace_records("trace-5")
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(found, of_trace(5));
+            let mut newest_first = of_trace(699);
+            newest_first.reverse();
+            assert_eq!(ids(store, &[("trace_id", "trace-699")]), newest_first);
+            assert!(store.trace_records("absent").unwrap().is_empty());
+            let f = LogFilter::from_pairs([("trace_id", "trace-6"), ("provider", "openai")]);
+            assert_eq!(store.log_count(&f.unwrap()).unwrap(), 4);
+        };
+        check(&store);
+        // Records no block summarises yet are read all the same.
+        forget_blocks(&dir, "WHERE first_seq > 1");
+        check(&store);
+    }
+
+    #[test]
+    fn a_cost_bound_with_a_status_checks_that_status_class_costs() {
+        // Every block holds free errors and paid answers, but no free answer and, but for
+        // one, no paid error.
+        let (_dir, store, entries) = stored(|i, e| {
+            e.record.cost = Some((i + 1) as f64 / 1e6);
+            if i % 10 == 3 {
+                e.record.status = 500;
+                e.record.cost = Some(if i == 1203 { 0.5 } else { 0.0 });
+            }
+        });
+        let newest_first = |pick: &dyn Fn(&Entry) -> bool| -> Vec<String> {
+            let mut ids: Vec<String> = entries
+                .iter()
+                .filter(|e| pick(e))
+                .map(|e| e.record.id.clone())
+                .collect();
+            ids.reverse();
+            ids.truncate(50);
+            ids
+        };
+        assert!(ids(&store, &[("status", "200"), ("max_cost", "0")]).is_empty());
+        assert_eq!(
+            ids(&store, &[("status", "5xx"), ("min_cost", "0.1")]),
+            newest_first(&|e| e.record.status == 500 && e.record.cost == Some(0.5))
+        );
+        assert_eq!(
+            ids(&store, &[("status", "5xx"), ("max_cost", "0")]),
+            newest_first(&|e| e.record.status == 500 && e.record.cost == Some(0.0))
+        );
+        assert_eq!(
+            ids(&store, &[("max_cost", "0")]),
+            newest_first(&|e| e.record.cost == Some(0.0))
+        );
+        assert_eq!(
+            ids(&store, &[("status", "2xx"), ("min_cost", "0.0024")]),
+            newest_first(&|e| e.record.status == 200 && e.record.cost >= Some(0.0024))
+        );
+    }
+
     #[test]
     fn records_stored_before_the_summaries_are_read_then_covered() {
         let dir = tempfile::tempdir().unwrap();
@@ -406,10 +587,7 @@ mod tests {
         assert_eq!(blocks(), 3);
         check(&store);
         // As if a version without summaries had stored them: they are read all the same.
-        Connection::open(dir.path().join(DB_FILE))
-            .unwrap()
-            .execute("DELETE FROM log_blocks", [])
-            .unwrap();
+        forget_blocks(&dir, "");
         check(&store);
         // The next writer summarises them.
         drop(store.log_writer().unwrap());

@@ -211,13 +211,20 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
     if let Some(v) = &f.provider {
         c.push("provider = ?", [text(v)]);
     }
-    match f.status.map(|s| s.range()) {
-        Some((lo, hi)) if lo == hi => c.push("status = ?", [Sql::Integer(lo.into())]),
-        Some((lo, hi)) => c.push(
-            "status BETWEEN ? AND ?",
-            [Sql::Integer(lo.into()), Sql::Integer(hi.into())],
-        ),
-        None => {}
+    if let Some((lo, hi)) = f.status.map(|s| s.range()) {
+        if lo == hi {
+            c.push("status = ?", [Sql::Integer(lo.into())]);
+        } else {
+            c.push(
+                "status BETWEEN ? AND ?",
+                [Sql::Integer(lo.into()), Sql::Integer(hi.into())],
+            );
+        }
+        // The status index holds only the records other than 200 (migration 11); the planner
+        // uses it only when the query says so in these words.
+        if !(lo..=hi).contains(&200) {
+            c.push("status <> 200", []);
+        }
     }
     if let Some(v) = &f.api_key {
         c.push(
@@ -255,6 +262,26 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
     }
     if let Some(v) = &f.kind {
         c.push("kind = ?", [text(v)]);
+    }
+    Ok(c)
+}
+
+/// [`clause`] for a query on `conn` (`FROM logs {sql}`): a trace's records are found through
+/// the blocks that may hold them, as there is no index on `trace_id`.
+fn clause_on(conn: &Connection, f: &LogFilter) -> StoreResult<Clause> {
+    let mut c = clause(f, time::OffsetDateTime::now_utc())?;
+    if let Some(trace_id) = &f.trace_id {
+        let ranges = log_blocks::trace_ranges(conn, trace_id, c.since_ms, c.until_ms)?;
+        let condition = vec!["seq BETWEEN ? AND ?"; ranges.len()].join(" OR ");
+        c.push(
+            &format!("({condition})"),
+            ranges
+                .into_iter()
+                .flat_map(|(first, last)| [Sql::Integer(first), Sql::Integer(last)]),
+        );
+        // Read by seq: an index the planner might choose for another condition (a model's)
+        // could lead through far more records. `FROM logs {sql}` takes the hint.
+        c.sql.insert_str(0, "NOT INDEXED ");
     }
     Ok(c)
 }
@@ -392,12 +419,7 @@ fn newest_by_blocks(
         found.truncate(n);
         Ok(())
     };
-    let covered: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(last_seq), 0) FROM log_blocks",
-        [],
-        |r| r.get(0),
-    )?;
-    read(&mut found, covered + 1, i64::MAX)?;
+    read(&mut found, log_blocks::covered(&tx)? + 1, i64::MAX)?;
     let wanted = Wanted::new(f);
     let mut blocks = tx.prepare(&format!(
         "SELECT {SUMMARY_COLUMNS} FROM log_blocks WHERE max_created_ms >= ?1 \
@@ -472,7 +494,8 @@ impl super::Store {
 
     /// A page of records matching `f`, newest first, and the cursor of the next page.
     pub fn logs(&self, f: &LogFilter) -> StoreResult<(Vec<LogRecord>, Option<String>)> {
-        let mut c = clause(f, time::OffsetDateTime::now_utc())?;
+        let conn = self.logs_conn();
+        let mut c = clause_on(&conn, f)?;
         if let Some(v) = &f.cursor {
             let (ms, seq) = cursor(v)?;
             c.push(
@@ -482,7 +505,6 @@ impl super::Store {
             c.until_ms = c.until_ms.min(ms.saturating_add(1));
         }
         let limit = f.limit();
-        let conn = self.logs_conn();
         let by_blocks = log_blocks::serves(f);
         let index = if by_blocks {
             few_through_index(&conn, f)?
@@ -520,8 +542,9 @@ impl super::Store {
     }
 
     pub fn log_count(&self, f: &LogFilter) -> StoreResult<u64> {
-        let c = clause(f, time::OffsetDateTime::now_utc())?;
-        let n: i64 = self.logs_conn().query_row(
+        let conn = self.logs_conn();
+        let c = clause_on(&conn, f)?;
+        let n: i64 = conn.query_row(
             &format!("SELECT COUNT(*) FROM logs {}", c.sql),
             params_from_iter(c.params),
             |r| r.get(0),
@@ -536,9 +559,9 @@ impl super::Store {
         f: &LogFilter,
         limit: u32,
     ) -> StoreResult<Vec<(i64, LogRecord)>> {
-        let mut c = clause(f, time::OffsetDateTime::now_utc())?;
-        c.push("seq > ?", [Sql::Integer(seq)]);
         let conn = self.logs_conn();
+        let mut c = clause_on(&conn, f)?;
+        c.push("seq > ?", [Sql::Integer(seq)]);
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM logs {} ORDER BY seq LIMIT {limit}",
             c.sql
@@ -569,11 +592,17 @@ impl super::Store {
     /// Every record of a trace, oldest first.
     pub fn trace_records(&self, trace_id: &str) -> StoreResult<Vec<LogRecord>> {
         let conn = self.logs_conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM logs WHERE trace_id = ?1 ORDER BY created_ms, seq"
+        let f = LogFilter {
+            trace_id: Some(trace_id.to_string()),
+            ..LogFilter::default()
+        };
+        let c = clause_on(&conn, &f)?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM logs {} ORDER BY created_ms, seq",
+            c.sql
         ))?;
         let rows = stmt
-            .query_map([trace_id], read_record)?
+            .query_map(params_from_iter(c.params), read_record)?
             .map(|r| r.map(|(_, record)| record))
             .collect::<Result<_, _>>()?;
         Ok(rows)
@@ -647,7 +676,8 @@ impl super::Store {
     /// Totals per group over the records matching `f` (gateway requests and custom records),
     /// in the order of the groups' keys.
     pub fn usage_groups(&self, by: &GroupBy, f: &LogFilter) -> StoreResult<Vec<UsageGroup>> {
-        let c = clause(f, time::OffsetDateTime::now_utc())?;
+        let conn = self.logs_conn();
+        let c = clause_on(&conn, f)?;
         let mut params = c.params;
         let key = match by {
             GroupBy::Model => "model".to_string(),
@@ -660,7 +690,6 @@ impl super::Store {
             }
             GroupBy::Time(ms) => format!("(created_ms / {ms}) * {ms}"),
         };
-        let conn = self.logs_conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {key} AS g, status, input_tokens, output_tokens, cost, latency_ms \
              FROM logs {} ORDER BY g, latency_ms",
@@ -749,7 +778,8 @@ mod tests {
         let c = clause(&f, time::OffsetDateTime::now_utc()).unwrap();
         assert_eq!(
             c.sql,
-            "WHERE 1 AND model = ? AND status BETWEEN ? AND ? AND json_extract(metadata, ?) = ?"
+            "WHERE 1 AND model = ? AND status BETWEEN ? AND ? AND status <> 200 \
+             AND json_extract(metadata, ?) = ?"
         );
         assert_eq!(c.params.len(), 5);
         let bad = LogFilter {

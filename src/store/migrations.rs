@@ -347,6 +347,27 @@ CREATE TABLE cache_entries (
     expires_ms INTEGER NOT NULL
 );
 "#,
+    // Block summaries keep the cost range of answered (2xx) records apart from the others', so
+    // a cost bound combined with a status reads only blocks that may hold both. Emptied so the
+    // writer summarises every record again at start.
+    r#"
+ALTER TABLE log_blocks ADD COLUMN ok_min_cost REAL;
+ALTER TABLE log_blocks ADD COLUMN ok_max_cost REAL;
+ALTER TABLE log_blocks ADD COLUMN failed_min_cost REAL;
+ALTER TABLE log_blocks ADD COLUMN failed_max_cost REAL;
+DELETE FROM log_blocks;
+"#,
+    // Indexes the recorder updates less often. Most records answer 200 and many name no user:
+    // the status and user indexes leave those out (a status filter other than 200 says
+    // `status <> 200` so the planner can use the status index). Traces are found through the
+    // block summaries' filters instead of an index (store/log_blocks.rs, `trace_ranges`).
+    r#"
+DROP INDEX logs_trace;
+DROP INDEX logs_status;
+CREATE INDEX logs_status ON logs (status, created_ms) WHERE status <> 200;
+DROP INDEX logs_user;
+CREATE INDEX logs_user ON logs (user, created_ms) WHERE user IS NOT NULL;
+"#,
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
