@@ -169,10 +169,27 @@ fn upper_alnum(c: u8) -> bool {
 }
 
 /// One pass: at each word start, the key prefixes that begin with its byte.
+/// Whether some token prefix starts with the bytes `first`, `second`: one lookup per byte of
+/// text instead of comparing every prefix at every word.
+fn opens_token(first: u8, second: u8) -> bool {
+    static PAIRS: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
+    let pairs = PAIRS.get_or_init(|| {
+        let mut bits = vec![0u64; 1 << 10];
+        for (prefix, ..) in TOKENS {
+            let p = prefix.as_bytes();
+            let pair = usize::from(p[0]) << 8 | usize::from(p[1]);
+            bits[pair / 64] |= 1 << (pair % 64);
+        }
+        bits
+    });
+    let pair = usize::from(first) << 8 | usize::from(second);
+    pairs[pair / 64] & (1 << (pair % 64)) != 0
+}
+
 fn secrets(text: &str, add: &mut impl FnMut(Finding)) {
     let b = text.as_bytes();
-    for start in 0..b.len() {
-        if !matches!(b[start], b's' | b'r' | b'A' | b'g' | b'x') || !starts_word(b, start) {
+    for start in 0..b.len().saturating_sub(1) {
+        if !opens_token(b[start], b[start + 1]) || !starts_word(b, start) {
             continue;
         }
         for &(prefix, body, min) in TOKENS {
@@ -218,7 +235,7 @@ fn secrets(text: &str, add: &mut impl FnMut(Finding)) {
 fn emails(b: &[u8], add: &mut impl FnMut(Finding)) {
     let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
     let domain = |c: u8| c.is_ascii_alphanumeric() || c == b'.' || c == b'-';
-    for at in memchr_all(b, b'@') {
+    for at in memchr::memchr_iter(b'@', b) {
         let start = at - b[..at].iter().rev().take_while(|c| local(**c)).count();
         let mut end = at + 1 + b[at + 1..].iter().take_while(|c| domain(**c)).count();
         while end > at + 1 && matches!(b[end - 1], b'.' | b'-') {
@@ -235,13 +252,6 @@ fn emails(b: &[u8], add: &mut impl FnMut(Finding)) {
             });
         }
     }
-}
-
-fn memchr_all(b: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
-    b.iter()
-        .enumerate()
-        .filter(move |(_, c)| **c == needle)
-        .map(|(i, _)| i)
 }
 
 /// `CCdd` then 11 to 30 letters and digits, in groups of four separated by single spaces or
@@ -311,6 +321,10 @@ fn mod97(iban: &[u8]) -> u32 {
 /// Runs of hex digits and colons with at least two colons that parse as an IPv6 address.
 fn ipv6(text: &str, add: &mut impl FnMut(Finding)) {
     let b = text.as_bytes();
+    // Most text has no two colons at all: no need to look at every word.
+    if memchr::memchr_iter(b':', b).nth(1).is_none() {
+        return;
+    }
     let part = |c: u8| c.is_ascii_hexdigit() || c == b':';
     let mut i = 0;
     while i < b.len() {
