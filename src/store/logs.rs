@@ -224,73 +224,79 @@ fn insert_sqlite(
     Ok(seqs)
 }
 
-/// Records per statement on Postgres: one round trip each (a statement may have at most 65535
-/// parameters).
-const PG_CHUNK: usize = 256;
+/// The most rows per insert on Postgres (one round trip each).
+const PG_CHUNK: usize = 128;
 
-/// Postgres: the partitions of the batch's days made first, then the records and their bodies
-/// inserted [`PG_CHUNK`] at a time.
+/// Postgres: the partitions of the batch's days made first, then the records and their bodies.
 fn insert_partitioned<'a>(
     db: &mut Db,
     partitions: &mut Partitions,
     entries: &'a [Entry],
 ) -> StoreResult<Vec<i64>> {
     partitions.ensure(db, entries.iter().map(|e| day_of(e.created_ms)))?;
+    let encoded: Vec<Encoded> = entries.iter().map(encode).collect();
+    let values: Vec<Param> = entries
+        .iter()
+        .zip(&encoded)
+        .flat_map(|(e, enc)| record_params(e, enc))
+        .collect();
     let mut tx = db.transaction()?;
-    let mut seqs = Vec::with_capacity(entries.len());
-    for chunk in entries.chunks(PG_CHUNK) {
-        let encoded: Vec<Encoded> = chunk.iter().map(encode).collect();
-        let values: Vec<Param> = chunk
-            .iter()
-            .zip(&encoded)
-            .flat_map(|(e, enc)| record_params(e, enc))
-            .collect();
-        // The rows come back in the order of the values.
-        let chunk_seqs: Vec<i64> = tx.query_map(
-            &format!(
-                "{INSERT_INTO} VALUES {} RETURNING seq",
-                rows_of(RECORD_VALUES, chunk.len())
-            ),
-            &values,
-            |r| r.get(0),
-        )?;
-        let bodies: Vec<Param> = chunk
-            .iter()
-            .zip(&chunk_seqs)
-            .filter(|(e, _)| e.request_body.is_some() || e.response_body.is_some())
-            .flat_map(|(e, seq)| {
-                let body = |b: &'a Option<axum::body::Bytes>| {
-                    b.as_deref().map_or(Param::Null, |b| Param::Blob(b.into()))
-                };
-                [
-                    Param::Int(*seq),
-                    Param::Int(e.created_ms),
-                    body(&e.request_body),
-                    body(&e.response_body),
-                ]
-            })
-            .collect();
-        if !bodies.is_empty() {
-            tx.execute(
-                &format!(
-                    "INSERT INTO log_bodies (seq, created_ms, request, response) VALUES {}",
-                    rows_of(4, bodies.len() / 4)
-                ),
-                &bodies,
-            )?;
-        }
-        seqs.extend(chunk_seqs);
-    }
+    let seqs = insert_rows(
+        &mut tx,
+        INSERT_INTO,
+        RECORD_VALUES,
+        &values,
+        " RETURNING seq",
+    )?;
+    let body = |b: &'a Option<axum::body::Bytes>| {
+        b.as_deref().map_or(Param::Null, |b| Param::Blob(b.into()))
+    };
+    let bodies: Vec<Param> = entries
+        .iter()
+        .zip(&seqs)
+        .filter(|(e, _)| e.request_body.is_some() || e.response_body.is_some())
+        .flat_map(|(e, seq)| {
+            [
+                Param::Int(*seq),
+                Param::Int(e.created_ms),
+                body(&e.request_body),
+                body(&e.response_body),
+            ]
+        })
+        .collect();
+    let into = "INSERT INTO log_bodies (seq, created_ms, request, response)";
+    insert_rows(&mut tx, into, 4, &bodies, "")?;
     tx.commit()?;
     Ok(seqs)
 }
 
-/// `(?1, ?2), (?3, ?4)`: the placeholders of `rows` rows of `columns` values each.
-fn rows_of(columns: usize, rows: usize) -> String {
-    (0..rows)
-        .map(|i| format!("({})", super::placeholders(1 + i * columns, columns)))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// Inserts rows of `columns` values each, up to [`PG_CHUNK`] rows per statement, in chunks of
+/// a power of two rows so that a connection prepares few different statements. Returns what
+/// `returning` gives, in the order of the rows.
+fn insert_rows(
+    tx: &mut Db,
+    into: &str,
+    columns: usize,
+    values: &[Param],
+    returning: &str,
+) -> StoreResult<Vec<i64>> {
+    let mut out = Vec::with_capacity(values.len() / columns);
+    let mut rest = values;
+    while !rest.is_empty() {
+        let rows = PG_CHUNK.min(1 << (rest.len() / columns).ilog2());
+        let (chunk, after) = rest.split_at(rows * columns);
+        rest = after;
+        let placeholders = (0..rows)
+            .map(|i| format!("({})", super::placeholders(1 + i * columns, columns)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.extend(tx.query_map(
+            &format!("{into} VALUES {placeholders}{returning}"),
+            chunk,
+            |r| r.get::<i64>(0),
+        )?);
+    }
+    Ok(out)
 }
 
 /// A record filter as SQL: the WHERE clause and its parameters.
@@ -867,6 +873,83 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_listed_by_filter_and_pruned_by_day_on_each_backend() {
+        const DAY: i64 = 86_400_000;
+        // 2025-12-01T00:00Z, then every half day.
+        let base = 1_764_547_200_000;
+        let entries: Vec<Entry> = (0..6)
+            .map(|i| {
+                let created_ms = base + i * DAY / 2;
+                let mut record = crate::observe::test_support::request();
+                record.id = crate::store::new_id_at(created_ms);
+                record.provider = Some(if i % 2 == 1 { "odd" } else { "even" }.into());
+                record
+                    .metadata
+                    .insert("team".into(), format!("t{}", i % 3).into());
+                Entry {
+                    record,
+                    created_ms,
+                    request_body: Some(format!("{{\"n\":{i}}}").into()),
+                    response_body: None,
+                    hook_results_json: None,
+                }
+            })
+            .collect();
+        let id = |i: usize| entries[i].record.id.clone();
+        for (_dir, store) in crate::store::tests::stores() {
+            let ids = |query: &[(&str, &str)]| -> Vec<String> {
+                let f = LogFilter::from_pairs(query.iter().copied()).unwrap();
+                store
+                    .logs(&f)
+                    .unwrap()
+                    .0
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect()
+            };
+            let mut writer = store.log_writer().unwrap();
+            let seqs = writer.insert(&entries).unwrap();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+            assert_eq!(ids(&[("provider", "odd")]), [id(5), id(3), id(1)]);
+            assert_eq!(ids(&[("metadata.team", "t1")]), [id(4), id(1)]);
+            assert_eq!(ids(&[("limit", "2")]), [id(5), id(4)]);
+            let record = store.log(&id(2)).unwrap();
+            assert_eq!(record.request_body, Some(serde_json::json!({"n": 2})));
+
+            // The cutoff falls in the second day: the first goes whole, then the second's
+            // records before the cutoff.
+            writer.prune(base + 3 * DAY / 2, 5000).unwrap();
+            assert_eq!(ids(&[]), [id(5), id(4), id(3)]);
+            assert!(store.log(&id(2)).is_err());
+            let mut conn = store.logs_conn();
+            if conn.backend() == Backend::Postgres {
+                let partitions: Vec<String> = conn
+                    .query_map(
+                        "SELECT relname::text FROM pg_class WHERE relkind = 'r' \
+                         AND relname LIKE 'log%_p2025%' \
+                         ORDER BY relname",
+                        &[],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    partitions,
+                    [
+                        "log_bodies_p20251202",
+                        "log_bodies_p20251203",
+                        "logs_p20251202",
+                        "logs_p20251203"
+                    ]
+                );
+            }
+            drop(conn);
+            // A record of a day whose partition was dropped is stored all the same.
+            writer.insert(&entries[..1]).unwrap();
+            assert_eq!(store.log(&id(0)).unwrap().id, id(0));
+        }
+    }
 
     #[test]
     fn percentiles_take_the_nearest_rank() {

@@ -790,4 +790,33 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
     }
+
+    #[test]
+    fn nodes_that_start_together_on_postgres_migrate_once() {
+        let Some(url) = crate::store::tests::new_postgres_database() else {
+            return;
+        };
+        let opened: Vec<_> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut db = Db::Pg(Box::new(crate::store::db::Pg::connect(&url).unwrap()));
+                        super::run(&mut db).map(|()| db)
+                    })
+                })
+                .collect();
+            starts.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for db in opened {
+            let mut db = db.unwrap();
+            let version: u64 = db
+                .query_row("SELECT version FROM schema_version", &[], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version as usize, super::POSTGRES.len());
+            let workspaces: u64 = db
+                .query_row("SELECT COUNT(*) FROM workspaces", &[], |r| r.get(0))
+                .unwrap();
+            assert_eq!(workspaces, 1);
+        }
+    }
 }

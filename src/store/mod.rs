@@ -280,8 +280,33 @@ fn unique_or(e: db::Error, conflict: impl FnOnce() -> StoreError) -> StoreError 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::{json, Map, Value};
+
+    /// A store on SQLite, and one on a database of its own in the Postgres test cluster when
+    /// `TOLLGATE_TEST_DATABASE_URL` names one.
+    pub fn stores() -> Vec<(tempfile::TempDir, super::Store)> {
+        let cipher = || super::Cipher::new(&[7; 32]);
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = super::Store::open(dir.path(), cipher()).unwrap();
+        let mut stores = vec![(dir, sqlite)];
+        if let Some(url) = new_postgres_database() {
+            let pg = super::Store::open_postgres(&url, cipher()).unwrap();
+            stores.push((tempfile::tempdir().unwrap(), pg));
+        }
+        stores
+    }
+
+    /// The URL of a new, empty database in the Postgres test cluster, if one is given.
+    pub fn new_postgres_database() -> Option<String> {
+        let admin = super::db::tests::test_database_url()?;
+        let name = format!("tg_unit_{}", super::random_suffix(12));
+        let mut db = super::db::Db::Pg(Box::new(super::db::Pg::connect(&admin).unwrap()));
+        db.batch(&format!("CREATE DATABASE {name}")).unwrap();
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        Some(url.into())
+    }
 
     #[test]
     fn defaults_merge_only_what_the_change_names() {
