@@ -299,15 +299,6 @@ pub fn test_database_url() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Says why a test does not run on Postgres; true when it does not.
-pub fn skipped_on_postgres(why: &str) -> bool {
-    let skip = test_database_url().is_some();
-    if skip {
-        println!("skipped on Postgres: {why}");
-    }
-    skip
-}
-
 /// A database of its own for one test environment, dropped with it.
 struct TestDatabase {
     admin_url: String,
