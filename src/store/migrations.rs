@@ -5,8 +5,104 @@
 use super::db::{params, Backend, Db};
 use super::StoreResult;
 
+// The tables whose DDL is the same on both backends.
+macro_rules! api_keys_table {
+    () => {
+        r#"
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT,
+    key_type TEXT NOT NULL,
+    workspace_id TEXT,
+    hash TEXT NOT NULL UNIQUE,
+    masked TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    defaults TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL DEFAULT 'active',
+    creation_mode TEXT NOT NULL,
+    expires_at TEXT,
+    previous_hash TEXT,
+    previous_expires_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
+macro_rules! workspaces_table {
+    () => {
+        r#"
+CREATE TABLE workspaces (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    defaults TEXT NOT NULL DEFAULT '{}',
+    -- A JSON array of model patterns; NULL allows every model.
+    allowed_models TEXT,
+    status TEXT NOT NULL DEFAULT 'active',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
+macro_rules! prompt_collections_table {
+    () => {
+        r#"
+CREATE TABLE prompt_collections (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    parent_collection_id TEXT REFERENCES prompt_collections(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
+macro_rules! prompt_labels_table {
+    () => {
+        r#"
+CREATE TABLE prompt_labels (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    color_code TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
+macro_rules! guardrails_table {
+    () => {
+        r#"
+CREATE TABLE guardrails (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    workspace_id TEXT,
+    -- [{id, parameters, name?, is_enabled}]
+    checks TEXT NOT NULL,
+    -- {deny, async, on_success, on_fail}
+    actions TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
 const SQLITE: &[&str] = &[
-    r#"
+    concat!(
+        r#"
 CREATE TABLE integrations (
     id TEXT PRIMARY KEY,
     slug TEXT NOT NULL UNIQUE,
@@ -36,25 +132,9 @@ CREATE TABLE config_versions (
     created_at TEXT NOT NULL,
     UNIQUE (config_id, version)
 );
-CREATE TABLE api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT,
-    key_type TEXT NOT NULL,
-    workspace_id TEXT,
-    hash TEXT NOT NULL UNIQUE,
-    masked TEXT NOT NULL,
-    scopes TEXT NOT NULL,
-    defaults TEXT NOT NULL DEFAULT '{}',
-    status TEXT NOT NULL DEFAULT 'active',
-    creation_mode TEXT NOT NULL,
-    expires_at TEXT,
-    previous_hash TEXT,
-    previous_expires_at TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
 "#,
+        api_keys_table!()
+    ),
     r#"
 CREATE TABLE logs (
     seq INTEGER PRIMARY KEY,
@@ -160,19 +240,9 @@ ALTER TABLE integrations ADD COLUMN allowed_models TEXT;
 "#,
     // Workspaces, with the default one every workspace key without a workspace moves to
     // (api::workspaces::DEFAULT_WORKSPACE_ID). Organisation keys belong to no workspace.
-    r#"
-CREATE TABLE workspaces (
-    id TEXT PRIMARY KEY,
-    slug TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL UNIQUE,
-    description TEXT,
-    defaults TEXT NOT NULL DEFAULT '{}',
-    -- A JSON array of model patterns; NULL allows every model.
-    allowed_models TEXT,
-    status TEXT NOT NULL DEFAULT 'active',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
+    concat!(
+        workspaces_table!(),
+        r#"
 INSERT INTO workspaces (id, slug, name, description, created_at, updated_at)
 VALUES ('00000000-0000-7000-8000-000000000000', 'ws-default', 'Default',
     'Workspace keys created without a workspace belong here',
@@ -182,7 +252,8 @@ UPDATE api_keys SET workspace_id = '00000000-0000-7000-8000-000000000000'
     AND (workspace_id IS NULL OR workspace_id NOT IN (SELECT id FROM workspaces));
 UPDATE api_keys SET workspace_id = NULL WHERE key_type = 'organisation-service';
 CREATE INDEX api_keys_workspace ON api_keys (workspace_id);
-"#,
+"#
+    ),
     // The audit log of admin changes.
     r#"
 CREATE TABLE audit_logs (
@@ -246,22 +317,10 @@ CREATE TABLE log_blocks (
 CREATE INDEX log_blocks_newest ON log_blocks (max_created_ms);
 "#,
     // Versioned prompts. A version is never changed once written; labels point at versions.
-    r#"
-CREATE TABLE prompt_collections (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    parent_collection_id TEXT REFERENCES prompt_collections(id),
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE prompt_labels (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    description TEXT,
-    color_code TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
+    concat!(
+        prompt_collections_table!(),
+        prompt_labels_table!(),
+        r#"
 INSERT INTO prompt_labels (id, name, description, created_at, updated_at)
 SELECT lower(hex(randomblob(16))), name, description, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
     strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
@@ -296,23 +355,12 @@ CREATE TABLE prompt_version_labels (
     version INTEGER NOT NULL,
     PRIMARY KEY (prompt_id, label_id)
 );
-"#,
+"#
+    ),
     // Guardrails: saved guardrails, and the hook results and cache savings of each record.
-    r#"
-CREATE TABLE guardrails (
-    id TEXT PRIMARY KEY,
-    slug TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    workspace_id TEXT,
-    -- [{id, parameters, name?, is_enabled}]
-    checks TEXT NOT NULL,
-    -- {deny, async, on_success, on_fail}
-    actions TEXT NOT NULL,
-    version_id TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'active',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
+    concat!(
+        guardrails_table!(),
+        r#"
 ALTER TABLE logs ADD COLUMN hook_results TEXT;
 ALTER TABLE logs ADD COLUMN cost_saved REAL;
 -- The key `serve` made gets the new scopes, as in the fifth migration.
@@ -325,7 +373,8 @@ UPDATE api_keys SET scopes = (
             "cache.delete"]')
     )
 ) WHERE creation_mode = 'auto';
-"#,
+"#
+    ),
     // The response cache's entries, so the cache survives a restart.
     r#"
 CREATE TABLE cache_entries (
@@ -354,7 +403,8 @@ CREATE TABLE cache_entries (
 /// (`COLLATE "C"`, added by [`run`]), as SQLite's do, so lists come in the same order.
 /// Updates of keys stored before a migration are left out: no Postgres store predates them.
 const POSTGRES: &[&str] = &[
-    r#"
+    concat!(
+        r#"
 CREATE TABLE integrations (
     id TEXT PRIMARY KEY,
     slug TEXT NOT NULL UNIQUE,
@@ -384,25 +434,9 @@ CREATE TABLE config_versions (
     created_at TEXT NOT NULL,
     UNIQUE (config_id, version)
 );
-CREATE TABLE api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT,
-    key_type TEXT NOT NULL,
-    workspace_id TEXT,
-    hash TEXT NOT NULL UNIQUE,
-    masked TEXT NOT NULL,
-    scopes TEXT NOT NULL,
-    defaults TEXT NOT NULL DEFAULT '{}',
-    status TEXT NOT NULL DEFAULT 'active',
-    creation_mode TEXT NOT NULL,
-    expires_at TEXT,
-    previous_hash TEXT,
-    previous_expires_at TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
 "#,
+        api_keys_table!()
+    ),
     // Records and their bodies are partitioned by day of created_ms (store/partitions.rs
     // makes the partitions); the indexes, made on every partition, serve the list filters.
     r#"
@@ -505,25 +539,17 @@ CREATE INDEX budget_events_policy ON budget_events (policy_id, created_ms);
 ALTER TABLE api_keys ADD COLUMN allowed_models TEXT;
 ALTER TABLE integrations ADD COLUMN allowed_models TEXT;
 "#,
-    r#"
-CREATE TABLE workspaces (
-    id TEXT PRIMARY KEY,
-    slug TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL UNIQUE,
-    description TEXT,
-    defaults TEXT NOT NULL DEFAULT '{}',
-    allowed_models TEXT,
-    status TEXT NOT NULL DEFAULT 'active',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
+    concat!(
+        workspaces_table!(),
+        r#"
 INSERT INTO workspaces (id, slug, name, description, created_at, updated_at)
 VALUES ('00000000-0000-7000-8000-000000000000', 'ws-default', 'Default',
     'Workspace keys created without a workspace belong here',
     to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
     to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
 CREATE INDEX api_keys_workspace ON api_keys (workspace_id);
-"#,
+"#
+    ),
     r#"
 CREATE TABLE audit_logs (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -554,22 +580,10 @@ CREATE INDEX audit_logs_client_ip ON audit_logs (client_ip, created_ms, seq);
 "#,
     // SQLite's block summaries of the request log: Postgres has indexes on its partitions.
     "",
-    r#"
-CREATE TABLE prompt_collections (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    parent_collection_id TEXT REFERENCES prompt_collections(id),
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE prompt_labels (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    description TEXT,
-    color_code TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
+    concat!(
+        prompt_collections_table!(),
+        prompt_labels_table!(),
+        r#"
 INSERT INTO prompt_labels (id, name, description, created_at, updated_at)
 SELECT md5(random()::text || name), name, description,
     to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
@@ -603,23 +617,15 @@ CREATE TABLE prompt_version_labels (
     version BIGINT NOT NULL,
     PRIMARY KEY (prompt_id, label_id)
 );
-"#,
-    r#"
-CREATE TABLE guardrails (
-    id TEXT PRIMARY KEY,
-    slug TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    workspace_id TEXT,
-    checks TEXT NOT NULL,
-    actions TEXT NOT NULL,
-    version_id TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'active',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
+"#
+    ),
+    concat!(
+        guardrails_table!(),
+        r#"
 ALTER TABLE logs ADD COLUMN hook_results TEXT;
 ALTER TABLE logs ADD COLUMN cost_saved DOUBLE PRECISION;
-"#,
+"#
+    ),
     r#"
 CREATE TABLE cache_entries (
     key BYTEA PRIMARY KEY,
