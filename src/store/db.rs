@@ -51,7 +51,16 @@ impl std::fmt::Display for Error {
             Error::Sqlite(e) => e.fmt(f),
             Error::Pg(e) => match e.as_db_error() {
                 Some(db) => write!(f, "{}: {}", db.severity(), db.message()),
-                None => e.fmt(f),
+                None => {
+                    // "error connecting to server", then why (refused, timed out...).
+                    e.fmt(f)?;
+                    let mut cause = std::error::Error::source(e);
+                    while let Some(c) = cause {
+                        write!(f, ": {c}")?;
+                        cause = c.source();
+                    }
+                    Ok(())
+                }
             },
             Error::Type(m) => f.write_str(m),
         }

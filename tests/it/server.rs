@@ -428,3 +428,26 @@ fn usage_errors_exit_2() {
         .code(2)
         .stderr_has("is not a valid URL");
 }
+
+#[test]
+fn an_unreachable_database_stops_serve_with_what_to_check() {
+    let env = TestEnv::offline();
+    let out = env.run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--database-url",
+        "postgres://tollgate:hunter2secret@127.0.0.1:1/tollgate",
+    ]);
+    let out = out.code(1).error_and_hint().never_shows("hunter2secret");
+    assert!(
+        out.error_line().starts_with(
+            "cannot connect to Postgres at postgres://tollgate:***@127.0.0.1:1/tollgate"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("--database-url"), "{out}");
+    env.run(&["serve", "--database-url", "mysql://nope"])
+        .code(1)
+        .stderr_has("not a valid Postgres URL");
+}
