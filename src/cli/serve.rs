@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]
     #[arg(long, env = crate::env::TOLLGATE_DATA_DIR, hide_env_values = true, value_name = "DIR")]
     data_dir: Option<std::path::PathBuf>,
+    /// Keep everything in this Postgres database instead of SQLite in the data dir, e.g.
+    /// postgres://tollgate@db.internal/tollgate (docs/postgres.md)
+    #[arg(long, env = crate::env::TOLLGATE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
+    database_url: Option<String>,
     /// The first retry of a failed upstream call waits about this long, doubling each time
     #[arg(
         long,
@@ -82,6 +86,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     let settings = Settings {
         addr: args.addr,
         data_dir: args.data_dir.unwrap_or_else(crate::env::default_data_dir),
+        database_url: args.database_url,
         gateway: GatewaySettings {
             retry_base_ms: args.retry_base_ms,
             lb_seed: args.lb_seed,
@@ -96,9 +101,18 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
             service_name: "tollgate".into(),
         }),
     };
-    let data_dir = settings.data_dir.clone();
+    let data = match &settings.database_url {
+        Some(url) => crate::store::db::redacted(url),
+        None => settings.data_dir.display().to_string(),
+    };
+    let on_postgres = settings.database_url.is_some();
     let server = Server::bind(settings).await.map_err(|e| {
-        CliError::failed(e).hint("pass --addr for another port, or --data-dir for another store")
+        let hint = if on_postgres && e.contains("Postgres") {
+            "check --database-url (TOLLGATE_DATABASE_URL): the server's address, port, user, password and database name, and that the server is running"
+        } else {
+            "pass --addr for another port, or --data-dir for another store"
+        };
+        CliError::failed(e).hint(hint)
     })?;
     let url = format!("http://{}", server.local_addr());
     if let Some(admin) = server.bootstrap_admin_key().map_err(CliError::failed)? {
@@ -117,7 +131,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     ctx.printer.note(&format!(
         "tollgate {} listening on {url} (data in {})",
         env!("CARGO_PKG_VERSION"),
-        data_dir.display()
+        data
     ));
     server
         .run(shutdown_signal())

@@ -31,6 +31,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
 pub struct Settings {
     pub addr: String,
     pub data_dir: PathBuf,
+    /// A Postgres database to keep everything in instead of SQLite in `data_dir`.
+    pub database_url: Option<String>,
     pub gateway: GatewaySettings,
     /// Request records older than this are deleted in the background.
     pub log_retention: Option<Duration>,
@@ -56,7 +58,11 @@ impl Server {
             )
         })?;
         let cipher = Cipher::load(&settings.data_dir).map_err(|e| e.to_string())?;
-        let store = Store::open(&settings.data_dir, cipher).map_err(|e| e.to_string())?;
+        let store = match &settings.database_url {
+            Some(url) => Store::open_postgres(url, cipher),
+            None => Store::open(&settings.data_dir, cipher),
+        }
+        .map_err(|e| e.to_string())?;
         let state = Arc::new(
             AppState::new(store, settings.gateway, settings.otlp).map_err(|e| e.to_string())?,
         );

@@ -1,8 +1,8 @@
 //! The audit log of admin changes: written once per change, listed newest first.
 
-use rusqlite::types::Value as Sql;
-use rusqlite::{params, params_from_iter, Row};
 use serde_json::Value;
+
+use super::db::{self, params, Param, Row};
 
 use super::{Store, StoreError, StoreResult};
 use crate::api::audit::{AuditFilter, AuditLog};
@@ -17,8 +17,8 @@ fn json_text(value: Option<&Value>) -> Option<String> {
     value.map(Value::to_string)
 }
 
-fn row(r: &Row) -> rusqlite::Result<AuditLog> {
-    let json = |i: usize| -> rusqlite::Result<Option<Value>> {
+fn row(r: &Row) -> db::Result<AuditLog> {
+    let json = |i: usize| -> db::Result<Option<Value>> {
         let text: Option<String> = r.get(i)?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     };
@@ -45,10 +45,13 @@ fn row(r: &Row) -> rusqlite::Result<AuditLog> {
 }
 
 /// The filter as a WHERE clause and its parameters; times may be relative to `now`.
-fn clause(f: &AuditFilter, now: time::OffsetDateTime) -> StoreResult<(String, Vec<Sql>)> {
-    let bound = |v: &str| -> StoreResult<Sql> {
+fn clause(
+    f: &AuditFilter,
+    now: time::OffsetDateTime,
+) -> StoreResult<(String, Vec<Param<'static>>)> {
+    let bound = |v: &str| -> StoreResult<Param<'static>> {
         let t = parse_time_bound(v, now).map_err(StoreError::Invalid)?;
-        Ok(Sql::Integer((t.unix_timestamp_nanos() / 1_000_000) as i64))
+        Ok(Param::Int((t.unix_timestamp_nanos() / 1_000_000) as i64))
     };
     let mut conditions = Vec::new();
     let mut values = Vec::new();
@@ -75,12 +78,12 @@ fn clause(f: &AuditFilter, now: time::OffsetDateTime) -> StoreResult<(String, Ve
     for (condition, value) in texts {
         if let Some(v) = value {
             conditions.push(condition);
-            values.push(Sql::Text(v));
+            values.push(Param::Text(v.into()));
         }
     }
     if let Some(code) = f.response_status_code {
         conditions.push("response_status_code = ?");
-        values.push(Sql::Integer(code.into()));
+        values.push(Param::Int(code.into()));
     }
     let sql = if conditions.is_empty() {
         String::new()
@@ -97,7 +100,7 @@ impl Store {
                 "INSERT INTO audit_logs ({COLUMNS}) VALUES \
                  (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ),
-            params![
+            &params![
                 log.id,
                 created_ms,
                 log.method,
@@ -128,22 +131,19 @@ impl Store {
     ) -> StoreResult<(u64, Vec<AuditLog>)> {
         let (filter, values) = clause(f, now)?;
         let page = f.paging();
-        let conn = self.conn();
-        let total: i64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM audit_logs {filter}"),
-            params_from_iter(values.iter()),
-            |r| r.get(0),
-        )?;
-        let records = conn
-            .prepare(&format!(
+        let mut conn = self.conn();
+        let total = super::total(&mut conn, "audit_logs", &filter, &values)?;
+        let records = conn.query_map(
+            &format!(
                 "SELECT {COLUMNS} FROM audit_logs {filter} \
                  ORDER BY created_ms DESC, seq DESC LIMIT {} OFFSET {}",
                 page.limit(),
                 page.offset()
-            ))?
-            .query_map(params_from_iter(values.iter()), row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((total as u64, records))
+            ),
+            &values,
+            row,
+        )?;
+        Ok((total, records))
     }
 }
 
@@ -169,10 +169,10 @@ mod tests {
         assert_eq!(
             values,
             vec![
-                Sql::Integer(1_796_122_800_000),
-                Sql::Text("PUT".into()),
-                Sql::Text("k1".into()),
-                Sql::Integer(403),
+                Param::Int(1_796_122_800_000),
+                Param::Text("PUT".into()),
+                Param::Text("k1".into()),
+                Param::Int(403),
             ]
         );
         assert_eq!(clause(&AuditFilter::default(), now).unwrap().0, "");

@@ -1,8 +1,8 @@
 //! The response cache's copy on disk: written by the cache's writer task, read once at start.
 
 use axum::body::Bytes;
-use rusqlite::{params, OptionalExtension};
 
+use super::db::params;
 use super::{Store, StoreResult};
 use crate::cache::{Answer, Entry, Key, Write};
 
@@ -43,37 +43,41 @@ fn answer_of(stream: bool, blob: Vec<u8>) -> Option<Answer> {
 impl Store {
     /// Deletes the expired entries and returns the others, newest first.
     pub fn cache_entries(&self, now_ms: i64) -> StoreResult<Vec<Entry>> {
-        let conn = self.conn();
-        conn.execute("DELETE FROM cache_entries WHERE expires_ms <= ?1", [now_ms])?;
-        let mut stmt = conn.prepare(
+        let mut conn = self.conn();
+        conn.execute(
+            "DELETE FROM cache_entries WHERE expires_ms <= ?1",
+            &params![now_ms],
+        )?;
+        let rows = conn.query_map(
             "SELECT key, grp, embedding, partition, namespace, stream, body, integration, model, \
              cost, created_ms, expires_ms FROM cache_entries ORDER BY created_ms DESC",
+            &[],
+            |r| {
+                let embedding: Option<Vec<u8>> = r.get(2)?;
+                Ok((
+                    key_of(r.get(0)?),
+                    r.get::<Option<Vec<u8>>>(1)?.and_then(key_of),
+                    answer_of(r.get(5)?, r.get(6)?),
+                    Entry {
+                        key: [0; 32],
+                        group: None,
+                        embedding: embedding.as_deref().map(embedding_of),
+                        partition: r.get(3)?,
+                        namespace: r.get(4)?,
+                        answer: Answer::Json(Bytes::new()),
+                        integration: r.get(7)?,
+                        model: r.get(8)?,
+                        cost: r.get(9)?,
+                        created_ms: r.get(10)?,
+                        expires_ms: r.get(11)?,
+                    },
+                ))
+            },
         )?;
-        let rows = stmt.query_map([], |r| {
-            let embedding: Option<Vec<u8>> = r.get(2)?;
-            Ok((
-                key_of(r.get(0)?),
-                r.get::<_, Option<Vec<u8>>>(1)?.and_then(key_of),
-                answer_of(r.get(5)?, r.get(6)?),
-                Entry {
-                    key: [0; 32],
-                    group: None,
-                    embedding: embedding.as_deref().map(embedding_of),
-                    partition: r.get(3)?,
-                    namespace: r.get(4)?,
-                    answer: Answer::Json(Bytes::new()),
-                    integration: r.get(7)?,
-                    model: r.get(8)?,
-                    cost: r.get(9)?,
-                    created_ms: r.get(10)?,
-                    expires_ms: r.get(11)?,
-                },
-            ))
-        })?;
         let mut entries = Vec::new();
         for row in rows {
             // A row that does not read back (written by a newer build, say) is skipped.
-            if let (Some(key), group, Some(answer), entry) = row? {
+            if let (Some(key), group, Some(answer), entry) = row {
                 entries.push(Entry {
                     key,
                     group,
@@ -88,19 +92,23 @@ impl Store {
     /// Applies the cache's changes in order, in one transaction.
     pub fn apply_cache_writes(&self, writes: &[Write]) -> StoreResult<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let mut tx = conn.transaction()?;
         {
-            let mut put = tx.prepare_cached(
-                "INSERT OR REPLACE INTO cache_entries (key, grp, embedding, partition, namespace, \
-                 stream, body, integration, model, cost, created_ms, expires_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?;
-            let mut delete = tx.prepare_cached("DELETE FROM cache_entries WHERE key = ?1")?;
             for write in writes {
                 match write {
                     Write::Put(e) => {
                         let (stream, body) = answer_blob(&e.answer);
-                        put.execute(params![
+                        tx.execute(
+                            "INSERT INTO cache_entries (key, grp, embedding, partition, namespace, \
+                             stream, body, integration, model, cost, created_ms, expires_ms) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                             ON CONFLICT (key) DO UPDATE SET grp = excluded.grp, \
+                             embedding = excluded.embedding, partition = excluded.partition, \
+                             namespace = excluded.namespace, stream = excluded.stream, \
+                             body = excluded.body, integration = excluded.integration, \
+                             model = excluded.model, cost = excluded.cost, \
+                             created_ms = excluded.created_ms, expires_ms = excluded.expires_ms",
+                            &params![
                             &e.key[..],
                             e.group.as_ref().map(|g| &g[..]),
                             e.embedding.as_deref().map(embedding_blob),
@@ -117,7 +125,10 @@ impl Store {
                     }
                     Write::Delete(keys) => {
                         for key in keys {
-                            delete.execute([&key[..]])?;
+                            tx.execute(
+                                "DELETE FROM cache_entries WHERE key = ?1",
+                                &params![&key[..]],
+                            )?;
                         }
                     }
                 }
@@ -130,16 +141,13 @@ impl Store {
     /// What cache hits saved since `since_ms`, from the request records: the sum of their
     /// `cost_saved`, and how many records had one.
     pub fn cost_saved_since(&self, since_ms: i64) -> StoreResult<(f64, u64)> {
-        let row = self
-            .logs_conn()
-            .query_row(
-                "SELECT COALESCE(SUM(cost_saved), 0), COUNT(*) FROM logs \
-                 WHERE created_ms >= ?1 AND cost_saved IS NOT NULL",
-                [since_ms],
-                |r| Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)?)),
-            )
-            .optional()?;
-        Ok(row.map_or((0.0, 0), |(sum, n)| (sum, n as u64)))
+        let row = self.logs_conn().query_opt(
+            "SELECT COALESCE(SUM(cost_saved), 0), COUNT(*) FROM logs \
+             WHERE created_ms >= ?1 AND cost_saved IS NOT NULL",
+            &params![since_ms],
+            |r| Ok((r.get::<f64>(0)?, r.get::<u64>(1)?)),
+        )?;
+        Ok(row.unwrap_or((0.0, 0)))
     }
 }
 
@@ -196,7 +204,7 @@ mod tests {
         assert_eq!(back[1].cost, Some(0.25));
         let n: i64 = store
             .conn()
-            .query_row("SELECT COUNT(*) FROM cache_entries", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM cache_entries", &[], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 2, "the expired row is gone");
     }

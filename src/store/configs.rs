@@ -1,7 +1,7 @@
-use rusqlite::{params, OptionalExtension, Row};
 use serde_json::Value;
 
-use super::{is_unique_violation, new_id, new_slug, now, total, Store, StoreError, StoreResult};
+use super::db::{self, params, Row};
+use super::{new_id, new_slug, now, total, unique_or, Store, StoreError, StoreResult};
 use crate::api::configs::{Config, ConfigUpdated, ConfigVersion, UpdateConfig};
 use crate::api::Paging;
 
@@ -11,7 +11,7 @@ const SELECT: &str = "SELECT c.id, c.slug, c.name, v.config, c.is_default, c.sta
     FROM configs c JOIN config_versions v ON v.config_id = c.id
     AND v.version = (SELECT MAX(version) FROM config_versions WHERE config_id = c.id)";
 
-fn row(r: &Row) -> rusqlite::Result<Config> {
+fn row(r: &Row) -> db::Result<Config> {
     let config: String = r.get(3)?;
     Ok(Config {
         id: r.get(0)?,
@@ -45,16 +45,16 @@ impl Store {
     ) -> StoreResult<Config> {
         let (id, version_id, slug, at) = (new_id(), new_id(), new_slug("pc", name, "cfg"), now());
         {
-            let conn = self.conn();
-            let tx = conn.unchecked_transaction()?;
+            let mut conn = self.conn();
+            let mut tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO configs (id, slug, name, is_default, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![id, slug, name, is_default, at],
+                &params![id, slug, name, is_default, at],
             )
-            .map_err(|e| if is_unique_violation(&e) { name_taken(name) } else { e.into() })?;
+            .map_err(|e| unique_or(e, || name_taken(name)))?;
             tx.execute(
                 "INSERT INTO config_versions (version_id, config_id, version, config, created_at) VALUES (?1, ?2, 1, ?3, ?4)",
-                params![version_id, id, config.to_string(), at],
+                &params![version_id, id, config.to_string(), at],
             )?;
             tx.commit()?;
         }
@@ -63,29 +63,24 @@ impl Store {
 
     pub fn config(&self, slug: &str) -> StoreResult<Config> {
         self.conn()
-            .query_row(&format!("{SELECT} WHERE c.slug = ?1"), [slug], row)
-            .optional()?
+            .query_opt(&format!("{SELECT} WHERE c.slug = ?1"), &params![slug], row)?
             .ok_or_else(|| not_found(slug))
     }
 
     pub fn configs(&self, page: Paging) -> StoreResult<(u64, Vec<Config>)> {
-        let conn = self.conn();
-        let total = total(&conn, "configs", "")?;
-        let mut stmt = conn.prepare(&format!(
-            "{SELECT} ORDER BY c.created_at, c.slug LIMIT ?1 OFFSET ?2"
-        ))?;
-        let items = stmt
-            .query_map(params![page.limit(), page.offset()], row)?
-            .collect::<Result<_, _>>()?;
+        let mut conn = self.conn();
+        let total = total(&mut conn, "configs", "", &[])?;
+        let items = conn.query_map(
+            &format!("{SELECT} ORDER BY c.created_at, c.slug LIMIT ?1 OFFSET ?2"),
+            &params![page.limit(), page.offset()],
+            row,
+        )?;
         Ok((total, items))
     }
 
     /// Every config at its newest version, for the gateway's in-memory map.
     pub fn all_configs(&self) -> StoreResult<Vec<Config>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(SELECT)?;
-        let items = stmt.query_map([], row)?.collect::<Result<_, _>>()?;
-        Ok(items)
+        Ok(self.conn().query_map(SELECT, &[], row)?)
     }
 
     /// Every update adds a version; the previous ones are kept.
@@ -95,22 +90,16 @@ impl Store {
         let config = change.config.as_ref().unwrap_or(&current.config);
         let status = change.status.as_deref().unwrap_or(&current.status);
         let (version_id, version, at) = (new_id(), current.version + 1, now());
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
+        let mut conn = self.conn();
+        let mut tx = conn.transaction()?;
         tx.execute(
             "UPDATE configs SET name = ?2, status = ?3, updated_at = ?4 WHERE id = ?1",
-            params![current.id, name, status, at],
+            &params![current.id, name, status, at],
         )
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                name_taken(name)
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| unique_or(e, || name_taken(name)))?;
         tx.execute(
             "INSERT INTO config_versions (version_id, config_id, version, config, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![version_id, current.id, version, config.to_string(), at],
+            &params![version_id, current.id, version, config.to_string(), at],
         )?;
         tx.commit()?;
         Ok(ConfigUpdated {
@@ -122,12 +111,10 @@ impl Store {
     /// Newest first.
     pub fn config_versions(&self, slug: &str) -> StoreResult<Vec<ConfigVersion>> {
         let current = self.config(slug)?;
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let versions = self.conn().query_map(
             "SELECT version_id, version, config, created_at FROM config_versions WHERE config_id = ?1 ORDER BY version DESC",
-        )?;
-        let versions = stmt
-            .query_map([&current.id], |r| {
+            &params![current.id],
+            |r| {
                 Ok(ConfigVersion {
                     version_id: r.get(0)?,
                     version: r.get(1)?,
@@ -138,15 +125,15 @@ impl Store {
                     created_at: r.get(3)?,
                     object: "config".into(),
                 })
-            })?
-            .collect::<Result<_, _>>()?;
+            },
+        )?;
         Ok(versions)
     }
 
     pub fn delete_config(&self, slug: &str) -> StoreResult<()> {
         match self
             .conn()
-            .execute("DELETE FROM configs WHERE slug = ?1", [slug])?
+            .execute("DELETE FROM configs WHERE slug = ?1", &params![slug])?
         {
             0 => Err(not_found(slug)),
             _ => Ok(()),

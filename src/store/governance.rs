@@ -3,10 +3,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, OptionalExtension, Row};
 use serde_json::Value;
 
-use super::{new_id, now, Store, StoreError, StoreResult};
+use super::db::{self, params, Param, Row};
+use super::{new_id, now, placeholders, Store, StoreError, StoreResult};
 use crate::api::governance::{
     BudgetEvent, Condition, GroupBy, Owner, RateLimit, RateLimitPolicy, UsageLimitPolicy,
     UsageLimits, OWNER_API_KEY, OWNER_INTEGRATION, OWNER_WORKSPACE,
@@ -45,8 +45,8 @@ pub struct PolicyFields<'a> {
 const COLUMNS: &str = "id, kind, name, conditions, group_by, spec, status, owner_type, owner_id, \
     created_ms, created_at, updated_at";
 
-fn row(r: &Row) -> rusqlite::Result<PolicyRow> {
-    let text = |i: usize| r.get::<_, String>(i);
+fn row(r: &Row) -> db::Result<PolicyRow> {
+    let text = |i: usize| r.get::<String>(i);
     let owner_type: Option<String> = r.get(7)?;
     let owner_id: Option<String> = r.get(8)?;
     Ok(PolicyRow {
@@ -139,7 +139,7 @@ impl Store {
         let (id, at) = (new_id(), now());
         self.conn().execute(
             &format!("INSERT INTO policies ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)"),
-            params![
+            &params![
                 id,
                 kind,
                 fields.name,
@@ -158,41 +158,40 @@ impl Store {
 
     pub fn policy(&self, id: &str) -> StoreResult<PolicyRow> {
         self.conn()
-            .query_row(
+            .query_opt(
                 &format!("SELECT {COLUMNS} FROM policies WHERE id = ?1"),
-                [id],
+                &params![id],
                 row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| not_found(id))
     }
 
     /// Policies of `kind` (all kinds when `None`), oldest first.
     pub fn policies(&self, kind: Option<&str>) -> StoreResult<Vec<PolicyRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM policies WHERE ?1 IS NULL OR kind = ?1 ORDER BY created_ms, id"
-        ))?;
-        let rows = stmt.query_map([kind], row)?.collect::<Result<_, _>>()?;
-        Ok(rows)
+        Ok(self.conn().query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM policies WHERE CAST(?1 AS TEXT) IS NULL OR kind = ?1 ORDER BY created_ms, id"
+            ),
+            &params![kind],
+            row,
+        )?)
     }
 
     pub fn owned_policies(&self, owner: &Owner) -> StoreResult<Vec<PolicyRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM policies WHERE owner_type = ?1 AND owner_id = ?2 ORDER BY created_ms, id"
-        ))?;
-        let rows = stmt
-            .query_map([&owner.kind, &owner.id], row)?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        Ok(self.conn().query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM policies WHERE owner_type = ?1 AND owner_id = ?2 ORDER BY created_ms, id"
+            ),
+            &params![owner.kind, owner.id],
+            row,
+        )?)
     }
 
     pub fn update_policy(&self, id: &str, fields: &PolicyFields) -> StoreResult<()> {
         let changed = self.conn().execute(
             "UPDATE policies SET name = ?2, conditions = ?3, group_by = ?4, spec = ?5, status = ?6,
                 updated_at = ?7 WHERE id = ?1",
-            params![
+            &params![
                 id,
                 fields.name,
                 json(&fields.conditions),
@@ -209,10 +208,13 @@ impl Store {
     }
 
     pub fn delete_policy(&self, id: &str) -> StoreResult<()> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        let n = tx.execute("DELETE FROM policies WHERE id = ?1", [id])?;
-        tx.execute("DELETE FROM usage_resets WHERE policy_id = ?1", [id])?;
+        let mut conn = self.conn();
+        let mut tx = conn.transaction()?;
+        let n = tx.execute("DELETE FROM policies WHERE id = ?1", &params![id])?;
+        tx.execute(
+            "DELETE FROM usage_resets WHERE policy_id = ?1",
+            &params![id],
+        )?;
         tx.commit()?;
         match n {
             0 => Err(not_found(id)),
@@ -230,35 +232,34 @@ impl Store {
         rates: Option<&[RateLimit]>,
     ) -> StoreResult<()> {
         let conditions = [owner_condition(owner)];
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        let insert = |kind: &str, name: String, spec: Value| {
+        let mut conn = self.conn();
+        let mut tx = conn.transaction()?;
+        let insert = |tx: &mut db::Db, kind: &str, name: String, spec: Value| {
             tx.execute(
                 &format!("INSERT INTO policies ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, '[]', ?5, 'active', ?6, ?7, ?8, ?9, ?9)"),
-                params![new_id(), kind, name, json(&conditions), spec.to_string(), owner.kind, owner.id, now_ms(), now()],
+                &params![new_id(), kind, name, json(&conditions), spec.to_string(), owner.kind, owner.id, now_ms(), now()],
             )
         };
         if let Some(usage) = usage {
-            let current: Option<String> = tx
-                .query_row(
-                    "SELECT id FROM policies WHERE owner_type = ?1 AND owner_id = ?2 AND kind = ?3",
-                    params![owner.kind, owner.id, USAGE],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let current: Option<String> = tx.query_opt(
+                "SELECT id FROM policies WHERE owner_type = ?1 AND owner_id = ?2 AND kind = ?3",
+                &params![owner.kind, owner.id, USAGE],
+                |r| r.get(0),
+            )?;
             match (current, usage) {
                 // Keeps the policy's id, so its counters and resets carry over.
                 (Some(id), Some(limits)) => {
                     tx.execute(
                         "UPDATE policies SET spec = ?2, updated_at = ?3 WHERE id = ?1",
-                        params![id, json(limits), now()],
+                        &params![id, json(limits), now()],
                     )?;
                 }
                 (Some(id), None) => {
-                    tx.execute("DELETE FROM policies WHERE id = ?1", [&id])?;
+                    tx.execute("DELETE FROM policies WHERE id = ?1", &params![id])?;
                 }
                 (None, Some(limits)) => {
                     insert(
+                        &mut tx,
                         USAGE,
                         format!("{label} budget"),
                         serde_json::to_value(limits).expect("data"),
@@ -270,12 +271,13 @@ impl Store {
         if let Some(rates) = rates {
             tx.execute(
                 "DELETE FROM policies WHERE owner_type = ?1 AND owner_id = ?2 AND kind = ?3",
-                params![owner.kind, owner.id, RATE],
+                &params![owner.kind, owner.id, RATE],
             )?;
             for r in rates {
                 let spec = serde_json::to_value(r).expect("data");
                 let unit = spec["unit"].as_str().unwrap_or_default().to_string();
                 insert(
+                    &mut tx,
                     RATE,
                     format!(
                         "{label} {} per {unit}",
@@ -293,7 +295,7 @@ impl Store {
     pub fn delete_owned(&self, owner: &Owner) -> StoreResult<()> {
         self.conn().execute(
             "DELETE FROM policies WHERE owner_type = ?1 AND owner_id = ?2",
-            params![owner.kind, owner.id],
+            &params![owner.kind, owner.id],
         )?;
         Ok(())
     }
@@ -302,18 +304,18 @@ impl Store {
         self.conn().execute(
             "INSERT INTO usage_resets (policy_id, value_key, reset_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT (policy_id, value_key) DO UPDATE SET reset_ms = excluded.reset_ms",
-            params![policy_id, value_key, at_ms],
+            &params![policy_id, value_key, at_ms],
         )?;
         Ok(())
     }
 
     pub fn usage_resets(&self) -> StoreResult<HashMap<(String, String), i64>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT policy_id, value_key, reset_ms FROM usage_resets")?;
-        let rows = stmt
-            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        let rows = self.conn().query_map(
+            "SELECT policy_id, value_key, reset_ms FROM usage_resets",
+            &[],
+            |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)),
+        )?;
+        Ok(rows.into_iter().collect())
     }
 
     pub fn add_budget_event(&self, e: &BudgetEvent, window_start_ms: i64) -> StoreResult<()> {
@@ -321,7 +323,7 @@ impl Store {
             "INSERT INTO budget_events (id, policy_id, kind, value_key, usage, credit_limit,
                 window_start_ms, created_ms, delivered, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
+            &params![
                 e.id,
                 e.policy_id,
                 e.kind,
@@ -339,14 +341,12 @@ impl Store {
 
     /// Events of one policy (or all), newest first.
     pub fn budget_events(&self, policy_id: Option<&str>) -> StoreResult<Vec<BudgetEvent>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let rows = self.conn().query_map(
             "SELECT id, policy_id, kind, value_key, usage, credit_limit, window_start_ms,
                 created_ms, delivered, error FROM budget_events
-             WHERE ?1 IS NULL OR policy_id = ?1 ORDER BY created_ms DESC, id DESC LIMIT 1000",
-        )?;
-        let rows = stmt
-            .query_map([policy_id], |r| {
+             WHERE CAST(?1 AS TEXT) IS NULL OR policy_id = ?1 ORDER BY created_ms DESC, id DESC LIMIT 1000",
+            &params![policy_id],
+            |r| {
                 Ok(BudgetEvent {
                     id: r.get(0)?,
                     policy_id: r.get(1)?,
@@ -359,21 +359,19 @@ impl Store {
                     delivered: r.get(8)?,
                     error: r.get(9)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
+            },
+        )?;
         Ok(rows)
     }
 
     /// (policy, group value, window start) of every alert already sent.
     pub fn alerts_sent(&self) -> StoreResult<HashSet<(String, String, i64)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let rows = self.conn().query_map(
             "SELECT policy_id, value_key, window_start_ms FROM budget_events WHERE kind = 'alert'",
+            &[],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        Ok(rows.into_iter().collect())
     }
 
     /// Gateway requests since `from_ms` that reached a provider: what the counters count. With
@@ -383,34 +381,36 @@ impl Store {
         from_ms: i64,
         keys: Option<&[String]>,
     ) -> StoreResult<Vec<SpentRecord>> {
-        let conn = self.logs_conn();
-        let by_key = if keys.is_some() {
-            "AND api_key_id IN (SELECT value FROM json_each(?2))"
-        } else {
-            "AND ?2 IS NULL"
+        let mut values = vec![Param::Int(from_ms)];
+        let by_key = match keys {
+            Some(keys) => {
+                values.extend(keys.iter().map(|k| Param::Text(k.as_str().into())));
+                format!("AND api_key_id IN ({})", placeholders(2, keys.len()))
+            }
+            None => String::new(),
         };
-        let mut stmt = conn.prepare(&format!(
-            "SELECT created_ms, api_key_id, integration, provider, model, metadata, cost,
+        let rows = self.logs_conn().query_map(
+            &format!(
+                "SELECT created_ms, api_key_id, integration, provider, model, metadata, cost,
                 input_tokens + output_tokens FROM logs
              WHERE created_ms >= ?1 AND kind = 'request' AND attempts != '[]'
                 AND api_key_id IS NOT NULL {by_key}"
-        ))?;
-        let keys = keys.map(|k| json(&k));
-        let rows = stmt
-            .query_map(params![from_ms, keys], |r| {
+            ),
+            &values,
+            |r| {
                 let metadata: String = r.get(5)?;
                 Ok(SpentRecord {
                     created_ms: r.get(0)?,
                     api_key: r.get(1)?,
                     integration: r.get(2)?,
-                    provider: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                    model: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    provider: r.get::<Option<String>>(3)?.unwrap_or_default(),
+                    model: r.get::<Option<String>>(4)?.unwrap_or_default(),
                     metadata: serde_json::from_str(&metadata).unwrap_or_default(),
                     cost: r.get(6)?,
-                    tokens: r.get::<_, i64>(7)? as u64,
+                    tokens: r.get(7)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
+            },
+        )?;
         Ok(rows)
     }
 }

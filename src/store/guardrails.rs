@@ -1,8 +1,7 @@
 //! Saved guardrails: named checks and actions, referred to from configs by their `pg-` slug.
 
-use rusqlite::{params, OptionalExtension, Row};
-
-use super::{is_unique_violation, new_id, new_slug, now, Store, StoreError, StoreResult};
+use super::db::{self, params, Row};
+use super::{new_id, new_slug, now, unique_or, Store, StoreError, StoreResult};
 use crate::api::guardrails::{Actions, CheckSpec, Guardrail, UpdateGuardrail};
 use crate::api::Paging;
 
@@ -11,7 +10,7 @@ const COLUMNS: &str =
 
 const BY_ID_OR_SLUG: &str = "WHERE id = ?1 OR slug = ?1 ORDER BY id = ?1 DESC LIMIT 1";
 
-fn row(r: &Row) -> rusqlite::Result<Guardrail> {
+fn row(r: &Row) -> db::Result<Guardrail> {
     let checks: String = r.get(4)?;
     let actions: String = r.get(5)?;
     Ok(Guardrail {
@@ -52,7 +51,7 @@ impl Store {
         self.conn()
             .execute(
                 &format!("INSERT INTO guardrails ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, ?8)"),
-                params![
+                &params![
                     id,
                     slug,
                     new.name,
@@ -64,11 +63,11 @@ impl Store {
                 ],
             )
             .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("a guardrail with slug {slug:?} already exists; try again"))
-                } else {
-                    e.into()
-                }
+                unique_or(e, || {
+                    StoreError::Conflict(format!(
+                        "a guardrail with slug {slug:?} already exists; try again"
+                    ))
+                })
             })?;
         self.guardrail(&id)
     }
@@ -76,34 +75,31 @@ impl Store {
     /// By id or slug.
     pub fn guardrail(&self, id: &str) -> StoreResult<Guardrail> {
         self.conn()
-            .query_row(
+            .query_opt(
                 &format!("SELECT {COLUMNS} FROM guardrails {BY_ID_OR_SLUG}"),
-                [id],
+                &params![id],
                 row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| not_found(id))
     }
 
     /// Oldest first.
     pub fn guardrails(&self, page: Paging) -> StoreResult<(u64, Vec<Guardrail>)> {
-        let conn = self.conn();
-        let total: i64 = conn.query_row("SELECT COUNT(*) FROM guardrails", [], |r| r.get(0))?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM guardrails ORDER BY created_at, id LIMIT ?1 OFFSET ?2"
-        ))?;
-        let items = stmt
-            .query_map(params![page.limit(), page.offset()], row)?
-            .collect::<Result<_, _>>()?;
-        Ok((total as u64, items))
+        let mut conn = self.conn();
+        let total = super::total(&mut conn, "guardrails", "", &[])?;
+        let items = conn.query_map(
+            &format!("SELECT {COLUMNS} FROM guardrails ORDER BY created_at, id LIMIT ?1 OFFSET ?2"),
+            &params![page.limit(), page.offset()],
+            row,
+        )?;
+        Ok((total, items))
     }
 
     /// Every guardrail, for the gateway's in-memory map.
     pub fn all_guardrails(&self) -> StoreResult<Vec<Guardrail>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM guardrails"))?;
-        let items = stmt.query_map([], row)?.collect::<Result<_, _>>()?;
-        Ok(items)
+        Ok(self
+            .conn()
+            .query_map(&format!("SELECT {COLUMNS} FROM guardrails"), &[], row)?)
     }
 
     /// Fields left out stay; every update gives a new `version_id`.
@@ -112,7 +108,7 @@ impl Store {
         self.conn().execute(
             "UPDATE guardrails SET name = ?2, checks = ?3, actions = ?4, version_id = ?5,
                 updated_at = ?6 WHERE id = ?1",
-            params![
+            &params![
                 current.id,
                 change.name.as_ref().unwrap_or(&current.name),
                 json(change.checks.as_ref().unwrap_or(&current.checks)),
@@ -127,7 +123,7 @@ impl Store {
     pub fn delete_guardrail(&self, id: &str) -> StoreResult<()> {
         let n = self
             .conn()
-            .execute("DELETE FROM guardrails WHERE id = ?1", [id])?;
+            .execute("DELETE FROM guardrails WHERE id = ?1", &params![id])?;
         if n == 0 {
             return Err(not_found(id));
         }

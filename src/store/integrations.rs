@@ -1,14 +1,14 @@
-use rusqlite::{params, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
-use super::{is_unique_violation, new_id, now, secrets, total, Store, StoreError, StoreResult};
+use super::db::{self, params, Row};
+use super::{new_id, now, secrets, total, unique_or, Store, StoreError, StoreResult};
 use crate::api::integrations::{CreateIntegration, Integration, UpdateIntegration};
 use crate::api::Paging;
 
 const COLUMNS: &str = "id, slug, name, provider, description, configurations, masked_key, \
     created_at, updated_at, allowed_models";
 
-fn row(r: &Row) -> rusqlite::Result<Integration> {
+fn row(r: &Row) -> db::Result<Integration> {
     let configurations: String = r.get(5)?;
     Ok(Integration {
         id: r.get(0)?,
@@ -37,9 +37,9 @@ impl Store {
         let id = new_id();
         let at = now();
         let secret = new.key.as_deref().filter(|k| !k.is_empty());
-        let result = self.conn().execute(
+        self.conn().execute(
             &format!("INSERT INTO integrations ({COLUMNS}, secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)"),
-            params![
+            &params![
                 id,
                 new.slug,
                 new.name.clone().unwrap_or_else(|| new.slug.clone()),
@@ -51,47 +51,48 @@ impl Store {
                 new.limits.allowed_models.as_ref().map(|m| Value::from(m.clone()).to_string()),
                 secret.map(|k| self.cipher.seal(&id, k)),
             ],
-        );
-        match result {
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
-                "an integration with slug {:?} already exists",
-                new.slug
-            ))),
-            Err(e) => Err(e.into()),
-            Ok(_) => self.integration(&new.slug),
-        }
+        )
+        .map_err(|e| {
+            unique_or(e, || {
+                StoreError::Conflict(format!(
+                    "an integration with slug {:?} already exists",
+                    new.slug
+                ))
+            })
+        })?;
+        self.integration(&new.slug)
     }
 
     pub fn integration(&self, slug: &str) -> StoreResult<Integration> {
         self.conn()
-            .query_row(
+            .query_opt(
                 &format!("SELECT {COLUMNS} FROM integrations WHERE slug = ?1"),
-                [slug],
+                &params![slug],
                 row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| not_found(slug))
     }
 
     pub fn integrations(&self, page: Paging) -> StoreResult<(u64, Vec<Integration>)> {
-        let conn = self.conn();
-        let total = total(&conn, "integrations", "")?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM integrations ORDER BY created_at, slug LIMIT ?1 OFFSET ?2"
-        ))?;
-        let items = stmt
-            .query_map(params![page.limit(), page.offset()], row)?
-            .collect::<Result<_, _>>()?;
+        let mut conn = self.conn();
+        let total = total(&mut conn, "integrations", "", &[])?;
+        let items = conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM integrations ORDER BY created_at, slug LIMIT ?1 OFFSET ?2"
+            ),
+            &params![page.limit(), page.offset()],
+            row,
+        )?;
         Ok((total, items))
     }
 
     /// Every integration with its decrypted secret, for the gateway's in-memory map.
     pub fn integration_entries(&self) -> StoreResult<Vec<(Integration, Option<String>)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS}, secret FROM integrations"))?;
-        let rows = stmt
-            .query_map([], |r| Ok((row(r)?, r.get::<_, Option<Vec<u8>>>(10)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self.conn().query_map(
+            &format!("SELECT {COLUMNS}, secret FROM integrations"),
+            &[],
+            |r| Ok((row(r)?, r.get::<Option<Vec<u8>>>(10)?)),
+        )?;
         rows.into_iter()
             .map(|(i, sealed)| {
                 let secret = sealed.map(|s| self.cipher.open(&i.id, &s)).transpose()?;
@@ -108,12 +109,12 @@ impl Store {
         let current = self.integration(slug)?;
         let mut configurations = current.configurations;
         merge_configurations(&mut configurations, change.configurations.as_ref());
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
+        let mut conn = self.conn();
+        let mut tx = conn.transaction()?;
         tx.execute(
             "UPDATE integrations SET name = ?2, description = ?3, configurations = ?4, updated_at = ?5,
                 allowed_models = ?6 WHERE id = ?1",
-            params![
+            &params![
                 current.id,
                 change.name.as_ref().unwrap_or(&current.name),
                 change.description.as_ref().or(current.description.as_ref()),
@@ -139,7 +140,7 @@ impl Store {
             };
             tx.execute(
                 "UPDATE integrations SET secret = ?2, masked_key = ?3 WHERE id = ?1",
-                params![current.id, sealed, masked],
+                &params![current.id, sealed, masked],
             )?;
         }
         tx.commit()?;
@@ -150,7 +151,7 @@ impl Store {
     pub fn delete_integration(&self, slug: &str) -> StoreResult<()> {
         match self
             .conn()
-            .execute("DELETE FROM integrations WHERE slug = ?1", [slug])?
+            .execute("DELETE FROM integrations WHERE slug = ?1", &params![slug])?
         {
             0 => Err(not_found(slug)),
             _ => Ok(()),

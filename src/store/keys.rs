@@ -1,5 +1,4 @@
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::db::{self, params, Param, Row};
 use super::{
     format_time, merge_defaults, new_id, now, parse_time, secrets, Store, StoreError, StoreResult,
 };
@@ -41,7 +40,7 @@ const COLUMNS: &str =
     "id, masked, name, description, key_type, workspace_id, status, scopes, defaults,
     creation_mode, expires_at, previous_expires_at, created_at, updated_at, allowed_models";
 
-fn row(r: &Row) -> rusqlite::Result<ApiKey> {
+fn row(r: &Row) -> db::Result<ApiKey> {
     let scopes: String = r.get(7)?;
     let defaults: String = r.get(8)?;
     let transition: Option<String> = r.get(11)?;
@@ -100,7 +99,7 @@ fn merged_defaults(current: &KeyDefaults, change: Option<&KeyDefaults>) -> KeyDe
 
 impl Store {
     pub fn count_api_keys(&self) -> StoreResult<u64> {
-        super::total(&self.conn(), "api_keys", "")
+        super::total(&mut self.conn(), "api_keys", "", &[])
     }
 
     /// Creates a key; the returned secret exists nowhere else.
@@ -110,7 +109,7 @@ impl Store {
             "INSERT INTO api_keys (id, name, description, key_type, workspace_id, hash, masked, scopes,
                 defaults, creation_mode, expires_at, created_at, updated_at, allowed_models)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
-            params![
+            &params![
                 id,
                 new.name,
                 new.description,
@@ -135,32 +134,36 @@ impl Store {
 
     pub fn api_key(&self, id: &str) -> StoreResult<ApiKey> {
         self.conn()
-            .query_row(
+            .query_opt(
                 &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
-                [id],
+                &params![id],
                 row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| not_found(id))
     }
 
     /// Keys of the given types, oldest first.
     pub fn api_keys(&self, types: &[&str], page: Paging) -> StoreResult<(u64, Vec<ApiKey>)> {
-        let types = json(&types);
-        let filter = "WHERE key_type IN (SELECT value FROM json_each(?1))";
-        let conn = self.conn();
-        let total: i64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM api_keys {filter}"),
-            [&types],
-            |r| r.get(0),
+        let n = types.len();
+        let filter = format!("WHERE key_type IN ({})", super::placeholders(1, n));
+        let mut values: Vec<Param> = types.iter().map(|t| Param::Text((*t).into())).collect();
+        let mut conn = self.conn();
+        let total = super::total(&mut conn, "api_keys", &filter, &values)?;
+        values.extend([
+            Param::Int(page.limit().into()),
+            Param::Int(page.offset() as i64),
+        ]);
+        let items = conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM api_keys {filter} ORDER BY created_at, id \
+                 LIMIT ?{} OFFSET ?{}",
+                n + 1,
+                n + 2
+            ),
+            &values,
+            row,
         )?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM api_keys {filter} ORDER BY created_at, id LIMIT ?2 OFFSET ?3"
-        ))?;
-        let items = stmt
-            .query_map(params![types, page.limit(), page.offset()], row)?
-            .collect::<Result<_, _>>()?;
-        Ok((total as u64, items))
+        Ok((total, items))
     }
 
     pub fn update_api_key(&self, id: &str, change: &UpdateApiKey) -> StoreResult<ApiKey> {
@@ -168,7 +171,7 @@ impl Store {
         self.conn().execute(
             "UPDATE api_keys SET name = ?2, description = ?3, scopes = ?4, defaults = ?5, expires_at = ?6,
                 updated_at = ?7, allowed_models = ?8 WHERE id = ?1",
-            params![
+            &params![
                 id,
                 change.name.as_ref().unwrap_or(&current.name),
                 change.description.as_ref().or(current.description.as_ref()),
@@ -191,7 +194,7 @@ impl Store {
     pub fn delete_api_key(&self, id: &str) -> StoreResult<()> {
         match self
             .conn()
-            .execute("DELETE FROM api_keys WHERE id = ?1", [id])?
+            .execute("DELETE FROM api_keys WHERE id = ?1", &params![id])?
         {
             0 => Err(not_found(id)),
             _ => Ok(()),
@@ -212,9 +215,9 @@ impl Store {
             )
         });
         let changed = self.conn().execute(
-            "UPDATE api_keys SET previous_hash = CASE WHEN ?3 IS NULL THEN NULL ELSE hash END,
+            "UPDATE api_keys SET previous_hash = CASE WHEN CAST(?3 AS TEXT) IS NULL THEN NULL ELSE hash END,
                 previous_expires_at = ?3, hash = ?2, masked = ?4, updated_at = ?5 WHERE id = ?1",
-            params![
+            &params![
                 id,
                 secrets::hash_api_key(&key),
                 until,
@@ -234,13 +237,11 @@ impl Store {
 
     /// Every key, for the server's in-memory index.
     pub fn key_records(&self) -> StoreResult<Vec<KeyRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let records = self.conn().query_map(
             "SELECT id, name, key_type, workspace_id, scopes, defaults, status, expires_at, hash,
                 previous_hash, previous_expires_at, allowed_models FROM api_keys",
-        )?;
-        let records = stmt
-            .query_map([], |r| {
+            &[],
+            |r| {
                 let scopes: String = r.get(4)?;
                 let defaults: String = r.get(5)?;
                 let expires_at: Option<String> = r.get(7)?;
@@ -259,8 +260,8 @@ impl Store {
                     allowed_models: patterns(r.get(11)?),
                     previous: previous_hash.zip(previous_until.as_deref().and_then(parse_time)),
                 })
-            })?
-            .collect::<Result<_, _>>()?;
+            },
+        )?;
         Ok(records)
     }
 }

@@ -2,13 +2,14 @@
 //! recorder's thread, on its own connection) and read on another connection, so a long query
 //! never holds up admin writes or the recorder.
 
-use std::path::Path;
+use std::borrow::Cow;
 
-use rusqlite::types::Value as Sql;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::params_from_iter;
 use serde_json::{Map, Value};
 
+use super::db::{self, params, Backend, Db, Param, Row, Value as DbValue};
 use super::log_blocks::{self, Blocks, Summarised, Wanted, SUMMARY_COLUMNS};
+use super::partitions::{day_of, Partitions};
 use super::{new_id, StoreError, StoreResult};
 use crate::api::logs::{
     parse_time_bound, CreateFeedback, Feedback, LogFilter, LogRecord, UsageGroup,
@@ -22,123 +23,145 @@ const COLUMNS: &str = "seq, id, kind, created_ms, trace_id, span_id, parent_span
     retry_count, last_used_option, metadata, stream, outcome, error, attempts, bodies_logged, \
     hook_results, cost_saved";
 
-pub(super) fn open_connection(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open(path)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
+/// The insert of records, without its values, which are [`record_params`].
+const INSERT_INTO: &str = "INSERT INTO logs (id, kind, created_ms, trace_id, span_id, \
+    parent_span_id, span_name, api_key_id, api_key_name, integration, provider, \
+    model_requested, model, endpoint, status, latency_ms, ttft_ms, input_tokens, \
+    output_tokens, cached_tokens, cost, cache_status, retry_count, last_used_option, metadata, \
+    \"user\", stream, outcome, error, attempts, bodies_logged, hook_results, cost_saved)";
+/// Values per record.
+const RECORD_VALUES: usize = 33;
+
+/// A record's columns that are not its fields as they are, made before its values borrow them.
+struct Encoded<'a> {
+    metadata: String,
+    attempts: String,
+    hook_results: Option<Cow<'a, str>>,
+    user: Option<&'a str>,
+}
+
+fn encode(e: &Entry) -> Encoded<'_> {
+    let r = &e.record;
+    Encoded {
+        metadata: serde_json::to_string(&r.metadata).unwrap_or_default(),
+        attempts: serde_json::to_string(&r.attempts).unwrap_or_default(),
+        hook_results: match &e.hook_results_json {
+            Some(encoded) => Some(Cow::Borrowed(encoded)),
+            None => r
+                .hook_results
+                .as_ref()
+                .and_then(|h| serde_json::to_string(h).ok())
+                .map(Cow::Owned),
+        },
+        user: r.metadata.get("_user").and_then(Value::as_str),
+    }
+}
+
+/// The values of [`INSERT`].
+fn record_params<'a>(e: &'a Entry, enc: &'a Encoded) -> [Param<'a>; RECORD_VALUES] {
+    let r = &e.record;
+    params![
+        r.id,
+        r.kind,
+        e.created_ms,
+        r.trace_id,
+        r.span_id,
+        r.parent_span_id,
+        r.span_name,
+        r.api_key_id,
+        r.api_key_name,
+        r.integration,
+        r.provider,
+        r.model_requested,
+        r.model,
+        r.endpoint,
+        r.status,
+        r.latency_ms,
+        r.ttft_ms,
+        r.input_tokens,
+        r.output_tokens,
+        r.cached_tokens,
+        r.cost,
+        r.cache_status,
+        r.retry_count,
+        r.last_used_option,
+        enc.metadata,
+        enc.user,
+        r.stream,
+        r.outcome,
+        r.error,
+        enc.attempts,
+        r.bodies_logged,
+        enc.hook_results,
+        r.cost_saved,
+    ]
 }
 
 /// The recorder's connection: the only one that inserts records.
 pub struct LogWriter {
-    conn: Connection,
-    blocks: Blocks,
+    db: Db,
+    index: Index,
+}
+
+/// What the writer keeps up beside the records so that lists find them fast.
+enum Index {
+    /// SQLite: summaries of blocks of records (store/log_blocks.rs).
+    Blocks(Blocks),
+    /// Postgres: the days that have partitions.
+    Partitions(Partitions),
 }
 
 impl LogWriter {
-    pub(super) fn new(mut conn: Connection) -> StoreResult<LogWriter> {
-        // The last pages of the table and indexes change in every commit; checkpointing less
-        // often copies each of them into the database file once instead of many times.
-        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
-        let tx = conn.transaction()?;
-        let blocks = Blocks::cover(&tx)?;
-        tx.commit()?;
-        Ok(LogWriter { conn, blocks })
+    pub(super) fn new(mut db: Db) -> StoreResult<LogWriter> {
+        let index = match &mut db {
+            Db::Sqlite(conn) => {
+                // The last pages of the table and indexes change in every commit;
+                // checkpointing less often copies each of them into the database file once
+                // instead of many times.
+                conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+                let tx = conn.transaction()?;
+                let blocks = Blocks::cover(&tx)?;
+                tx.commit()?;
+                Index::Blocks(blocks)
+            }
+            Db::Pg(_) => {
+                let mut partitions = Partitions::default();
+                let today = day_of(crate::observe::record::now_ms());
+                partitions.ensure(&mut db, [today, today + 1])?;
+                Index::Partitions(partitions)
+            }
+        };
+        Ok(LogWriter { db, index })
     }
 
     /// Inserts a batch in one transaction; returns each entry's `seq` (its cursor).
     pub fn insert(&mut self, entries: &[Entry]) -> StoreResult<Vec<i64>> {
-        let tx = self.conn.transaction()?;
-        let mut seqs = Vec::with_capacity(entries.len());
-        // Changed only once the transaction commits.
-        let mut blocks = self.blocks.clone();
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO logs (id, kind, created_ms, trace_id, span_id, parent_span_id, \
-                 span_name, api_key_id, api_key_name, integration, provider, model_requested, \
-                 model, endpoint, status, latency_ms, ttft_ms, input_tokens, output_tokens, \
-                 cached_tokens, cost, cache_status, retry_count, last_used_option, metadata, \
-                 user, stream, outcome, error, attempts, bodies_logged, hook_results, cost_saved) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33)",
-            )?;
-            let mut bodies = tx.prepare_cached(
-                "INSERT INTO log_bodies (seq, request, response) VALUES (?1, ?2, ?3)",
-            )?;
-            for e in entries {
-                let r = &e.record;
-                let user = r.metadata.get("_user").and_then(Value::as_str);
-                let metadata = serde_json::to_string(&r.metadata).unwrap_or_default();
-                let attempts = serde_json::to_string(&r.attempts).unwrap_or_default();
-                let hook_results = match &e.hook_results_json {
-                    Some(encoded) => Some(encoded.clone()),
-                    None => r
-                        .hook_results
-                        .as_ref()
-                        .and_then(|h| serde_json::to_string(h).ok()),
-                };
-                insert.execute(params![
-                    r.id,
-                    r.kind,
-                    e.created_ms,
-                    r.trace_id,
-                    r.span_id,
-                    r.parent_span_id,
-                    r.span_name,
-                    r.api_key_id,
-                    r.api_key_name,
-                    r.integration,
-                    r.provider,
-                    r.model_requested,
-                    r.model,
-                    r.endpoint,
-                    r.status,
-                    r.latency_ms,
-                    r.ttft_ms,
-                    r.input_tokens as i64,
-                    r.output_tokens as i64,
-                    r.cached_tokens as i64,
-                    r.cost,
-                    r.cache_status,
-                    r.retry_count,
-                    r.last_used_option,
-                    metadata,
-                    user,
-                    r.stream,
-                    r.outcome,
-                    r.error,
-                    attempts,
-                    r.bodies_logged,
-                    hook_results,
-                    r.cost_saved,
-                ])?;
-                let seq = tx.last_insert_rowid();
-                if e.request_body.is_some() || e.response_body.is_some() {
-                    bodies.execute(params![
-                        seq,
-                        e.request_body.as_deref(),
-                        e.response_body.as_deref()
-                    ])?;
+        match (&mut self.db, &mut self.index) {
+            (Db::Sqlite(conn), Index::Blocks(blocks)) => insert_sqlite(conn, blocks, entries),
+            (db, Index::Partitions(partitions)) => {
+                let inserted = insert_partitioned(db, partitions, entries);
+                if inserted.is_err() {
+                    // Another node may have dropped a partition this one knew of.
+                    partitions.forget();
                 }
-                blocks.add(seq, &Summarised::of(e.created_ms, r));
-                seqs.push(seq);
+                inserted
             }
+            (_, Index::Blocks(_)) => unreachable!("block summaries are SQLite's"),
         }
-        blocks.save(&tx)?;
-        tx.commit()?;
-        self.blocks = blocks;
-        Ok(seqs)
     }
 
     /// Deletes up to `max` of the oldest records made before `before_ms`; returns how many.
     /// Small batches keep each write transaction short, so the recorder is never held up long.
+    /// On Postgres, the partitions of whole days before `before_ms` are dropped first.
     pub fn prune(&mut self, before_ms: i64, max: usize) -> StoreResult<usize> {
-        let tx = self.conn.transaction()?;
+        if let Index::Partitions(partitions) = &mut self.index {
+            partitions.drop_before(&mut self.db, before_ms)?;
+        }
+        let mut tx = self.db.transaction()?;
         let last: Option<i64> = tx.query_row(
             "SELECT MAX(seq) FROM (SELECT seq FROM logs WHERE created_ms < ?1 \
-             ORDER BY created_ms LIMIT ?2)",
-            params![before_ms, max as i64],
+             ORDER BY created_ms LIMIT ?2) AS due",
+            &params![before_ms, max],
             |r| r.get(0),
         )?;
         let Some(last) = last else {
@@ -147,23 +170,139 @@ impl LogWriter {
         // Records are made in time order, so those due are (nearly all) the oldest seqs; a
         // custom record backdated past the cutoff waits for a later round.
         tx.execute(
-            "DELETE FROM log_bodies WHERE seq IN (SELECT seq FROM logs WHERE seq <= ?1 AND created_ms < ?2)",
-            params![last, before_ms],
+            "DELETE FROM log_bodies WHERE seq IN \
+             (SELECT seq FROM logs WHERE seq <= ?1 AND created_ms < ?2)",
+            &params![last, before_ms],
         )?;
         let n = tx.execute(
             "DELETE FROM logs WHERE seq <= ?1 AND created_ms < ?2",
-            params![last, before_ms],
+            &params![last, before_ms],
         )?;
-        log_blocks::prune(&tx, last, before_ms)?;
+        if let Db::Sqlite(conn) = &*tx {
+            log_blocks::prune(conn, last, before_ms)?;
+        }
         tx.commit()?;
         Ok(n)
     }
 }
 
+/// SQLite's hot path: statements prepared once, the rowid as the seq, block summaries updated
+/// in the same transaction.
+fn insert_sqlite(
+    conn: &mut rusqlite::Connection,
+    current: &mut Blocks,
+    entries: &[Entry],
+) -> StoreResult<Vec<i64>> {
+    let tx = conn.transaction()?;
+    let mut seqs = Vec::with_capacity(entries.len());
+    // Changed only once the transaction commits.
+    let mut blocks = current.clone();
+    {
+        let mut insert = tx.prepare_cached(&format!(
+            "{INSERT_INTO} VALUES ({})",
+            super::placeholders(1, RECORD_VALUES)
+        ))?;
+        let mut bodies = tx.prepare_cached(
+            "INSERT INTO log_bodies (seq, request, response) VALUES (?1, ?2, ?3)",
+        )?;
+        for e in entries {
+            let encoded = encode(e);
+            insert.execute(params_from_iter(record_params(e, &encoded).iter()))?;
+            let seq = tx.last_insert_rowid();
+            if e.request_body.is_some() || e.response_body.is_some() {
+                bodies.execute(params_from_iter(
+                    params![seq, e.request_body.as_deref(), e.response_body.as_deref()].iter(),
+                ))?;
+            }
+            blocks.add(seq, &Summarised::of(e.created_ms, &e.record));
+            seqs.push(seq);
+        }
+    }
+    blocks.save(&tx)?;
+    tx.commit()?;
+    *current = blocks;
+    Ok(seqs)
+}
+
+/// The most rows per insert on Postgres (one round trip each).
+const PG_CHUNK: usize = 128;
+
+/// Postgres: the partitions of the batch's days made first, then the records and their bodies.
+fn insert_partitioned<'a>(
+    db: &mut Db,
+    partitions: &mut Partitions,
+    entries: &'a [Entry],
+) -> StoreResult<Vec<i64>> {
+    partitions.ensure(db, entries.iter().map(|e| day_of(e.created_ms)))?;
+    let encoded: Vec<Encoded> = entries.iter().map(encode).collect();
+    let values: Vec<Param> = entries
+        .iter()
+        .zip(&encoded)
+        .flat_map(|(e, enc)| record_params(e, enc))
+        .collect();
+    let mut tx = db.transaction()?;
+    let seqs = insert_rows(
+        &mut tx,
+        INSERT_INTO,
+        RECORD_VALUES,
+        &values,
+        " RETURNING seq",
+    )?;
+    let body = |b: &'a Option<axum::body::Bytes>| {
+        b.as_deref().map_or(Param::Null, |b| Param::Blob(b.into()))
+    };
+    let bodies: Vec<Param> = entries
+        .iter()
+        .zip(&seqs)
+        .filter(|(e, _)| e.request_body.is_some() || e.response_body.is_some())
+        .flat_map(|(e, seq)| {
+            [
+                Param::Int(*seq),
+                Param::Int(e.created_ms),
+                body(&e.request_body),
+                body(&e.response_body),
+            ]
+        })
+        .collect();
+    let into = "INSERT INTO log_bodies (seq, created_ms, request, response)";
+    insert_rows(&mut tx, into, 4, &bodies, "")?;
+    tx.commit()?;
+    Ok(seqs)
+}
+
+/// Inserts rows of `columns` values each, up to [`PG_CHUNK`] rows per statement, in chunks of
+/// a power of two rows so that a connection prepares few different statements. Returns what
+/// `returning` gives, in the order of the rows.
+fn insert_rows(
+    tx: &mut Db,
+    into: &str,
+    columns: usize,
+    values: &[Param],
+    returning: &str,
+) -> StoreResult<Vec<i64>> {
+    let mut out = Vec::with_capacity(values.len() / columns);
+    let mut rest = values;
+    while !rest.is_empty() {
+        let rows = PG_CHUNK.min(1 << (rest.len() / columns).ilog2());
+        let (chunk, after) = rest.split_at(rows * columns);
+        rest = after;
+        let placeholders = (0..rows)
+            .map(|i| format!("({})", super::placeholders(1 + i * columns, columns)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.extend(tx.query_map(
+            &format!("{into} VALUES {placeholders}{returning}"),
+            chunk,
+            |r| r.get::<i64>(0),
+        )?);
+    }
+    Ok(out)
+}
+
 /// A record filter as SQL: the WHERE clause and its parameters.
 struct Clause {
     sql: String,
-    params: Vec<Sql>,
+    params: Vec<Param<'static>>,
     /// The bounds of `created_ms` the conditions set: since (inclusive), until (exclusive).
     since_ms: i64,
     until_ms: i64,
@@ -172,26 +311,26 @@ struct Clause {
 impl Clause {
     fn new() -> Clause {
         Clause {
-            sql: String::from("WHERE 1"),
+            sql: String::from("WHERE TRUE"),
             params: Vec::new(),
             since_ms: i64::MIN,
             until_ms: i64::MAX,
         }
     }
 
-    fn push(&mut self, condition: &str, values: impl IntoIterator<Item = Sql>) {
+    fn push(&mut self, condition: &str, values: impl IntoIterator<Item = Param<'static>>) {
         self.sql.push_str(" AND ");
         self.sql.push_str(condition);
         self.params.extend(values);
     }
 }
 
-fn text(s: &str) -> Sql {
-    Sql::Text(s.to_string())
+fn text(s: &str) -> Param<'static> {
+    Param::Text(s.to_string().into())
 }
 
-/// Turns a filter into SQL; times may be relative to `now`.
-fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
+/// Turns a filter into SQL for `backend`; times may be relative to `now`.
+fn clause(f: &LogFilter, now: time::OffsetDateTime, backend: Backend) -> StoreResult<Clause> {
     let mut c = Clause::new();
     let bound = |v: &str| -> StoreResult<i64> {
         let t = parse_time_bound(v, now).map_err(StoreError::Invalid)?;
@@ -199,11 +338,11 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
     };
     if let Some(v) = &f.since {
         c.since_ms = bound(v)?;
-        c.push("created_ms >= ?", [Sql::Integer(c.since_ms)]);
+        c.push("created_ms >= ?", [Param::Int(c.since_ms)]);
     }
     if let Some(v) = &f.until {
         c.until_ms = bound(v)?;
-        c.push("created_ms < ?", [Sql::Integer(c.until_ms)]);
+        c.push("created_ms < ?", [Param::Int(c.until_ms)]);
     }
     if let Some(v) = &f.model {
         c.push("model = ?", [text(v)]);
@@ -213,11 +352,11 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
     }
     if let Some((lo, hi)) = f.status.map(|s| s.range()) {
         if lo == hi {
-            c.push("status = ?", [Sql::Integer(lo.into())]);
+            c.push("status = ?", [Param::Int(lo.into())]);
         } else {
             c.push(
                 "status BETWEEN ? AND ?",
-                [Sql::Integer(lo.into()), Sql::Integer(hi.into())],
+                [Param::Int(lo.into()), Param::Int(hi.into())],
             );
         }
         // The status index holds only the records other than 200 (migration 11); the planner
@@ -228,7 +367,8 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
     }
     if let Some(v) = &f.api_key {
         c.push(
-            "api_key_id IN (?, (SELECT id FROM api_keys WHERE name = ?))",
+            "api_key_id IN (?, (SELECT id FROM api_keys WHERE name = ? \
+             ORDER BY created_at, id LIMIT 1))",
             [text(v), text(v)],
         );
     }
@@ -236,26 +376,30 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
         c.push("trace_id = ?", [text(v)]);
     }
     if let Some(v) = &f.user {
-        c.push("user = ?", [text(v)]);
+        c.push("\"user\" = ?", [text(v)]);
     }
     for (k, v) in &f.metadata {
-        if k == "_user" {
-            c.push("user = ?", [text(v)]);
-        } else {
-            c.push(
+        match backend {
+            _ if k == "_user" => c.push("\"user\" = ?", [text(v)]),
+            Backend::Sqlite => c.push(
                 "json_extract(metadata, ?) = ?",
                 [text(&json_path(k)), text(v)],
-            );
+            ),
+            // Served by the GIN index on metadata.
+            Backend::Postgres => c.push(
+                "metadata::jsonb @> jsonb_build_object(?::text, ?::text)",
+                [text(k), text(v)],
+            ),
         }
     }
     if let Some(v) = f.min_cost {
-        c.push("cost >= ?", [Sql::Real(v)]);
+        c.push("cost >= ?", [Param::Real(v)]);
     }
     if let Some(v) = f.max_cost {
-        c.push("cost <= ?", [Sql::Real(v)]);
+        c.push("cost <= ?", [Param::Real(v)]);
     }
     if let Some(v) = f.min_latency_ms {
-        c.push("latency_ms >= ?", [Sql::Real(v)]);
+        c.push("latency_ms >= ?", [Param::Real(v)]);
     }
     if let Some(v) = &f.cache_status {
         c.push("cache_status = ?", [text(&v.to_ascii_uppercase())]);
@@ -268,16 +412,16 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime) -> StoreResult<Clause> {
 
 /// [`clause`] for a query on `conn` (`FROM logs {sql}`): a trace's records are found through
 /// the blocks that may hold them, as there is no index on `trace_id`.
-fn clause_on(conn: &Connection, f: &LogFilter) -> StoreResult<Clause> {
-    let mut c = clause(f, time::OffsetDateTime::now_utc())?;
-    if let Some(trace_id) = &f.trace_id {
+fn clause_on(db: &Db, f: &LogFilter) -> StoreResult<Clause> {
+    let mut c = clause(f, time::OffsetDateTime::now_utc(), db.backend())?;
+    if let (Db::Sqlite(conn), Some(trace_id)) = (db, &f.trace_id) {
         let ranges = log_blocks::trace_ranges(conn, trace_id, c.since_ms, c.until_ms)?;
         let condition = vec!["seq BETWEEN ? AND ?"; ranges.len()].join(" OR ");
         c.push(
             &format!("({condition})"),
             ranges
                 .into_iter()
-                .flat_map(|(first, last)| [Sql::Integer(first), Sql::Integer(last)]),
+                .flat_map(|(first, last)| [Param::Int(first), Param::Int(last)]),
         );
         // Read by seq: an index the planner might choose for another condition (a model's)
         // could lead through far more records. `FROM logs {sql}` takes the hint.
@@ -303,8 +447,8 @@ fn cursor(value: &str) -> StoreResult<(i64, i64)> {
         })
 }
 
-fn read_record(row: &Row) -> rusqlite::Result<(i64, LogRecord)> {
-    let json_map = |i: usize| -> rusqlite::Result<Map<String, Value>> {
+fn read_record(row: &Row) -> db::Result<(i64, LogRecord)> {
+    let json_map = |i: usize| -> db::Result<Map<String, Value>> {
         let text: String = row.get(i)?;
         Ok(serde_json::from_str(&text).unwrap_or_default())
     };
@@ -329,9 +473,9 @@ fn read_record(row: &Row) -> rusqlite::Result<(i64, LogRecord)> {
             status: row.get(15)?,
             latency_ms: row.get(16)?,
             ttft_ms: row.get(17)?,
-            input_tokens: row.get::<_, i64>(18)? as u64,
-            output_tokens: row.get::<_, i64>(19)? as u64,
-            cached_tokens: row.get::<_, i64>(20)? as u64,
+            input_tokens: row.get(18)?,
+            output_tokens: row.get(19)?,
+            cached_tokens: row.get(20)?,
             cost: row.get(21)?,
             cache_status: row.get(22)?,
             retry_count: row.get(23)?,
@@ -343,7 +487,7 @@ fn read_record(row: &Row) -> rusqlite::Result<(i64, LogRecord)> {
             attempts: serde_json::from_str(&attempts).unwrap_or_default(),
             bodies_logged: row.get(30)?,
             hook_results: row
-                .get::<_, Option<String>>(31)?
+                .get::<Option<String>>(31)?
                 .and_then(|text| serde_json::from_str(&text).ok()),
             cost_saved: row.get(32)?,
             request_body: None,
@@ -357,7 +501,10 @@ const FEW: i64 = 5000;
 
 /// The index of a filter's user or model, when that value has fewer than [`FEW`] records:
 /// reading them through it (already newest first) beats reading the blocks they are in.
-fn few_through_index(conn: &Connection, f: &LogFilter) -> StoreResult<Option<&'static str>> {
+fn few_through_index(
+    conn: &rusqlite::Connection,
+    f: &LogFilter,
+) -> StoreResult<Option<&'static str>> {
     let user = f.user.as_deref().or_else(|| {
         f.metadata
             .iter()
@@ -385,7 +532,7 @@ fn few_through_index(conn: &Connection, f: &LogFilter) -> StoreResult<Option<&'s
 /// that may hold a match, from the newest, until no block left can hold a newer record than
 /// the `n`th found.
 fn newest_by_blocks(
-    conn: &Connection,
+    conn: &rusqlite::Connection,
     f: &LogFilter,
     c: Clause,
     n: usize,
@@ -403,17 +550,13 @@ fn newest_by_blocks(
     let mut found = Vec::new();
     // Adds the matches among the records from `first` to `last` (by seq).
     let mut read = |found: &mut Found, first: i64, last: i64| -> StoreResult<()> {
-        let params = c
-            .params
-            .iter()
-            .cloned()
-            .chain([Sql::Integer(first), Sql::Integer(last)]);
-        let rows = scan.query_map(params_from_iter(params), |row| {
-            let (seq, record) = read_record(row)?;
-            Ok((row.get(3)?, seq, record))
-        })?;
-        for row in rows {
-            found.push(row?);
+        let range = [Param::Int(first), Param::Int(last)];
+        let params = c.params.iter().chain(&range);
+        let mut rows = scan.query(params_from_iter(params))?;
+        while let Some(row) = rows.next()? {
+            let row = Row::Sqlite(row);
+            let (seq, record) = read_record(&row)?;
+            found.push((row.get(3)?, seq, record));
         }
         found.sort_unstable_by_key(|&(ms, seq, _)| std::cmp::Reverse((ms, seq)));
         found.truncate(n);
@@ -451,11 +594,12 @@ fn body_value(bytes: Option<Vec<u8>>) -> Option<Value> {
 }
 
 /// Fills in a record's bodies, if it has any.
-fn add_bodies(conn: &Connection, seq: i64, record: &mut LogRecord) -> StoreResult<()> {
-    let bodies = conn
-        .prepare_cached("SELECT request, response FROM log_bodies WHERE seq = ?1")?
-        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+fn add_bodies(conn: &mut Db, seq: i64, record: &mut LogRecord) -> StoreResult<()> {
+    let bodies = conn.query_opt(
+        "SELECT request, response FROM log_bodies WHERE seq = ?1",
+        &params![seq],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     if let Some((req, resp)) = bodies {
         record.request_body = body_value(req);
         record.response_body = body_value(resp);
@@ -485,45 +629,49 @@ pub enum GroupBy {
 
 impl super::Store {
     pub fn log_writer(&self) -> StoreResult<LogWriter> {
-        LogWriter::new(open_connection(&self.path)?)
+        LogWriter::new(super::connect(&self.location)?)
     }
 
-    pub(super) fn logs_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn logs_conn(&self) -> std::sync::MutexGuard<'_, Db> {
         self.logs_conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A page of records matching `f`, newest first, and the cursor of the next page.
     pub fn logs(&self, f: &LogFilter) -> StoreResult<(Vec<LogRecord>, Option<String>)> {
-        let conn = self.logs_conn();
+        let mut conn = self.logs_conn();
         let mut c = clause_on(&conn, f)?;
         if let Some(v) = &f.cursor {
             let (ms, seq) = cursor(v)?;
             c.push(
                 "(created_ms, seq) < (?, ?)",
-                [Sql::Integer(ms), Sql::Integer(seq)],
+                [Param::Int(ms), Param::Int(seq)],
             );
             c.until_ms = c.until_ms.min(ms.saturating_add(1));
         }
         let limit = f.limit();
-        let by_blocks = log_blocks::serves(f);
-        let index = if by_blocks {
-            few_through_index(&conn, f)?
-        } else {
-            None
+        // On SQLite, a filter no index serves in time order is read through the block
+        // summaries, unless its user or model has few records.
+        let (by_blocks, index) = match &*conn {
+            Db::Sqlite(sqlite) if log_blocks::serves(f) => {
+                let index = few_through_index(sqlite, f)?;
+                (index.is_none(), index)
+            }
+            _ => (false, None),
         };
-        let mut rows = if by_blocks && index.is_none() {
-            newest_by_blocks(&conn, f, c, limit as usize + 1)?
-        } else {
-            let from = index.map_or("logs".into(), |i| format!("logs INDEXED BY {i}"));
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM {from} {} ORDER BY created_ms DESC, seq DESC LIMIT {}",
-                c.sql,
-                limit + 1
-            ))?;
-            let rows = stmt
-                .query_map(params_from_iter(c.params), read_record)?
-                .collect::<Result<_, _>>()?;
-            rows
+        let mut rows = match &mut *conn {
+            Db::Sqlite(sqlite) if by_blocks => newest_by_blocks(sqlite, f, c, limit as usize + 1)?,
+            db => {
+                let from = index.map_or("logs".into(), |i| format!("logs INDEXED BY {i}"));
+                db.query_map(
+                    &format!(
+                        "SELECT {COLUMNS} FROM {from} {} ORDER BY created_ms DESC, seq DESC LIMIT {}",
+                        c.sql,
+                        limit + 1
+                    ),
+                    &c.params,
+                    read_record,
+                )?
+            }
         };
         let next = (rows.len() > limit as usize).then(|| {
             rows.truncate(limit as usize);
@@ -534,7 +682,7 @@ impl super::Store {
         });
         if f.include_bodies {
             for (seq, r) in &mut rows {
-                add_bodies(&conn, *seq, r)?;
+                add_bodies(&mut conn, *seq, r)?;
             }
         }
         let records = rows.into_iter().map(|(_, r)| r).collect();
@@ -542,14 +690,9 @@ impl super::Store {
     }
 
     pub fn log_count(&self, f: &LogFilter) -> StoreResult<u64> {
-        let conn = self.logs_conn();
+        let mut conn = self.logs_conn();
         let c = clause_on(&conn, f)?;
-        let n: i64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM logs {}", c.sql),
-            params_from_iter(c.params),
-            |r| r.get(0),
-        )?;
-        Ok(n as u64)
+        super::total(&mut conn, "logs", &c.sql, &c.params)
     }
 
     /// Records after `seq` (oldest first) that match `f`: what a tail missed while away.
@@ -559,53 +702,52 @@ impl super::Store {
         f: &LogFilter,
         limit: u32,
     ) -> StoreResult<Vec<(i64, LogRecord)>> {
-        let conn = self.logs_conn();
+        let mut conn = self.logs_conn();
         let mut c = clause_on(&conn, f)?;
-        c.push("seq > ?", [Sql::Integer(seq)]);
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM logs {} ORDER BY seq LIMIT {limit}",
-            c.sql
-        ))?;
-        let rows = stmt
-            .query_map(params_from_iter(c.params), read_record)?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        c.push("seq > ?", [Param::Int(seq)]);
+        Ok(conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM logs {} ORDER BY seq LIMIT {limit}",
+                c.sql
+            ),
+            &c.params,
+            read_record,
+        )?)
     }
 
     /// One record with its bodies.
     pub fn log(&self, id: &str) -> StoreResult<LogRecord> {
         let missing = || StoreError::NotFound(format!("no log with id {id:?}"));
         let created_ms = super::id_time(id).ok_or_else(missing)?;
-        let conn = self.logs_conn();
+        let mut conn = self.logs_conn();
         let (seq, mut record) = conn
-            .query_row(
+            .query_opt(
                 &format!("SELECT {COLUMNS} FROM logs WHERE created_ms = ?1 AND id = ?2"),
-                params![created_ms, id],
+                &params![created_ms, id],
                 read_record,
-            )
-            .optional()?
+            )?
             .ok_or_else(missing)?;
-        add_bodies(&conn, seq, &mut record)?;
+        add_bodies(&mut conn, seq, &mut record)?;
         Ok(record)
     }
 
     /// Every record of a trace, oldest first.
     pub fn trace_records(&self, trace_id: &str) -> StoreResult<Vec<LogRecord>> {
-        let conn = self.logs_conn();
+        let mut conn = self.logs_conn();
         let f = LogFilter {
             trace_id: Some(trace_id.to_string()),
             ..LogFilter::default()
         };
         let c = clause_on(&conn, &f)?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM logs {} ORDER BY created_ms, seq",
-            c.sql
-        ))?;
-        let rows = stmt
-            .query_map(params_from_iter(c.params), read_record)?
-            .map(|r| r.map(|(_, record)| record))
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        let rows = conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM logs {} ORDER BY created_ms, seq",
+                c.sql
+            ),
+            &c.params,
+            read_record,
+        )?;
+        Ok(rows.into_iter().map(|(_, record)| record).collect())
     }
 
     pub fn add_feedback(&self, f: &CreateFeedback, created_ms: i64) -> StoreResult<Feedback> {
@@ -620,7 +762,7 @@ impl super::Store {
         self.logs_conn().execute(
             "INSERT INTO feedback (id, trace_id, value, weight, metadata, created_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
+            &params![
                 feedback.id,
                 feedback.trace_id,
                 feedback.value,
@@ -637,7 +779,7 @@ impl super::Store {
         let n = self.logs_conn().execute(
             "UPDATE feedback SET trace_id = ?2, value = ?3, weight = ?4, metadata = ?5 \
              WHERE id = ?1",
-            params![
+            &params![
                 id,
                 f.trace_id,
                 f.value,
@@ -652,13 +794,11 @@ impl super::Store {
     }
 
     pub fn feedback_for(&self, trace_id: &str) -> StoreResult<Vec<Feedback>> {
-        let conn = self.logs_conn();
-        let mut stmt = conn.prepare_cached(
+        let rows = self.logs_conn().query_map(
             "SELECT id, trace_id, value, weight, metadata, created_ms FROM feedback \
              WHERE trace_id = ?1 ORDER BY created_ms",
-        )?;
-        let rows = stmt
-            .query_map([trace_id], |r| {
+            &params![trace_id],
+            |r| {
                 let metadata: String = r.get(4)?;
                 Ok(Feedback {
                     id: r.get(0)?,
@@ -668,46 +808,61 @@ impl super::Store {
                     metadata: serde_json::from_str(&metadata).unwrap_or_default(),
                     created_at: format_ms(r.get(5)?),
                 })
-            })?
-            .collect::<Result<_, _>>()?;
+            },
+        )?;
         Ok(rows)
     }
 
     /// Totals per group over the records matching `f` (gateway requests and custom records),
     /// in the order of the groups' keys.
     pub fn usage_groups(&self, by: &GroupBy, f: &LogFilter) -> StoreResult<Vec<UsageGroup>> {
-        let conn = self.logs_conn();
+        let mut conn = self.logs_conn();
+        let backend = conn.backend();
         let c = clause_on(&conn, f)?;
         let mut params = c.params;
         let key = match by {
             GroupBy::Model => "model".to_string(),
             GroupBy::Provider => "provider".to_string(),
-            GroupBy::User => "user".to_string(),
+            GroupBy::User => "\"user\"".to_string(),
             GroupBy::ApiKey => "COALESCE(api_key_name, api_key_id)".to_string(),
-            GroupBy::Metadata(k) => {
+            GroupBy::Metadata(k) if backend == Backend::Sqlite => {
                 params.insert(0, text(&json_path(k)));
                 "json_extract(metadata, ?)".to_string()
             }
+            GroupBy::Metadata(k) => {
+                params.insert(0, text(k));
+                "((metadata::jsonb) ->> ?) COLLATE \"C\"".to_string()
+            }
             GroupBy::Time(ms) => format!("(created_ms / {ms}) * {ms}"),
         };
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {key} AS g, status, input_tokens, output_tokens, cost, latency_ms \
-             FROM logs {} ORDER BY g, latency_ms",
-            c.sql
-        ))?;
-        let mut rows = stmt.query(params_from_iter(params))?;
+        // Rows, not totals, because of the percentiles: one group after another.
+        let rows = conn.query_map(
+            &format!(
+                "SELECT {key} AS g, status, input_tokens, output_tokens, cost, latency_ms \
+                 FROM logs {} ORDER BY g NULLS FIRST, latency_ms",
+                c.sql
+            ),
+            &params,
+            |row| {
+                let group = match row.value(0)? {
+                    DbValue::Null | DbValue::Blob(_) => None,
+                    DbValue::Text(t) => Some(t.to_string()),
+                    DbValue::Int(i) if matches!(by, GroupBy::Time(_)) => Some(format_ms(i)),
+                    DbValue::Int(i) => Some(i.to_string()),
+                    DbValue::Real(x) => Some(x.to_string()),
+                };
+                Ok((
+                    group,
+                    row.get::<u16>(1)?,
+                    row.get::<u64>(2)?,
+                    row.get::<u64>(3)?,
+                    row.get::<Option<f64>>(4)?,
+                    row.get::<f64>(5)?,
+                ))
+            },
+        )?;
         let mut groups: Vec<(UsageGroup, Vec<f64>)> = Vec::new();
-        while let Some(row) = rows.next()? {
-            let group: Option<String> = match row.get_ref(0)? {
-                rusqlite::types::ValueRef::Null => None,
-                rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into()),
-                rusqlite::types::ValueRef::Integer(i) if matches!(by, GroupBy::Time(_)) => {
-                    Some(format_ms(i))
-                }
-                rusqlite::types::ValueRef::Integer(i) => Some(i.to_string()),
-                rusqlite::types::ValueRef::Real(x) => Some(x.to_string()),
-                rusqlite::types::ValueRef::Blob(_) => None,
-            };
+        for (group, status, input_tokens, output_tokens, cost, latency) in rows {
             if groups.last().is_none_or(|(g, _)| g.group != group) {
                 let empty = UsageGroup {
                     group,
@@ -724,17 +879,15 @@ impl super::Store {
                 groups.push((empty, Vec::new()));
             }
             let (g, latencies) = groups.last_mut().expect("pushed above");
-            let status: u16 = row.get(1)?;
-            let cost: Option<f64> = row.get(4)?;
             g.requests += 1;
             g.errors += u64::from(!(200..300).contains(&status));
-            g.input_tokens += row.get::<_, i64>(2)? as u64;
-            g.output_tokens += row.get::<_, i64>(3)? as u64;
+            g.input_tokens += input_tokens;
+            g.output_tokens += output_tokens;
             match cost {
                 Some(x) => g.cost += x,
                 None => g.cost_unknown += 1,
             }
-            latencies.push(row.get(5)?);
+            latencies.push(latency);
         }
         Ok(groups
             .into_iter()
@@ -751,6 +904,83 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_listed_by_filter_and_pruned_by_day_on_each_backend() {
+        const DAY: i64 = 86_400_000;
+        // 2025-12-01T00:00Z, then every half day.
+        let base = 1_764_547_200_000;
+        let entries: Vec<Entry> = (0..6)
+            .map(|i| {
+                let created_ms = base + i * DAY / 2;
+                let mut record = crate::observe::test_support::request();
+                record.id = crate::store::new_id_at(created_ms);
+                record.provider = Some(if i % 2 == 1 { "odd" } else { "even" }.into());
+                record
+                    .metadata
+                    .insert("team".into(), format!("t{}", i % 3).into());
+                Entry {
+                    record,
+                    created_ms,
+                    request_body: Some(format!("{{\"n\":{i}}}").into()),
+                    response_body: None,
+                    hook_results_json: None,
+                }
+            })
+            .collect();
+        let id = |i: usize| entries[i].record.id.clone();
+        for (_dir, store) in crate::store::tests::stores() {
+            let ids = |query: &[(&str, &str)]| -> Vec<String> {
+                let f = LogFilter::from_pairs(query.iter().copied()).unwrap();
+                store
+                    .logs(&f)
+                    .unwrap()
+                    .0
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect()
+            };
+            let mut writer = store.log_writer().unwrap();
+            let seqs = writer.insert(&entries).unwrap();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+            assert_eq!(ids(&[("provider", "odd")]), [id(5), id(3), id(1)]);
+            assert_eq!(ids(&[("metadata.team", "t1")]), [id(4), id(1)]);
+            assert_eq!(ids(&[("limit", "2")]), [id(5), id(4)]);
+            let record = store.log(&id(2)).unwrap();
+            assert_eq!(record.request_body, Some(serde_json::json!({"n": 2})));
+
+            // The cutoff falls in the second day: the first goes whole, then the second's
+            // records before the cutoff.
+            writer.prune(base + 3 * DAY / 2, 5000).unwrap();
+            assert_eq!(ids(&[]), [id(5), id(4), id(3)]);
+            assert!(store.log(&id(2)).is_err());
+            let mut conn = store.logs_conn();
+            if conn.backend() == Backend::Postgres {
+                let partitions: Vec<String> = conn
+                    .query_map(
+                        "SELECT relname::text FROM pg_class WHERE relkind = 'r' \
+                         AND relname LIKE 'log%_p2025%' \
+                         ORDER BY relname",
+                        &[],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    partitions,
+                    [
+                        "log_bodies_p20251202",
+                        "log_bodies_p20251203",
+                        "logs_p20251202",
+                        "logs_p20251203"
+                    ]
+                );
+            }
+            drop(conn);
+            // A record of a day whose partition was dropped is stored all the same.
+            writer.insert(&entries[..1]).unwrap();
+            assert_eq!(store.log(&id(0)).unwrap().id, id(0));
+        }
+    }
 
     #[test]
     fn percentiles_take_the_nearest_rank() {
@@ -775,10 +1005,10 @@ mod tests {
             ("metadata.team", "x'); DROP TABLE logs; --"),
         ])
         .unwrap();
-        let c = clause(&f, time::OffsetDateTime::now_utc()).unwrap();
+        let c = clause(&f, time::OffsetDateTime::now_utc(), Backend::Sqlite).unwrap();
         assert_eq!(
             c.sql,
-            "WHERE 1 AND model = ? AND status BETWEEN ? AND ? AND status <> 200 \
+            "WHERE TRUE AND model = ? AND status BETWEEN ? AND ? AND status <> 200 \
              AND json_extract(metadata, ?) = ?"
         );
         assert_eq!(c.params.len(), 5);
@@ -787,7 +1017,7 @@ mod tests {
             ..LogFilter::default()
         };
         assert!(matches!(
-            clause(&bad, time::OffsetDateTime::now_utc()),
+            clause(&bad, time::OffsetDateTime::now_utc(), Backend::Sqlite),
             Err(StoreError::Invalid(_))
         ));
     }

@@ -1,11 +1,108 @@
-//! Schema migrations, applied in order at start; `PRAGMA user_version` records how many ran.
+//! Schema migrations, applied in order at start: the same numbered list for each backend, in
+//! its own DDL. SQLite's `PRAGMA user_version` records how many ran; on Postgres the
+//! `schema_version` table does, and an advisory lock makes nodes that start at once take turns.
 
-use rusqlite::Connection;
-
+use super::db::{params, Backend, Db};
 use super::StoreResult;
 
-const MIGRATIONS: &[&str] = &[
-    r#"
+// The tables whose DDL is the same on both backends.
+macro_rules! api_keys_table {
+    () => {
+        r#"
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT,
+    key_type TEXT NOT NULL,
+    workspace_id TEXT,
+    hash TEXT NOT NULL UNIQUE,
+    masked TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    defaults TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL DEFAULT 'active',
+    creation_mode TEXT NOT NULL,
+    expires_at TEXT,
+    previous_hash TEXT,
+    previous_expires_at TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
+macro_rules! workspaces_table {
+    () => {
+        r#"
+CREATE TABLE workspaces (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    defaults TEXT NOT NULL DEFAULT '{}',
+    -- A JSON array of model patterns; NULL allows every model.
+    allowed_models TEXT,
+    status TEXT NOT NULL DEFAULT 'active',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
+macro_rules! prompt_collections_table {
+    () => {
+        r#"
+CREATE TABLE prompt_collections (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    parent_collection_id TEXT REFERENCES prompt_collections(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
+macro_rules! prompt_labels_table {
+    () => {
+        r#"
+CREATE TABLE prompt_labels (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT,
+    color_code TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
+macro_rules! guardrails_table {
+    () => {
+        r#"
+CREATE TABLE guardrails (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    workspace_id TEXT,
+    -- [{id, parameters, name?, is_enabled}]
+    checks TEXT NOT NULL,
+    -- {deny, async, on_success, on_fail}
+    actions TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"#
+    };
+}
+
+const SQLITE: &[&str] = &[
+    concat!(
+        r#"
 CREATE TABLE integrations (
     id TEXT PRIMARY KEY,
     slug TEXT NOT NULL UNIQUE,
@@ -35,25 +132,9 @@ CREATE TABLE config_versions (
     created_at TEXT NOT NULL,
     UNIQUE (config_id, version)
 );
-CREATE TABLE api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT,
-    key_type TEXT NOT NULL,
-    workspace_id TEXT,
-    hash TEXT NOT NULL UNIQUE,
-    masked TEXT NOT NULL,
-    scopes TEXT NOT NULL,
-    defaults TEXT NOT NULL DEFAULT '{}',
-    status TEXT NOT NULL DEFAULT 'active',
-    creation_mode TEXT NOT NULL,
-    expires_at TEXT,
-    previous_hash TEXT,
-    previous_expires_at TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
 "#,
+        api_keys_table!()
+    ),
     r#"
 CREATE TABLE logs (
     seq INTEGER PRIMARY KEY,
@@ -159,19 +240,9 @@ ALTER TABLE integrations ADD COLUMN allowed_models TEXT;
 "#,
     // Workspaces, with the default one every workspace key without a workspace moves to
     // (api::workspaces::DEFAULT_WORKSPACE_ID). Organisation keys belong to no workspace.
-    r#"
-CREATE TABLE workspaces (
-    id TEXT PRIMARY KEY,
-    slug TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL UNIQUE,
-    description TEXT,
-    defaults TEXT NOT NULL DEFAULT '{}',
-    -- A JSON array of model patterns; NULL allows every model.
-    allowed_models TEXT,
-    status TEXT NOT NULL DEFAULT 'active',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
+    concat!(
+        workspaces_table!(),
+        r#"
 INSERT INTO workspaces (id, slug, name, description, created_at, updated_at)
 VALUES ('00000000-0000-7000-8000-000000000000', 'ws-default', 'Default',
     'Workspace keys created without a workspace belong here',
@@ -181,7 +252,8 @@ UPDATE api_keys SET workspace_id = '00000000-0000-7000-8000-000000000000'
     AND (workspace_id IS NULL OR workspace_id NOT IN (SELECT id FROM workspaces));
 UPDATE api_keys SET workspace_id = NULL WHERE key_type = 'organisation-service';
 CREATE INDEX api_keys_workspace ON api_keys (workspace_id);
-"#,
+"#
+    ),
     // The audit log of admin changes.
     r#"
 CREATE TABLE audit_logs (
@@ -245,22 +317,10 @@ CREATE TABLE log_blocks (
 CREATE INDEX log_blocks_newest ON log_blocks (max_created_ms);
 "#,
     // Versioned prompts. A version is never changed once written; labels point at versions.
-    r#"
-CREATE TABLE prompt_collections (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    parent_collection_id TEXT REFERENCES prompt_collections(id),
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE prompt_labels (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    description TEXT,
-    color_code TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
+    concat!(
+        prompt_collections_table!(),
+        prompt_labels_table!(),
+        r#"
 INSERT INTO prompt_labels (id, name, description, created_at, updated_at)
 SELECT lower(hex(randomblob(16))), name, description, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
     strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
@@ -295,23 +355,12 @@ CREATE TABLE prompt_version_labels (
     version INTEGER NOT NULL,
     PRIMARY KEY (prompt_id, label_id)
 );
-"#,
+"#
+    ),
     // Guardrails: saved guardrails, and the hook results and cache savings of each record.
-    r#"
-CREATE TABLE guardrails (
-    id TEXT PRIMARY KEY,
-    slug TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    workspace_id TEXT,
-    -- [{id, parameters, name?, is_enabled}]
-    checks TEXT NOT NULL,
-    -- {deny, async, on_success, on_fail}
-    actions TEXT NOT NULL,
-    version_id TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'active',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
+    concat!(
+        guardrails_table!(),
+        r#"
 ALTER TABLE logs ADD COLUMN hook_results TEXT;
 ALTER TABLE logs ADD COLUMN cost_saved REAL;
 -- The key `serve` made gets the new scopes, as in the fifth migration.
@@ -324,7 +373,8 @@ UPDATE api_keys SET scopes = (
             "cache.delete"]')
     )
 ) WHERE creation_mode = 'auto';
-"#,
+"#
+    ),
     // The response cache's entries, so the cache survives a restart.
     r#"
 CREATE TABLE cache_entries (
@@ -370,15 +420,302 @@ CREATE INDEX logs_user ON logs (user, created_ms) WHERE user IS NOT NULL;
 "#,
 ];
 
-pub fn run(conn: &mut Connection) -> StoreResult<()> {
-    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i + 1)?;
+/// The Postgres schema, numbered as [`SQLITE`]. Every text column sorts by bytes
+/// (`COLLATE "C"`, added by [`run`]), as SQLite's do, so lists come in the same order.
+/// Updates of keys stored before a migration are left out: no Postgres store predates them.
+const POSTGRES: &[&str] = &[
+    concat!(
+        r#"
+CREATE TABLE integrations (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    description TEXT,
+    configurations TEXT NOT NULL DEFAULT '{}',
+    secret BYTEA,
+    masked_key TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE configs (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    is_default BOOLEAN NOT NULL DEFAULT FALSE,
+    status TEXT NOT NULL DEFAULT 'active',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE config_versions (
+    version_id TEXT PRIMARY KEY,
+    config_id TEXT NOT NULL REFERENCES configs(id) ON DELETE CASCADE,
+    version BIGINT NOT NULL,
+    config TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (config_id, version)
+);
+"#,
+        api_keys_table!()
+    ),
+    // Records and their bodies are partitioned by day of created_ms (store/partitions.rs
+    // makes the partitions); the indexes, made on every partition, serve the list filters.
+    r#"
+CREATE SEQUENCE logs_seq;
+CREATE TABLE logs (
+    seq BIGINT NOT NULL DEFAULT nextval('logs_seq'),
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    parent_span_id TEXT,
+    span_name TEXT,
+    api_key_id TEXT,
+    api_key_name TEXT,
+    integration TEXT,
+    provider TEXT,
+    model_requested TEXT,
+    model TEXT,
+    endpoint TEXT NOT NULL,
+    status BIGINT NOT NULL,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    ttft_ms DOUBLE PRECISION,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cached_tokens BIGINT NOT NULL,
+    cost DOUBLE PRECISION,
+    cache_status TEXT NOT NULL,
+    retry_count BIGINT NOT NULL,
+    last_used_option TEXT,
+    metadata TEXT NOT NULL,
+    "user" TEXT,
+    stream BOOLEAN NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    attempts TEXT NOT NULL,
+    bodies_logged BOOLEAN NOT NULL
+) PARTITION BY RANGE (created_ms);
+CREATE INDEX logs_created ON logs (created_ms, seq);
+CREATE INDEX logs_seq_index ON logs (seq);
+CREATE INDEX logs_trace ON logs (trace_id, created_ms);
+CREATE INDEX logs_model ON logs (model, created_ms);
+CREATE INDEX logs_provider ON logs (provider, created_ms);
+CREATE INDEX logs_user ON logs ("user", created_ms);
+CREATE INDEX logs_status ON logs (status, created_ms);
+CREATE INDEX logs_api_key ON logs (api_key_id, created_ms);
+CREATE INDEX logs_metadata ON logs USING GIN ((metadata::jsonb) jsonb_path_ops);
+CREATE TABLE log_bodies (
+    seq BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    request BYTEA,
+    response BYTEA
+) PARTITION BY RANGE (created_ms);
+CREATE INDEX log_bodies_seq ON log_bodies (seq);
+CREATE TABLE feedback (
+    id TEXT PRIMARY KEY,
+    trace_id TEXT NOT NULL,
+    value BIGINT NOT NULL,
+    weight DOUBLE PRECISION NOT NULL,
+    metadata TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+CREATE INDEX feedback_trace ON feedback (trace_id);
+"#,
+    r#"
+CREATE TABLE policies (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    conditions TEXT NOT NULL,
+    group_by TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active',
+    owner_type TEXT,
+    owner_id TEXT,
+    created_ms BIGINT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX policies_owner ON policies (owner_type, owner_id);
+CREATE TABLE usage_resets (
+    policy_id TEXT NOT NULL,
+    value_key TEXT NOT NULL,
+    reset_ms BIGINT NOT NULL,
+    PRIMARY KEY (policy_id, value_key)
+);
+CREATE TABLE budget_events (
+    id TEXT PRIMARY KEY,
+    policy_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value_key TEXT NOT NULL,
+    usage DOUBLE PRECISION NOT NULL,
+    credit_limit DOUBLE PRECISION NOT NULL,
+    window_start_ms BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    delivered BOOLEAN,
+    error TEXT
+);
+CREATE INDEX budget_events_policy ON budget_events (policy_id, created_ms);
+ALTER TABLE api_keys ADD COLUMN allowed_models TEXT;
+ALTER TABLE integrations ADD COLUMN allowed_models TEXT;
+"#,
+    concat!(
+        workspaces_table!(),
+        r#"
+INSERT INTO workspaces (id, slug, name, description, created_at, updated_at)
+VALUES ('00000000-0000-7000-8000-000000000000', 'ws-default', 'Default',
+    'Workspace keys created without a workspace belong here',
+    to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+CREATE INDEX api_keys_workspace ON api_keys (workspace_id);
+"#
+    ),
+    r#"
+CREATE TABLE audit_logs (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    created_ms BIGINT NOT NULL,
+    method TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id TEXT,
+    action TEXT NOT NULL,
+    actor_key_id TEXT NOT NULL,
+    actor_name TEXT NOT NULL,
+    actor_key_type TEXT NOT NULL,
+    workspace_id TEXT,
+    client_ip TEXT,
+    user_agent TEXT,
+    request_id TEXT NOT NULL,
+    response_status_code BIGINT NOT NULL,
+    before TEXT,
+    after TEXT
+);
+CREATE INDEX audit_logs_created ON audit_logs (created_ms, seq);
+CREATE INDEX audit_logs_actor ON audit_logs (actor_key_id, created_ms, seq);
+CREATE INDEX audit_logs_resource ON audit_logs (resource_type, resource_id, created_ms, seq);
+CREATE INDEX audit_logs_action ON audit_logs (action, created_ms, seq);
+CREATE INDEX audit_logs_workspace ON audit_logs (workspace_id, created_ms, seq);
+CREATE INDEX audit_logs_client_ip ON audit_logs (client_ip, created_ms, seq);
+"#,
+    // SQLite's block summaries of the request log: Postgres has indexes on its partitions.
+    "",
+    concat!(
+        prompt_collections_table!(),
+        prompt_labels_table!(),
+        r#"
+INSERT INTO prompt_labels (id, name, description, created_at, updated_at)
+SELECT md5(random()::text || name), name, description,
+    to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+FROM (VALUES ('production', 'What production traffic uses'),
+    ('staging', 'Being tried before production'),
+    ('development', 'Work in progress')) AS defaults (name, description);
+CREATE TABLE prompts (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    collection_id TEXT REFERENCES prompt_collections(id),
+    published_version BIGINT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (kind, name)
+);
+CREATE TABLE prompt_versions (
+    id TEXT PRIMARY KEY,
+    prompt_id TEXT NOT NULL REFERENCES prompts(id) ON DELETE CASCADE,
+    version BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    description TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (prompt_id, version)
+);
+CREATE TABLE prompt_version_labels (
+    prompt_id TEXT NOT NULL REFERENCES prompts(id) ON DELETE CASCADE,
+    label_id TEXT NOT NULL REFERENCES prompt_labels(id) ON DELETE CASCADE,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (prompt_id, label_id)
+);
+"#
+    ),
+    concat!(
+        guardrails_table!(),
+        r#"
+ALTER TABLE logs ADD COLUMN hook_results TEXT;
+ALTER TABLE logs ADD COLUMN cost_saved DOUBLE PRECISION;
+"#
+    ),
+    r#"
+CREATE TABLE cache_entries (
+    key BYTEA PRIMARY KEY,
+    grp BYTEA,
+    embedding BYTEA,
+    partition TEXT NOT NULL,
+    namespace TEXT,
+    stream BOOLEAN NOT NULL,
+    body BYTEA NOT NULL,
+    integration TEXT,
+    model TEXT,
+    cost DOUBLE PRECISION,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
+"#,
+    // SQLite's block summaries split their cost ranges; Postgres keeps no summaries.
+    "-- nothing to change on Postgres",
+    // As on SQLite, 200s stay out of the status index and records without a user out of the
+    // user index. Postgres keeps its trace index: it has no block summaries to find traces by.
+    r#"
+DROP INDEX logs_status;
+CREATE INDEX logs_status ON logs (status, created_ms) WHERE status <> 200;
+DROP INDEX logs_user;
+CREATE INDEX logs_user ON logs ("user", created_ms) WHERE "user" IS NOT NULL;
+"#,
+];
+
+/// Any number will do, as long as nothing else in the database takes the same lock.
+const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465;
+
+pub fn run(db: &mut Db) -> StoreResult<()> {
+    let backend = db.backend();
+    let list = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    loop {
+        let mut tx = db.transaction()?;
+        let done: usize = match backend {
+            Backend::Sqlite => tx.query_row("PRAGMA user_version", &[], |r| r.get::<u64>(0))?,
+            Backend::Postgres => {
+                tx.execute("SELECT pg_advisory_xact_lock(?1)", &params![MIGRATION_LOCK])?;
+                tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+                tx.query_opt("SELECT version FROM schema_version", &[], |r| {
+                    r.get::<u64>(0)
+                })?
+                .unwrap_or(0)
+            }
+        } as usize;
+        let Some(sql) = list.get(done) else {
+            return Ok(());
+        };
+        match backend {
+            Backend::Sqlite => {
+                tx.batch(sql)?;
+                tx.batch(&format!("PRAGMA user_version = {}", done + 1))?;
+            }
+            Backend::Postgres => {
+                tx.batch(&sql.replace(" TEXT", " TEXT COLLATE \"C\""))?;
+                tx.execute("DELETE FROM schema_version", &[])?;
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    &params![done + 1],
+                )?;
+            }
+        }
         tx.commit()?;
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -386,14 +723,20 @@ mod tests {
     use rusqlite::Connection;
 
     use crate::api::workspaces::{DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_SLUG};
+    use crate::store::db::Db;
 
     /// The schema before workspaces, budgets and the audit log.
     const BEFORE_WORKSPACES: usize = 2;
 
     #[test]
+    fn both_backends_number_their_migrations_alike() {
+        assert_eq!(super::SQLITE.len(), super::POSTGRES.len());
+    }
+
+    #[test]
     fn an_existing_install_gets_the_default_workspace_and_its_keys_move_there() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &super::MIGRATIONS[..BEFORE_WORKSPACES] {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &super::SQLITE[..BEFORE_WORKSPACES] {
             conn.execute_batch(sql).unwrap();
         }
         conn.pragma_update(None, "user_version", BEFORE_WORKSPACES)
@@ -413,7 +756,11 @@ mod tests {
             )
             .unwrap();
         }
-        super::run(&mut conn).unwrap();
+        let mut db = Db::Sqlite(conn);
+        super::run(&mut db).unwrap();
+        let Db::Sqlite(conn) = &db else {
+            unreachable!()
+        };
 
         let (id, name): (String, String) = conn
             .query_row(
@@ -476,10 +823,42 @@ mod tests {
         assert!(crate::store::parse_time(&created).is_some(), "{created}");
 
         // Running again changes nothing.
-        super::run(&mut conn).unwrap();
+        super::run(&mut db).unwrap();
+        let Db::Sqlite(conn) = &db else {
+            unreachable!()
+        };
         let n: i64 = conn
             .query_row("SELECT COUNT(*) FROM workspaces", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn nodes_that_start_together_on_postgres_migrate_once() {
+        let Some(url) = crate::store::tests::new_postgres_database() else {
+            return;
+        };
+        let opened: Vec<_> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut db = Db::Pg(Box::new(crate::store::db::Pg::connect(&url).unwrap()));
+                        super::run(&mut db).map(|()| db)
+                    })
+                })
+                .collect();
+            starts.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for db in opened {
+            let mut db = db.unwrap();
+            let version: u64 = db
+                .query_row("SELECT version FROM schema_version", &[], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version as usize, super::POSTGRES.len());
+            let workspaces: u64 = db
+                .query_row("SELECT COUNT(*) FROM workspaces", &[], |r| r.get(0))
+                .unwrap();
+            assert_eq!(workspaces, 1);
+        }
     }
 }

@@ -1,9 +1,11 @@
-//! Persistence behind one type. SQLite (WAL) in the data directory is the embedded default; all
-//! SQL lives under this module so a second backend is an addition, not a rewrite.
+//! Persistence behind one type. SQLite (WAL) in the data directory is the embedded default,
+//! Postgres the second backend (`--database-url`); all SQL lives under this module, written
+//! once through [`db`] where the two dialects agree.
 
 mod audit;
 mod cache;
 mod configs;
+pub mod db;
 pub mod governance;
 pub mod guardrails;
 mod integrations;
@@ -11,15 +13,17 @@ mod keys;
 mod log_blocks;
 pub mod logs;
 mod migrations;
+mod partitions;
 pub mod prompts;
 pub mod secrets;
 mod workspaces;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::Connection;
 use serde_json::{Map, Value};
+
+use db::Db;
 
 pub use keys::{KeyRecord, NewKey};
 pub use secrets::Cipher;
@@ -45,20 +49,33 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl From<db::Error> for StoreError {
+    fn from(e: db::Error) -> Self {
+        StoreError::Other(format!("database error: {e}"))
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Other(format!("database error: {e}"))
+        db::Error::from(e).into()
     }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
 pub struct Store {
-    conn: Mutex<Connection>,
+    conn: Mutex<Db>,
     /// Reads of request records, which may be long, on a connection of their own.
-    logs_conn: Mutex<Connection>,
-    path: std::path::PathBuf,
+    logs_conn: Mutex<Db>,
+    location: Location,
     cipher: Cipher,
+}
+
+/// Where a store keeps its data.
+#[derive(Debug, Clone)]
+enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
 }
 
 pub const DB_FILE: &str = "tollgate.db";
@@ -69,29 +86,57 @@ impl Store {
         let path = data_dir.join(DB_FILE);
         create_private_file(&path)
             .map_err(|e| StoreError::Other(format!("creating {}: {e}", path.display())))?;
-        let mut conn = logs::open_connection(&path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Store::at(Location::Sqlite(path), cipher)
+    }
+
+    /// Opens the Postgres database at `url` and runs pending migrations.
+    pub fn open_postgres(url: &str, cipher: Cipher) -> StoreResult<Store> {
+        Store::at(Location::Postgres(url.to_string()), cipher)
+    }
+
+    fn at(location: Location, cipher: Cipher) -> StoreResult<Store> {
+        let mut conn = connect(&location)?;
+        if let Db::Sqlite(c) = &conn {
+            c.pragma_update(None, "journal_mode", "WAL")?;
+        }
         migrations::run(&mut conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
-            logs_conn: Mutex::new(logs::open_connection(&path)?),
-            path,
+            logs_conn: Mutex::new(connect(&location)?),
+            location,
             cipher,
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written (each write is one
-        // transaction), so a poisoned lock is safe to keep using.
+    fn conn(&self) -> MutexGuard<'_, Db> {
+        // A panic while holding the lock cannot leave the database half-written (each write is
+        // one transaction), so a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes the WAL back into the main file (used before reading the file in tests and on
-    /// shutdown).
+    /// Writes SQLite's WAL back into the main file (used before reading the file in tests and
+    /// on shutdown); nothing to do on Postgres.
     pub fn checkpoint(&self) -> StoreResult<()> {
-        self.conn()
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        if let Db::Sqlite(c) = &*self.conn() {
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        }
         Ok(())
+    }
+}
+
+/// A new connection to the store's database.
+fn connect(location: &Location) -> StoreResult<Db> {
+    match location {
+        Location::Sqlite(path) => {
+            let conn = rusqlite::Connection::open(path)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok(Db::Sqlite(conn))
+        }
+        Location::Postgres(url) => Ok(Db::Pg(Box::new(
+            db::Pg::connect(url).map_err(StoreError::Other)?,
+        ))),
     }
 }
 
@@ -169,11 +214,21 @@ pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
 }
 
 /// `SELECT COUNT(*)` of a table under a filter, for list totals.
-fn total(conn: &Connection, table: &str, filter: &str) -> StoreResult<u64> {
-    let n: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table} {filter}"), [], |r| {
-        r.get(0)
-    })?;
-    Ok(n as u64)
+fn total(conn: &mut Db, table: &str, filter: &str, values: &[db::Param]) -> StoreResult<u64> {
+    let sql = format!("SELECT COUNT(*) FROM {table} {filter}");
+    Ok(conn.query_row(&sql, values, |r| r.get(0))?)
+}
+
+/// `?FROM, ?FROM+1, ...`: `n` placeholders for a list after `IN` (`NULL`, matching nothing,
+/// when `n` is 0).
+fn placeholders(from: usize, n: usize) -> String {
+    if n == 0 {
+        return "NULL".into();
+    }
+    (from..from + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `prefix-` + up to five letters of the name + `-` + six random characters, as Portkey's slugs
@@ -215,13 +270,43 @@ fn merge_defaults(
     }
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+/// `conflict` when `e` is a unique violation, else the database error.
+fn unique_or(e: db::Error, conflict: impl FnOnce() -> StoreError) -> StoreError {
+    if e.is_unique_violation() {
+        conflict()
+    } else {
+        e.into()
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::{json, Map, Value};
+
+    /// A store on SQLite, and one on a database of its own in the Postgres test cluster when
+    /// `TOLLGATE_TEST_DATABASE_URL` names one.
+    pub fn stores() -> Vec<(tempfile::TempDir, super::Store)> {
+        let cipher = || super::Cipher::new(&[7; 32]);
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = super::Store::open(dir.path(), cipher()).unwrap();
+        let mut stores = vec![(dir, sqlite)];
+        if let Some(url) = new_postgres_database() {
+            let pg = super::Store::open_postgres(&url, cipher()).unwrap();
+            stores.push((tempfile::tempdir().unwrap(), pg));
+        }
+        stores
+    }
+
+    /// The URL of a new, empty database in the Postgres test cluster, if one is given.
+    pub fn new_postgres_database() -> Option<String> {
+        let admin = super::db::tests::test_database_url()?;
+        let name = format!("tg_unit_{}", super::random_suffix(12));
+        let mut db = super::db::Db::Pg(Box::new(super::db::Pg::connect(&admin).unwrap()));
+        db.batch(&format!("CREATE DATABASE {name}")).unwrap();
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        Some(url.into())
+    }
 
     #[test]
     fn defaults_merge_only_what_the_change_names() {

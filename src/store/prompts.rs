@@ -1,10 +1,10 @@
 //! The prompt library: prompts and partials, each with versions written once and never
 //! changed, a published version, and labels pointing at versions.
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
-use super::{is_unique_violation, new_id, new_slug, now, Store, StoreError, StoreResult};
+use super::db::{self, params, Db};
+use super::{new_id, new_slug, now, unique_or, Store, StoreError, StoreResult};
 use crate::api::prompts::{
     Collection, CreateCollection, CreateLabel, Label, PromptRef, UpdateCollection, UpdateLabel,
     DEFAULT_LABELS,
@@ -97,51 +97,43 @@ pub struct NewVersion<'a> {
     pub description: Option<&'a str>,
 }
 
-fn entry(conn: &Connection, kind: Kind, id_or_slug: &str) -> StoreResult<Entry> {
-    let row = conn
-        .query_row(
-            "SELECT id, slug, name, collection_id, published_version, created_at, updated_at,
+fn entry(conn: &mut Db, kind: Kind, id_or_slug: &str) -> StoreResult<Entry> {
+    let row = conn.query_opt(
+        "SELECT id, slug, name, collection_id, published_version, created_at, updated_at,
                 (SELECT MAX(version) FROM prompt_versions WHERE prompt_id = prompts.id)
              FROM prompts WHERE kind = ?1 AND (id = ?2 OR slug = ?2 OR name = ?2)",
-            params![kind.name(), id_or_slug],
-            |r| {
-                Ok(Entry {
-                    id: r.get(0)?,
-                    slug: r.get(1)?,
-                    name: r.get(2)?,
-                    collection_id: r.get(3)?,
-                    published: r.get(4)?,
-                    created_at: r.get(5)?,
-                    updated_at: r.get(6)?,
-                    latest: r.get(7)?,
-                    labels: Vec::new(),
-                })
-            },
-        )
-        .optional()?;
+        &params![kind.name(), id_or_slug],
+        |r| {
+            Ok(Entry {
+                id: r.get(0)?,
+                slug: r.get(1)?,
+                name: r.get(2)?,
+                collection_id: r.get(3)?,
+                published: r.get(4)?,
+                created_at: r.get(5)?,
+                updated_at: r.get(6)?,
+                latest: r.get(7)?,
+                labels: Vec::new(),
+            })
+        },
+    )?;
     let mut e =
         row.ok_or_else(|| StoreError::NotFound(format!("no {} {id_or_slug:?}", kind.name())))?;
-    let mut stmt = conn.prepare(
+    e.labels = conn.query_map(
         "SELECT l.name, pl.version FROM prompt_version_labels pl
          JOIN prompt_labels l ON l.id = pl.label_id WHERE pl.prompt_id = ?1 ORDER BY l.name",
+        &params![e.id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    e.labels = stmt
-        .query_map([&e.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
     Ok(e)
 }
 
-fn versions_where(
-    conn: &Connection,
-    entry_id: &str,
-    only: Option<u32>,
-) -> StoreResult<Vec<Version>> {
-    let mut stmt = conn.prepare(
+fn versions_where(conn: &mut Db, entry_id: &str, only: Option<u32>) -> StoreResult<Vec<Version>> {
+    let rows = conn.query_map(
         "SELECT id, version, body, description, created_at FROM prompt_versions
-         WHERE prompt_id = ?1 AND (?2 IS NULL OR version = ?2) ORDER BY version DESC",
-    )?;
-    let rows = stmt
-        .query_map(params![entry_id, only], |r| {
+         WHERE prompt_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR version = ?2) ORDER BY version DESC",
+        &params![entry_id, only],
+        |r| {
             let body: String = r.get(2)?;
             Ok(Version {
                 id: r.get(0)?,
@@ -150,34 +142,31 @@ fn versions_where(
                 description: r.get(3)?,
                 created_at: r.get(4)?,
             })
-        })?
-        .collect::<Result<_, _>>()?;
+        },
+    )?;
     Ok(rows)
 }
 
-fn numbered(conn: &Connection, kind: Kind, e: &Entry, n: u32) -> StoreResult<Version> {
+fn numbered(conn: &mut Db, kind: Kind, e: &Entry, n: u32) -> StoreResult<Version> {
     versions_where(conn, &e.id, Some(n))?.pop().ok_or_else(|| {
         StoreError::NotFound(format!("{} {:?} has no version {n}", kind.name(), e.slug))
     })
 }
 
-fn label_id(conn: &Connection, id_or_name: &str) -> StoreResult<String> {
-    conn.query_row(
+fn label_id(conn: &mut Db, id_or_name: &str) -> StoreResult<String> {
+    conn.query_opt(
         "SELECT id FROM prompt_labels WHERE id = ?1 OR name = ?1",
-        [id_or_name],
+        &params![id_or_name],
         |r| r.get(0),
-    )
-    .optional()?
+    )?
     .ok_or_else(|| StoreError::NotFound(format!("no label {id_or_name:?}")))
 }
 
-fn name_taken(kind: Kind, name: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+fn name_taken(kind: Kind, name: &str) -> impl Fn(db::Error) -> StoreError + '_ {
     move |e| {
-        if is_unique_violation(&e) {
+        unique_or(e, || {
             StoreError::Conflict(format!("a {} named {name:?} already exists", kind.name()))
-        } else {
-            e.into()
-        }
+        })
     }
 }
 
@@ -194,18 +183,18 @@ impl Store {
         let (id, at) = (new_id(), now());
         let slug = new_slug(kind.slug_prefix(), name, kind.name());
         {
-            let conn = self.conn();
-            let tx = conn.unchecked_transaction()?;
+            let mut conn = self.conn();
+            let mut tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO prompts (id, kind, slug, name, collection_id, published_version,
                     created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)",
-                params![id, kind.name(), slug, name, collection_id, at],
+                &params![id, kind.name(), slug, name, collection_id, at],
             )
             .map_err(name_taken(kind, name))?;
             tx.execute(
                 "INSERT INTO prompt_versions (id, prompt_id, version, body, description, created_at)
                  VALUES (?1, ?2, 1, ?3, ?4, ?5)",
-                params![new_id(), id, body.to_string(), description, at],
+                &params![new_id(), id, body.to_string(), description, at],
             )?;
             tx.commit()?;
         }
@@ -221,19 +210,19 @@ impl Store {
     ) -> StoreResult<(Entry, Version)> {
         let version =
             {
-                let conn = self.conn();
-                let tx = conn.unchecked_transaction()?;
-                let e = entry(&tx, kind, id_or_slug)?;
+                let mut conn = self.conn();
+                let mut tx = conn.transaction()?;
+                let e = entry(&mut tx, kind, id_or_slug)?;
                 let at = now();
                 tx.execute(
                 "INSERT INTO prompt_versions (id, prompt_id, version, body, description, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![new_id(), e.id, e.latest + 1, new.body.to_string(), new.description, at],
+                &params![new_id(), e.id, e.latest + 1, new.body.to_string(), new.description, at],
             )?;
                 let name = new.name.unwrap_or(&e.name);
                 tx.execute(
                 "UPDATE prompts SET name = ?2, collection_id = ?3, updated_at = ?4 WHERE id = ?1",
-                params![e.id, name, new.collection_id.or(e.collection_id.as_deref()), at],
+                &params![e.id, name, new.collection_id.or(e.collection_id.as_deref()), at],
             )
             .map_err(name_taken(kind, name))?;
                 tx.commit()?;
@@ -245,11 +234,11 @@ impl Store {
     /// The entry and the version `reference` names: `ID` (published), `ID@N`, `ID@latest` or
     /// `ID@LABEL`, where ID is an id, a slug or a name.
     pub fn library_get(&self, kind: Kind, reference: &str) -> StoreResult<(Entry, Version)> {
-        let conn = self.conn();
+        let mut conn = self.conn();
         let r = PromptRef::parse(reference);
-        let e = entry(&conn, kind, r.id())?;
+        let e = entry(&mut conn, kind, r.id())?;
         let n = e.pick(kind, &r)?;
-        let v = numbered(&conn, kind, &e, n)?;
+        let v = numbered(&mut conn, kind, &e, n)?;
         Ok((e, v))
     }
 
@@ -261,30 +250,27 @@ impl Store {
         page: Paging,
     ) -> StoreResult<(u64, Vec<(Entry, Version)>)> {
         let pattern = format!("%{}%", search.unwrap_or_default());
-        let (total, ids): (i64, Vec<String>) = {
-            let conn = self.conn();
+        // SQLite's LIKE ignores the case of ASCII letters, Postgres's does not.
+        let (total, ids): (u64, Vec<String>) = {
+            let mut conn = self.conn();
             let total = conn.query_row(
-                "SELECT COUNT(*) FROM prompts WHERE kind = ?1 AND name LIKE ?2",
-                params![kind.name(), pattern],
+                "SELECT COUNT(*) FROM prompts WHERE kind = ?1 AND lower(name) LIKE lower(?2)",
+                &params![kind.name(), pattern],
                 |r| r.get(0),
             )?;
-            let mut stmt = conn.prepare(
-                "SELECT id FROM prompts WHERE kind = ?1 AND name LIKE ?2
+            let ids = conn.query_map(
+                "SELECT id FROM prompts WHERE kind = ?1 AND lower(name) LIKE lower(?2)
                  ORDER BY created_at, id LIMIT ?3 OFFSET ?4",
+                &params![kind.name(), pattern, page.limit(), page.offset()],
+                |r| r.get(0),
             )?;
-            let ids = stmt
-                .query_map(
-                    params![kind.name(), pattern, page.limit(), page.offset()],
-                    |r| r.get(0),
-                )?
-                .collect::<Result<_, _>>()?;
             (total, ids)
         };
         let items = ids
             .iter()
             .map(|id| self.library_get(kind, id))
             .collect::<StoreResult<_>>()?;
-        Ok((total as u64, items))
+        Ok((total, items))
     }
 
     /// Every version, newest first.
@@ -293,20 +279,20 @@ impl Store {
         kind: Kind,
         id_or_slug: &str,
     ) -> StoreResult<(Entry, Vec<Version>)> {
-        let conn = self.conn();
-        let e = entry(&conn, kind, id_or_slug)?;
-        let versions = versions_where(&conn, &e.id, None)?;
+        let mut conn = self.conn();
+        let e = entry(&mut conn, kind, id_or_slug)?;
+        let versions = versions_where(&mut conn, &e.id, None)?;
         Ok((e, versions))
     }
 
     /// Makes version `n` the published one.
     pub fn library_publish(&self, kind: Kind, id_or_slug: &str, n: u32) -> StoreResult<()> {
-        let conn = self.conn();
-        let e = entry(&conn, kind, id_or_slug)?;
-        numbered(&conn, kind, &e, n)?;
+        let mut conn = self.conn();
+        let e = entry(&mut conn, kind, id_or_slug)?;
+        numbered(&mut conn, kind, &e, n)?;
         conn.execute(
             "UPDATE prompts SET published_version = ?2, updated_at = ?3 WHERE id = ?1",
-            params![e.id, n, now()],
+            &params![e.id, n, now()],
         )?;
         Ok(())
     }
@@ -319,37 +305,34 @@ impl Store {
         n: u32,
         label: &str,
     ) -> StoreResult<()> {
-        let conn = self.conn();
-        let e = entry(&conn, kind, id_or_slug)?;
-        numbered(&conn, kind, &e, n)?;
-        let label = label_id(&conn, label)?;
+        let mut conn = self.conn();
+        let e = entry(&mut conn, kind, id_or_slug)?;
+        numbered(&mut conn, kind, &e, n)?;
+        let label = label_id(&mut conn, label)?;
         conn.execute(
             "INSERT INTO prompt_version_labels (prompt_id, label_id, version) VALUES (?1, ?2, ?3)
              ON CONFLICT (prompt_id, label_id) DO UPDATE SET version = excluded.version",
-            params![e.id, label, n],
+            &params![e.id, label, n],
         )?;
         Ok(())
     }
 
     /// Every entry of `kind` with all its versions, for the gateway's in-memory library.
     pub fn library_all(&self, kind: Kind) -> StoreResult<Vec<(Entry, Vec<Version>)>> {
-        let ids: Vec<String> = {
-            let conn = self.conn();
-            let mut stmt = conn.prepare("SELECT id FROM prompts WHERE kind = ?1")?;
-            let ids = stmt
-                .query_map([kind.name()], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            ids
-        };
+        let ids: Vec<String> = self.conn().query_map(
+            "SELECT id FROM prompts WHERE kind = ?1",
+            &params![kind.name()],
+            |r| r.get(0),
+        )?;
         ids.iter()
             .map(|id| self.library_versions(kind, id))
             .collect()
     }
 
     pub fn library_delete(&self, kind: Kind, id_or_slug: &str) -> StoreResult<()> {
-        let conn = self.conn();
-        let e = entry(&conn, kind, id_or_slug)?;
-        conn.execute("DELETE FROM prompts WHERE id = ?1", [&e.id])?;
+        let mut conn = self.conn();
+        let e = entry(&mut conn, kind, id_or_slug)?;
+        conn.execute("DELETE FROM prompts WHERE id = ?1", &params![e.id])?;
         Ok(())
     }
 
@@ -359,15 +342,9 @@ impl Store {
             .execute(
                 "INSERT INTO prompt_labels (id, name, description, color_code, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![id, new.name, new.description, new.color_code, at],
+                &params![id, new.name, new.description, new.color_code, at],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("a label named {:?} already exists", new.name))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| unique_or(e, || StoreError::Conflict(format!("a label named {:?} already exists", new.name))))?;
         self.label(&id)
     }
 
@@ -379,13 +356,11 @@ impl Store {
     }
 
     pub fn labels(&self) -> StoreResult<Vec<Label>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let rows = self.conn().query_map(
             "SELECT id, name, description, color_code, created_at, updated_at FROM prompt_labels
              ORDER BY created_at, name",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
+            &[],
+            |r| {
                 Ok(Label {
                     id: r.get(0)?,
                     name: r.get(1)?,
@@ -395,8 +370,8 @@ impl Store {
                     last_updated_at: r.get(5)?,
                     object: "label".into(),
                 })
-            })?
-            .collect::<Result<_, _>>()?;
+            },
+        )?;
         Ok(rows)
     }
 
@@ -414,7 +389,7 @@ impl Store {
             .execute(
                 "UPDATE prompt_labels SET name = ?2, description = ?3, color_code = ?4, updated_at = ?5
                  WHERE id = ?1",
-                params![
+                &params![
                     label.id,
                     name,
                     change.description.as_ref().or(label.description.as_ref()),
@@ -422,13 +397,7 @@ impl Store {
                     now()
                 ],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("a label named {name:?} already exists"))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| unique_or(e, || StoreError::Conflict(format!("a label named {name:?} already exists"))))?;
         self.label(&label.id)
     }
 
@@ -441,8 +410,10 @@ impl Store {
                 label.name
             )));
         }
-        self.conn()
-            .execute("DELETE FROM prompt_labels WHERE id = ?1", [&label.id])?;
+        self.conn().execute(
+            "DELETE FROM prompt_labels WHERE id = ?1",
+            &params![label.id],
+        )?;
         Ok(())
     }
 
@@ -455,26 +426,18 @@ impl Store {
             .execute(
                 "INSERT INTO prompt_collections (id, name, parent_collection_id, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![id, new.name, new.parent_collection_id, at],
+                &params![id, new.name, new.parent_collection_id, at],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("a collection named {:?} already exists", new.name))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| unique_or(e, || StoreError::Conflict(format!("a collection named {:?} already exists", new.name))))?;
         self.collection(&id)
     }
 
     pub fn collections(&self) -> StoreResult<Vec<Collection>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let rows = self.conn().query_map(
             "SELECT id, name, parent_collection_id, created_at, updated_at FROM prompt_collections
              ORDER BY created_at, name",
-        )?;
-        let rows = stmt
-            .query_map([], |r| {
+            &[],
+            |r| {
                 Ok(Collection {
                     id: r.get(0)?,
                     name: r.get(1)?,
@@ -483,8 +446,8 @@ impl Store {
                     last_updated_at: r.get(4)?,
                     object: "collection".into(),
                 })
-            })?
-            .collect::<Result<_, _>>()?;
+            },
+        )?;
         Ok(rows)
     }
 
@@ -516,26 +479,20 @@ impl Store {
             .execute(
                 "UPDATE prompt_collections SET name = ?2, parent_collection_id = ?3, updated_at = ?4
                  WHERE id = ?1",
-                params![c.id, name, parent, now()],
+                &params![c.id, name, parent, now()],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(format!("a collection named {name:?} already exists"))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| unique_or(e, || StoreError::Conflict(format!("a collection named {name:?} already exists"))))?;
         self.collection(&c.id)
     }
 
     /// Refused while prompts or other collections are in it.
     pub fn delete_collection(&self, id_or_name: &str) -> StoreResult<()> {
         let c = self.collection(id_or_name)?;
-        let conn = self.conn();
+        let mut conn = self.conn();
         let used: i64 = conn.query_row(
             "SELECT (SELECT COUNT(*) FROM prompts WHERE collection_id = ?1)
                 + (SELECT COUNT(*) FROM prompt_collections WHERE parent_collection_id = ?1)",
-            [&c.id],
+            &params![c.id],
             |r| r.get(0),
         )?;
         if used > 0 {
@@ -544,7 +501,10 @@ impl Store {
                 c.name
             )));
         }
-        conn.execute("DELETE FROM prompt_collections WHERE id = ?1", [&c.id])?;
+        conn.execute(
+            "DELETE FROM prompt_collections WHERE id = ?1",
+            &params![c.id],
+        )?;
         Ok(())
     }
 }

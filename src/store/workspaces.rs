@@ -1,9 +1,6 @@
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::db::{self, params, Backend, Row};
 use super::keys::patterns;
-use super::{
-    is_unique_violation, merge_defaults, new_id, new_slug, now, Store, StoreError, StoreResult,
-};
+use super::{merge_defaults, new_id, new_slug, now, unique_or, Store, StoreError, StoreResult};
 use crate::api::workspaces::{
     CreateWorkspace, UpdateWorkspace, Workspace, WorkspaceDefaults, WorkspaceFilter,
 };
@@ -15,7 +12,7 @@ const COLUMNS: &str =
 /// An id wins over a slug that happens to equal it.
 const BY_ID_OR_SLUG: &str = "WHERE id = ?1 OR slug = ?1 ORDER BY id = ?1 DESC LIMIT 1";
 
-fn row(r: &Row) -> rusqlite::Result<Workspace> {
+fn row(r: &Row) -> db::Result<Workspace> {
     let defaults: String = r.get(4)?;
     Ok(Workspace {
         id: r.get(0)?,
@@ -38,15 +35,15 @@ fn not_found(id: &str) -> StoreError {
 }
 
 /// A unique violation names the column: the slug or the name.
-fn taken(e: rusqlite::Error, slug: &str, name: &str) -> StoreError {
-    if !is_unique_violation(&e) {
-        return e.into();
-    }
-    if e.to_string().contains("workspaces.slug") {
-        StoreError::Conflict(format!("a workspace with slug {slug:?} already exists"))
-    } else {
-        StoreError::Conflict(format!("a workspace named {name:?} already exists"))
-    }
+fn taken(e: db::Error, slug: &str, name: &str) -> StoreError {
+    let on_slug = e.violates("workspaces", "slug");
+    unique_or(e, || {
+        StoreError::Conflict(if on_slug {
+            format!("a workspace with slug {slug:?} already exists")
+        } else {
+            format!("a workspace named {name:?} already exists")
+        })
+    })
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -64,7 +61,7 @@ impl Store {
         self.conn()
             .execute(
                 &format!("INSERT INTO workspaces ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?7)"),
-                params![
+                &params![
                     id,
                     slug,
                     new.name,
@@ -81,12 +78,11 @@ impl Store {
     /// By id or slug.
     pub fn workspace(&self, id: &str) -> StoreResult<Workspace> {
         self.conn()
-            .query_row(
+            .query_opt(
                 &format!("SELECT {COLUMNS} FROM workspaces {BY_ID_OR_SLUG}"),
-                [id],
+                &params![id],
                 row,
-            )
-            .optional()?
+            )?
             .ok_or_else(|| not_found(id))
     }
 
@@ -96,32 +92,35 @@ impl Store {
         filter: &WorkspaceFilter,
         page: Paging,
     ) -> StoreResult<(u64, Vec<Workspace>)> {
-        let condition = "WHERE (?1 IS NULL OR instr(lower(name), lower(?1)) > 0)
-            AND (?2 IS NULL OR name = ?2)";
-        let conn = self.conn();
-        let total: i64 = conn.query_row(
+        let mut conn = self.conn();
+        let instr = match conn.backend() {
+            Backend::Sqlite => "instr",
+            Backend::Postgres => "strpos",
+        };
+        let condition = format!(
+            "WHERE (CAST(?1 AS TEXT) IS NULL OR {instr}(lower(name), lower(?1)) > 0)
+            AND (CAST(?2 AS TEXT) IS NULL OR name = ?2)"
+        );
+        let total: u64 = conn.query_row(
             &format!("SELECT COUNT(*) FROM workspaces {condition}"),
-            params![filter.name, filter.exact_name],
+            &params![filter.name, filter.exact_name],
             |r| r.get(0),
         )?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM workspaces {condition} ORDER BY created_at, id LIMIT ?3 OFFSET ?4"
-        ))?;
-        let items = stmt
-            .query_map(
-                params![filter.name, filter.exact_name, page.limit(), page.offset()],
-                row,
-            )?
-            .collect::<Result<_, _>>()?;
-        Ok((total as u64, items))
+        let items = conn.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM workspaces {condition} ORDER BY created_at, id LIMIT ?3 OFFSET ?4"
+            ),
+            &params![filter.name, filter.exact_name, page.limit(), page.offset()],
+            row,
+        )?;
+        Ok((total, items))
     }
 
     /// Every workspace, for the gateway's in-memory map.
     pub fn all_workspaces(&self) -> StoreResult<Vec<Workspace>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM workspaces"))?;
-        let items = stmt.query_map([], row)?.collect::<Result<_, _>>()?;
-        Ok(items)
+        Ok(self
+            .conn()
+            .query_map(&format!("SELECT {COLUMNS} FROM workspaces"), &[], row)?)
     }
 
     pub fn update_workspace(&self, id: &str, change: &UpdateWorkspace) -> StoreResult<Workspace> {
@@ -140,7 +139,7 @@ impl Store {
             .execute(
                 "UPDATE workspaces SET name = ?2, description = ?3, defaults = ?4, allowed_models = ?5,
                     updated_at = ?6 WHERE id = ?1",
-                params![
+                &params![
                     current.id,
                     name,
                     change.description.as_ref().or(current.description.as_ref()),
@@ -162,11 +161,11 @@ impl Store {
     /// Refused while the workspace has keys, so no key is left without one.
     pub fn delete_workspace(&self, id: &str) -> StoreResult<()> {
         let current = self.workspace(id)?;
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
+        let mut conn = self.conn();
+        let mut tx = conn.transaction()?;
         let keys: i64 = tx.query_row(
             "SELECT COUNT(*) FROM api_keys WHERE workspace_id = ?1",
-            [&current.id],
+            &params![current.id],
             |r| r.get(0),
         )?;
         if keys > 0 {
@@ -180,7 +179,7 @@ impl Store {
                 current.slug
             )));
         }
-        tx.execute("DELETE FROM workspaces WHERE id = ?1", [&current.id])?;
+        tx.execute("DELETE FROM workspaces WHERE id = ?1", &params![current.id])?;
         tx.commit()?;
         Ok(())
     }

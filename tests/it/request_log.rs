@@ -680,12 +680,7 @@ fn bodies_are_not_kept_when_the_key_or_the_request_says_so_and_secrets_never_are
     }
     let mut env = env;
     env.stop();
-    let mut bytes = Vec::new();
-    for file in ["tollgate.db", "tollgate.db-wal"] {
-        if let Ok(b) = std::fs::read(env.data_dir().join(file)) {
-            bytes.extend(b);
-        }
-    }
+    let bytes = env.stored_bytes();
     let text = String::from_utf8_lossy(&bytes);
     assert!(
         text.contains("Hello world"),

@@ -162,26 +162,17 @@ fn database_holds_no_secret_in_plain_text() {
         created.as_str(),
         rotated.as_str(),
     ];
-    let mut files = 0;
-    for entry in std::fs::read_dir(env.data_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.starts_with("tollgate.db") {
-            continue;
-        }
-        files += 1;
-        let bytes = std::fs::read(&path).unwrap();
-        for secret in secrets {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{name} holds {secret:?} in plain text"
-            );
-        }
+    let bytes = env.stored_bytes();
+    for secret in secrets {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the store holds {secret:?} in plain text"
+        );
     }
-    assert!(files >= 1, "no tollgate.db in {}", env.data_dir().display());
-    // The masked forms are there (proof that the file was read at all).
-    let db = std::fs::read(env.data_dir().join("tollgate.db")).unwrap();
-    assert!(db.windows(b"openai-dev".len()).any(|w| w == b"openai-dev"));
+    // The masked forms are there (proof that the store was read at all).
+    assert!(bytes
+        .windows(b"openai-dev".len())
+        .any(|w| w == b"openai-dev"));
 }
 
 #[cfg(unix)]
@@ -205,7 +196,7 @@ fn a_data_dir_created_by_serve_is_private() {
     let data = env.root().join("fresh-data");
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("master.key")), 0o600);
-    assert!(data.join("tollgate.db").exists());
+    assert_eq!(data.join("tollgate.db").exists(), !env.on_postgres());
 }
 
 #[test]
@@ -436,4 +427,27 @@ fn usage_errors_exit_2() {
     env.run_with_key("tgk_whatever", &["keys", "list", "--url", "not a url"])
         .code(2)
         .stderr_has("is not a valid URL");
+}
+
+#[test]
+fn an_unreachable_database_stops_serve_with_what_to_check() {
+    let env = TestEnv::offline();
+    let out = env.run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--database-url",
+        "postgres://tollgate:hunter2secret@127.0.0.1:1/tollgate",
+    ]);
+    let out = out.code(1).error_and_hint().never_shows("hunter2secret");
+    assert!(
+        out.error_line().starts_with(
+            "cannot connect to Postgres at postgres://tollgate:***@127.0.0.1:1/tollgate"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("--database-url"), "{out}");
+    env.run(&["serve", "--database-url", "mysql://nope"])
+        .code(1)
+        .stderr_has("not a valid Postgres URL");
 }

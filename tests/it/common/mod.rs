@@ -1,5 +1,9 @@
 //! The harness: a temp dir with `config/`, `data/` and `home/`, a real `tollgate serve` on port 0
 //! in it, and a way to run the real binary against that server with a clean environment.
+//!
+//! With `TOLLGATE_TEST_DATABASE_URL` (an admin URL of a throwaway Postgres cluster), each test
+//! environment gets a database of its own, dropped at its end, and its servers keep everything
+//! there (`TOLLGATE_DATABASE_URL`).
 
 #![allow(dead_code)]
 
@@ -288,10 +292,95 @@ fn first_line(rx: &Receiver<String>, deadline: Instant, stderr: &Mutex<String>) 
     }
 }
 
+/// The admin URL of the Postgres cluster the servers use, if any.
+pub fn test_database_url() -> Option<String> {
+    std::env::var("TOLLGATE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// A database of its own for one test environment, dropped with it.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    fn create(admin_url: &str) -> TestDatabase {
+        let name = format!("tg_{:016x}", rand::random::<u64>());
+        let mut url = url::Url::parse(admin_url).expect("TOLLGATE_TEST_DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        admin(admin_url, &format!("CREATE DATABASE {name}"));
+        TestDatabase {
+            admin_url: admin_url.to_string(),
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// The text and bytes of every column of every table, to look for what must not be stored.
+    fn contents(&self) -> Vec<u8> {
+        let mut client = postgres::Client::connect(&self.url, postgres::NoTls)
+            .expect("connect to the test database");
+        let tables: Vec<String> = client
+            .query(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut bytes = Vec::new();
+        for table in tables {
+            for row in client
+                .query(&format!("SELECT * FROM {table}"), &[])
+                .unwrap()
+            {
+                for (i, column) in row.columns().iter().enumerate() {
+                    match *column.type_() {
+                        postgres::types::Type::BYTEA => {
+                            bytes.extend(row.get::<_, Option<Vec<u8>>>(i).unwrap_or_default())
+                        }
+                        postgres::types::Type::TEXT => bytes.extend(
+                            row.get::<_, Option<String>>(i)
+                                .unwrap_or_default()
+                                .into_bytes(),
+                        ),
+                        _ => {}
+                    }
+                    bytes.push(b'\n');
+                }
+            }
+        }
+        bytes
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        admin(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn admin(url: &str, sql: &str) {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("connect to TOLLGATE_TEST_DATABASE_URL: {e}"));
+    client
+        .batch_execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 /// A temp dir, and optionally a server using it.
 pub struct TestEnv {
-    dir: tempfile::TempDir,
+    /// Declared first so it is dropped first: servers stop before their database goes.
     server: Option<Server>,
+    database: Option<TestDatabase>,
+    dir: tempfile::TempDir,
     /// The server's address, `http://127.0.0.1:PORT` (empty without a server).
     pub url: String,
     /// The admin key the server printed on first start (empty without a server).
@@ -335,6 +424,7 @@ impl TestEnv {
         TestEnv {
             dir,
             server: None,
+            database: test_database_url().map(|url| TestDatabase::create(&url)),
             url: String::new(),
             admin_key: String::new(),
         }
@@ -346,6 +436,35 @@ impl TestEnv {
 
     pub fn data_dir(&self) -> PathBuf {
         self.root().join("data")
+    }
+
+    /// Whether the servers keep everything in Postgres.
+    pub fn on_postgres(&self) -> bool {
+        self.database.is_some()
+    }
+
+    /// Everything the store holds as bytes: SQLite's files (the database and its WAL), or the
+    /// text and byte columns of every Postgres table.
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        if let Some(db) = &self.database {
+            return db.contents();
+        }
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(self.data_dir()).expect("the data dir") {
+            let path = entry.expect("a data dir entry").path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("tollgate.db"))
+            {
+                bytes.extend(std::fs::read(&path).expect("read a database file"));
+            }
+        }
+        assert!(
+            !bytes.is_empty(),
+            "no tollgate.db in {}",
+            self.data_dir().display()
+        );
+        bytes
     }
 
     pub fn config_dir(&self) -> PathBuf {
@@ -376,6 +495,9 @@ impl TestEnv {
             .env("NO_COLOR", "1")
             .env("COLUMNS", "100")
             .current_dir(root);
+        if let Some(db) = &self.database {
+            cmd.env("TOLLGATE_DATABASE_URL", &db.url);
+        }
         cmd
     }
 
