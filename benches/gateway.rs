@@ -26,17 +26,17 @@
 //!
 //! Knobs (environment): `TOLLGATE_BENCH_CONC` (32), `TOLLGATE_BENCH_WARMUP` (2 s),
 //! `TOLLGATE_BENCH_SECS` (10 s, closed loop), `TOLLGATE_BENCH_RATE` (100 req/s),
-//! `TOLLGATE_BENCH_RATE_SECS` (10 s), `TOLLGATE_BENCH_STREAMS` (500 samples). The gateway
-//! runs with a cleared environment; `TOKIO_WORKER_THREADS` and `TOLLGATE_LOG_BODIES`, if set,
-//! are passed on to it. `TOLLGATE_BENCH_GOVERNED=1` gives the calling key a monthly budget,
-//! a request rate limit and a model allow-list (none of them reached), to measure what
-//! governance costs per request. `TOLLGATE_BENCH_GUARDED=1` gives it a default config with
-//! five checks on the input and five on the output (three regexes, PII detection and a word
-//! count), and `TOLLGATE_BENCH_PAD=N` adds N bytes of prose to the request's user
-//! message, to measure what guardrails cost on a request of a given size.
-//! `TOLLGATE_BENCH_CACHED=1` gives the key a default config with a simple cache, so every
-//! request after the first of each kind is a cache hit, and prints the hits' server-side time
-//! from their request records.
+//! `TOLLGATE_BENCH_RATE_SECS` (10 s), `TOLLGATE_BENCH_STREAMS` (500 samples). The gateway runs with
+//! a cleared environment; `TOKIO_WORKER_THREADS`, `TOLLGATE_LOG_BODIES` and `TOLLGATE_DATABASE_URL`
+//! (an empty Postgres database), if set, are passed on to it. `TOLLGATE_BENCH_GOVERNED=1` gives the
+//! calling key a monthly budget, a request rate limit and a model allow-list (none of them
+//! reached), to measure what governance costs per request. `TOLLGATE_BENCH_GUARDED=1` gives it a
+//! default config with five checks on the input and five on the output (three regexes, PII
+//! detection and a word count), and `TOLLGATE_BENCH_PAD=N` adds N bytes of prose to the request's
+//! user message, to measure what guardrails cost on a request of a given size.
+//! `TOLLGATE_BENCH_CACHED=1` gives the key a default config with a simple cache, so every request
+//! after the first of each kind is a cache hit, and prints the hits' server-side time from their
+//! request records.
 //!
 //! The load generator is deliberately small: pre-built requests written on raw sockets and
 //! answers framed by `Content-Length` or chunked encoding, one tokio thread for the closed
@@ -692,7 +692,11 @@ fn start_gateway(procs: &Procs, bin: &Path, dir: &Path) -> Result<Gateway, Strin
     }
     let mut command = Command::new(bin);
     command.env_clear();
-    for passed in ["TOKIO_WORKER_THREADS", "TOLLGATE_LOG_BODIES"] {
+    for passed in [
+        "TOKIO_WORKER_THREADS",
+        "TOLLGATE_LOG_BODIES",
+        "TOLLGATE_DATABASE_URL",
+    ] {
         if let Some(value) = std::env::var_os(passed) {
             command.env(passed, value);
         }

@@ -64,7 +64,7 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
         'tollgate;serve' {
             [CompletionResult]::new('--addr', '--addr', [CompletionResultType]::ParameterName, 'Address to listen on')
             [CompletionResult]::new('--data-dir', '--data-dir', [CompletionResultType]::ParameterName, 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]')
-            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Keep everything in this Postgres database instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md)')
+            [CompletionResult]::new('--database-url', '--database-url', [CompletionResultType]::ParameterName, 'Keep everything in this Postgres database instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite')
             [CompletionResult]::new('--retry-base-ms', '--retry-base-ms', [CompletionResultType]::ParameterName, 'The first retry of a failed upstream call waits about this long, doubling each time')
             [CompletionResult]::new('--log-bodies', '--log-bodies', [CompletionResultType]::ParameterName, 'Whether request records keep request and response bodies (a key can also turn it off)')
             [CompletionResult]::new('--log-retention', '--log-retention', [CompletionResultType]::ParameterName, 'Delete request records older than this, e.g. 30d [default: keep them all]')

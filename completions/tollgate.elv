@@ -60,7 +60,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;serve'= {
             cand --addr 'Address to listen on'
             cand --data-dir 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]'
-            cand --database-url 'Keep everything in this Postgres database instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md)'
+            cand --database-url 'Keep everything in this Postgres database instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite'
             cand --retry-base-ms 'The first retry of a failed upstream call waits about this long, doubling each time'
             cand --log-bodies 'Whether request records keep request and response bodies (a key can also turn it off)'
             cand --log-retention 'Delete request records older than this, e.g. 30d [default: keep them all]'

@@ -63,7 +63,7 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "completions" -d '
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l addr -d 'Address to listen on' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l data-dir -d 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]' -r -F
-complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l database-url -d 'Keep everything in this Postgres database instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l database-url -d 'Keep everything in this Postgres database instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l retry-base-ms -d 'The first retry of a failed upstream call waits about this long, doubling each time' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l log-bodies -d 'Whether request records keep request and response bodies (a key can also turn it off)' -r -f -a "true\t''
 false\t''"

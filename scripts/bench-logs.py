@@ -3,6 +3,9 @@
 disk per record, and how soon a stored record reaches a live tail.
 
 Usage: cargo build --release && python3 scripts/bench-logs.py [--records 1000000]
+       [--mode bodies --database-url postgres://USER@HOST/EMPTY_DATABASE]
+
+With --database-url the server keeps its store in that Postgres database (docs/postgres.md).
 
 Builds nothing. For each mode it starts `tollgate serve --addr 127.0.0.1:0` with temporary data
 and config dirs and posts custom records (`POST /v1/logs`, arrays of --batch):
@@ -133,7 +136,7 @@ def rfc3339(ms):
 class Server:
     """`tollgate serve` on a free loopback port, with its own data and config dirs."""
 
-    def __init__(self, binary, root, log_bodies):
+    def __init__(self, binary, root, log_bodies, database_url=None):
         self.data_dir = os.path.join(root, "data")
         env = {
             "PATH": os.environ["PATH"],
@@ -144,6 +147,8 @@ class Server:
             "TOLLGATE_LOG_BODIES": "true" if log_bodies else "false",
             "NO_COLOR": "1",
         }
+        if database_url:
+            env["TOLLGATE_DATABASE_URL"] = database_url
         self.process = subprocess.Popen([binary, "serve", "--addr", "127.0.0.1:0"], env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.admin_key = self.process.stdout.readline().strip()
@@ -319,6 +324,18 @@ def disk_bytes(data_dir):
     }
 
 
+def postgres_bytes(database_url):
+    """Size of the Postgres database the server used (tables, indexes and TOAST), per record."""
+    def scalar(sql):
+        out = subprocess.run(["psql", database_url, "-Atc", sql], check=True,
+                             capture_output=True, text=True).stdout
+        return int(out.strip())
+    records = scalar("SELECT COUNT(*) FROM logs")
+    total = scalar("SELECT pg_database_size(current_database())")
+    return {"records": records, "bytes": total, "bytes_per_record": round(total / records),
+            "bytes_per_record_by_object": {}}
+
+
 def timed_queries(server, params, filters, runs, warmups):
     conn = server.connect()
     results = {}
@@ -426,7 +443,7 @@ def tail_latency(server, records, samples, gap_s):
 def run_mode(args, root, log_bodies, measure_reads):
     mode = "bodies" if log_bodies else "no-bodies"
     print(f"[{mode}] starting the server", file=sys.stderr)
-    server = Server(args.bin, os.path.join(root, mode), log_bodies)
+    server = Server(args.bin, os.path.join(root, mode), log_bodies, args.database_url)
     records = Records(args.records, args.spread_days * DAY_MS, load_prices())
     result = {"mode": mode}
     try:
@@ -445,7 +462,8 @@ def run_mode(args, root, log_bodies, measure_reads):
             result["tail"] = tail_latency(server, records, args.tail_samples, args.tail_gap_ms / 1000)
     finally:
         server.stop()
-    result["disk"] = disk_bytes(server.data_dir)
+    result["disk"] = (postgres_bytes(args.database_url) if args.database_url
+                      else disk_bytes(server.data_dir))
     return result
 
 
@@ -493,7 +511,13 @@ def main():
     parser.add_argument("--warmups", type=int, default=2)
     parser.add_argument("--tail-samples", type=int, default=200)
     parser.add_argument("--tail-gap-ms", type=float, default=20)
+    parser.add_argument("--database-url",
+                        help="an empty Postgres database for the server (one mode only; the "
+                             "disk figure is then the whole database's size, read with psql)")
     args = parser.parse_args()
+    if args.database_url and args.mode == "both":
+        sys.exit("--database-url needs --mode bodies or --mode no-bodies: each mode needs an "
+                 "empty database")
     if not os.path.exists(args.bin):
         sys.exit(f"{args.bin} is missing: run `cargo build --release` first")
 

@@ -21,7 +21,7 @@ pub struct ServeArgs {
     #[arg(long, env = crate::env::TOLLGATE_DATA_DIR, hide_env_values = true, value_name = "DIR")]
     data_dir: Option<std::path::PathBuf>,
     /// Keep everything in this Postgres database instead of SQLite in the data dir, e.g.
-    /// postgres://tollgate@db.internal/tollgate (docs/postgres.md)
+    /// postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite
     #[arg(long, env = crate::env::TOLLGATE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     database_url: Option<String>,
     /// The first retry of a failed upstream call waits about this long, doubling each time
@@ -86,7 +86,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     let settings = Settings {
         addr: args.addr,
         data_dir: args.data_dir.unwrap_or_else(crate::env::default_data_dir),
-        database_url: args.database_url,
+        database_url: args.database_url.filter(|url| !url.is_empty()),
         gateway: GatewaySettings {
             retry_base_ms: args.retry_base_ms,
             lb_seed: args.lb_seed,
