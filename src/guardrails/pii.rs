@@ -168,7 +168,6 @@ fn upper_alnum(c: u8) -> bool {
     c.is_ascii_uppercase() || c.is_ascii_digit()
 }
 
-/// One pass: at each word start, the key prefixes that begin with its byte.
 /// Whether some token prefix starts with the bytes `first`, `second`: one lookup per byte of
 /// text instead of comparing every prefix at every word.
 fn opens_token(first: u8, second: u8) -> bool {
@@ -186,6 +185,7 @@ fn opens_token(first: u8, second: u8) -> bool {
     pairs[pair / 64] & (1 << (pair % 64)) != 0
 }
 
+/// One pass: at each word start whose first two bytes open a token prefix, the prefixes.
 fn secrets(text: &str, add: &mut impl FnMut(Finding)) {
     let b = text.as_bytes();
     for start in 0..b.len().saturating_sub(1) {
