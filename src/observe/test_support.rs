@@ -45,6 +45,21 @@ pub fn request() -> LogRecord {
 }
 
 /// A call to `openai` starting `start_offset_ms` after its request arrived.
+/// A gateway request made at `created_ms` (its id carries that time), as the recorder gets it,
+/// with `team` metadata and without bodies.
+pub fn entry_at(created_ms: i64, team: &str) -> crate::observe::record::Entry {
+    let mut record = request();
+    record.id = crate::store::new_id_at(created_ms);
+    record.metadata.insert("team".into(), team.into());
+    crate::observe::record::Entry {
+        record,
+        created_ms,
+        request_body: None,
+        response_body: None,
+        hook_results_json: None,
+    }
+}
+
 pub fn attempt(span_id: &str, start_offset_ms: f64, latency_ms: f64, status: u16) -> Attempt {
     Attempt {
         span_id: span_id.into(),

@@ -190,6 +190,7 @@ impl Block {
     }
 
     fn save(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let all_cost = union(self.answered_cost, self.failed_cost);
         conn.prepare_cached(
             "INSERT OR REPLACE INTO log_blocks (first_seq, last_seq, min_created_ms, \
              max_created_ms, min_cost, max_cost, max_latency_ms, bloom, ok_min_cost, ok_max_cost, \
@@ -201,8 +202,8 @@ impl Block {
             self.last_seq,
             self.min_created_ms,
             self.max_created_ms,
-            union(self.answered_cost, self.failed_cost).map(|c| c.0),
-            union(self.answered_cost, self.failed_cost).map(|c| c.1),
+            all_cost.map(|c| c.0),
+            all_cost.map(|c| c.1),
             self.max_latency_ms,
             self.bloom(),
             self.answered_cost.map(|c| c.0),
@@ -432,35 +433,14 @@ mod tests {
     use super::*;
     use crate::observe::record::Entry;
     use crate::observe::test_support;
+    use crate::store::tests::log_ids as ids;
     use crate::store::{Cipher, Store, DB_FILE};
 
     fn entry(i: i64) -> Entry {
-        let created_ms = 1_764_581_400_000 + i * 10;
-        let mut record = test_support::request();
-        record.id = crate::store::new_id_at(created_ms);
-        record.provider = Some(if i % 1000 == 7 { "rare" } else { "openai" }.into());
-        record.cost = Some(i as f64 / 1e6);
-        record
-            .metadata
-            .insert("team".into(), format!("t{}", i % 3).into());
-        Entry {
-            record,
-            created_ms,
-            request_body: None,
-            response_body: None,
-            hook_results_json: None,
-        }
-    }
-
-    fn ids(store: &Store, query: &[(&str, &str)]) -> Vec<String> {
-        let f = LogFilter::from_pairs(query.iter().copied()).unwrap();
-        store
-            .logs(&f)
-            .unwrap()
-            .0
-            .into_iter()
-            .map(|r| r.id)
-            .collect()
+        let mut e = test_support::entry_at(1_764_581_400_000 + i * 10, &format!("t{}", i % 3));
+        e.record.provider = Some(if i % 1000 == 7 { "rare" } else { "openai" }.into());
+        e.record.cost = Some(i as f64 / 1e6);
+        e
     }
 
     /// A store holding 2,500 records made by [`entry`], each changed by `change`.

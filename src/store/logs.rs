@@ -904,6 +904,7 @@ impl super::Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::test_support;
 
     #[test]
     fn records_are_listed_by_filter_and_pruned_by_day_on_each_backend() {
@@ -912,34 +913,15 @@ mod tests {
         let base = 1_764_547_200_000;
         let entries: Vec<Entry> = (0..6)
             .map(|i| {
-                let created_ms = base + i * DAY / 2;
-                let mut record = crate::observe::test_support::request();
-                record.id = crate::store::new_id_at(created_ms);
-                record.provider = Some(if i % 2 == 1 { "odd" } else { "even" }.into());
-                record
-                    .metadata
-                    .insert("team".into(), format!("t{}", i % 3).into());
-                Entry {
-                    record,
-                    created_ms,
-                    request_body: Some(format!("{{\"n\":{i}}}").into()),
-                    response_body: None,
-                    hook_results_json: None,
-                }
+                let mut e = test_support::entry_at(base + i * DAY / 2, &format!("t{}", i % 3));
+                e.record.provider = Some(if i % 2 == 1 { "odd" } else { "even" }.into());
+                e.request_body = Some(format!("{{\"n\":{i}}}").into());
+                e
             })
             .collect();
         let id = |i: usize| entries[i].record.id.clone();
         for (_dir, store) in crate::store::tests::stores() {
-            let ids = |query: &[(&str, &str)]| -> Vec<String> {
-                let f = LogFilter::from_pairs(query.iter().copied()).unwrap();
-                store
-                    .logs(&f)
-                    .unwrap()
-                    .0
-                    .into_iter()
-                    .map(|r| r.id)
-                    .collect()
-            };
+            let ids = |query: &[(&str, &str)]| crate::store::tests::log_ids(&store, query);
             let mut writer = store.log_writer().unwrap();
             let seqs = writer.insert(&entries).unwrap();
             assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");

@@ -297,6 +297,13 @@ pub(crate) mod tests {
         stores
     }
 
+    /// The ids of the records `store` lists for `query` (filter pairs), newest first.
+    pub fn log_ids(store: &super::Store, query: &[(&str, &str)]) -> Vec<String> {
+        let f = crate::api::logs::LogFilter::from_pairs(query.iter().copied()).unwrap();
+        let (records, _) = store.logs(&f).unwrap();
+        records.into_iter().map(|r| r.id).collect()
+    }
+
     /// The URL of a new, empty database in the Postgres test cluster, if one is given.
     pub fn new_postgres_database() -> Option<String> {
         let admin = super::db::tests::test_database_url()?;
