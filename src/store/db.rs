@@ -28,6 +28,8 @@ pub struct Pg {
     /// `None` only while being dropped.
     client: Option<postgres::Client>,
     url: String,
+    /// Settings of the session, made again after a reconnect.
+    session: &'static str,
     statements: HashMap<String, postgres::Statement>,
 }
 
@@ -471,16 +473,27 @@ impl Pg {
         Ok(Pg {
             client: Some(client),
             url: url.to_string(),
+            session: "",
             statements: HashMap::new(),
         })
+    }
+
+    /// Runs `sql` (settings such as `SET …`) now and after every reconnect.
+    pub fn set_session(&mut self, sql: &'static str) -> Result<()> {
+        let client = self.client()?;
+        blocking(|| client.batch_execute(sql))?;
+        self.session = sql;
+        Ok(())
     }
 
     fn client(&mut self) -> Result<&mut postgres::Client> {
         let client = self.client.as_mut().expect("only taken on drop");
         if client.is_closed() {
             // The server restarted or the connection dropped: the next call reconnects.
-            let fresh = Pg::connect(&self.url).map_err(Error::Type)?;
-            self.statements.clear();
+            let mut fresh = Pg::connect(&self.url).map_err(Error::Type)?;
+            if !self.session.is_empty() {
+                fresh.set_session(self.session)?;
+            }
             *self = fresh;
         }
         Ok(self.client.as_mut().expect("just connected"))

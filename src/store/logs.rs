@@ -392,17 +392,34 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime, backend: Backend) -> StoreRe
             ),
         }
     }
+    // Failed requests cost nothing, so "answered and free" matches few records where each
+    // condition alone matches many; Postgres's planner, which takes conditions as independent,
+    // then reads every partition. Its `ok_cost` (migration 12) is the cost of 2xx records only,
+    // with statistics of its own.
+    let answered = f.status.is_some_and(|s| {
+        let (lo, hi) = s.range();
+        lo >= 200 && hi < 300
+    });
+    let cost = match backend {
+        Backend::Postgres if answered => "ok_cost",
+        _ => "cost",
+    };
     if let Some(v) = f.min_cost {
-        c.push("cost >= ?", [Param::Real(v)]);
+        c.push(&format!("{cost} >= ?"), [Param::Real(v)]);
     }
     if let Some(v) = f.max_cost {
-        c.push("cost <= ?", [Param::Real(v)]);
+        c.push(&format!("{cost} <= ?"), [Param::Real(v)]);
     }
     if let Some(v) = f.min_latency_ms {
         c.push("latency_ms >= ?", [Param::Real(v)]);
     }
     if let Some(v) = &f.cache_status {
-        c.push("cache_status = ?", [text(&v.to_ascii_uppercase())]);
+        let status = v.to_ascii_uppercase();
+        // Postgres's cache-status index leaves out uncached records (migration 12).
+        if status != "DISABLED" {
+            c.push("cache_status <> 'DISABLED'", []);
+        }
+        c.push("cache_status = ?", [text(&status)]);
     }
     if let Some(v) = &f.kind {
         c.push("kind = ?", [text(v)]);
@@ -961,6 +978,60 @@ mod tests {
             // A record of a day whose partition was dropped is stored all the same.
             writer.insert(&entries[..1]).unwrap();
             assert_eq!(store.log(&id(0)).unwrap().id, id(0));
+        }
+    }
+
+    #[test]
+    fn sparse_filters_match_exactly_on_each_backend() {
+        // Failed requests cost nothing and answers something: "answered and free" matches
+        // nothing although each half matches many (Postgres reads `ok_cost` for it).
+        let entries: Vec<Entry> = (0..40)
+            .map(|i| {
+                let mut e = test_support::entry_at(1_764_547_200_000 + i * 1000, "t");
+                e.record.cost = Some(0.001 * (i + 1) as f64);
+                e.record.latency_ms = 100.0 + i as f64;
+                if i % 4 == 1 {
+                    e.record.status = 500;
+                    e.record.cost = Some(0.0);
+                }
+                if i == 7 {
+                    e.record.cache_status = "HIT".into();
+                    e.record.kind = crate::api::logs::KIND_CUSTOM.into();
+                }
+                e
+            })
+            .collect();
+        let newest_first = |pick: &dyn Fn(i64) -> bool| -> Vec<String> {
+            (0..40)
+                .rev()
+                .filter(|&i| pick(i))
+                .map(|i| entries[i as usize].record.id.clone())
+                .collect()
+        };
+        for (_dir, store) in crate::store::tests::stores() {
+            let ids = |query: &[(&str, &str)]| crate::store::tests::log_ids(&store, query);
+            store.log_writer().unwrap().insert(&entries).unwrap();
+            assert!(ids(&[("status", "200"), ("max_cost", "0")]).is_empty());
+            assert_eq!(
+                ids(&[("status", "2xx"), ("min_cost", "0.0345")]),
+                newest_first(&|i| i >= 34 && i % 4 != 1)
+            );
+            assert_eq!(
+                ids(&[("status", "5xx"), ("max_cost", "0")]),
+                newest_first(&|i| i % 4 == 1)
+            );
+            assert_eq!(
+                ids(&[("max_cost", "0.0035")]),
+                newest_first(&|i| i < 3 || i % 4 == 1)
+            );
+            assert_eq!(
+                ids(&[("min_latency_ms", "137")]),
+                newest_first(&|i| i >= 37)
+            );
+            assert_eq!(ids(&[("cache_status", "hit")]), newest_first(&|i| i == 7));
+            assert_eq!(ids(&[("cache_status", "MISS")]), newest_first(&|i| i != 7));
+            assert!(ids(&[("cache_status", "DISABLED")]).is_empty());
+            assert_eq!(ids(&[("kind", "custom")]), newest_first(&|i| i == 7));
         }
     }
 
