@@ -115,6 +115,22 @@ fn admin_changes_made_on_one_node_are_in_force_on_the_other() {
         model_through(&b, &slug).as_deref() == Some("model-two")
     });
 
+    let made = a.admin(
+        "POST",
+        "/v1/prompts",
+        Some(json!({"name": "greeter", "model": "@openai-dev/gpt-4o",
+                    "messages": [{"role": "user", "content": "Hello {{name}}."}]})),
+    );
+    assert_eq!(made.status, 200, "{made}");
+    let render = format!(
+        "/v1/prompts/{}/render",
+        made.json()["slug"].as_str().unwrap()
+    );
+    eventually("the new prompt on B", || {
+        let reply = b.admin("POST", &render, Some(json!({"variables": {"name": "Ada"}})));
+        reply.status == 200 && reply.json()["data"]["messages"][0]["content"] == "Hello Ada."
+    });
+
     a.run(&["keys", "delete", &key_id, "--yes"]).ok();
     eventually("the revoked key refused on B", || {
         chat_with_key(&b, &key).status == 401
