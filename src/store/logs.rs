@@ -921,6 +921,49 @@ mod tests {
     use super::*;
     use crate::observe::test_support;
 
+    /// What a tail on another node relies on: reading after the last seq it saw, it misses
+    /// none of the records that writers on other connections commit meanwhile.
+    #[test]
+    fn a_reader_following_seqs_misses_no_record_of_concurrent_writers() {
+        let base = crate::observe::record::now_ms();
+        for (_dir, store) in crate::store::tests::stores() {
+            let (mut seen, mut written) = (Vec::new(), Vec::new());
+            let mut follow = |seen: &mut Vec<i64>| {
+                let after = seen.last().copied().unwrap_or(0);
+                let rows = store
+                    .logs_after(after, &LogFilter::default(), 1000)
+                    .unwrap();
+                seen.extend(rows.into_iter().map(|(seq, _)| seq));
+            };
+            std::thread::scope(|s| {
+                let writers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let mut writer = store.log_writer().unwrap();
+                        s.spawn(move || {
+                            let mut seqs = Vec::new();
+                            for batch in 0..40 {
+                                let entries: Vec<Entry> = (0..5)
+                                    .map(|i| test_support::entry_at(base + batch * 5 + i, "t"))
+                                    .collect();
+                                seqs.extend(writer.insert(&entries).unwrap());
+                            }
+                            seqs
+                        })
+                    })
+                    .collect();
+                while !writers.iter().all(|w| w.is_finished()) {
+                    follow(&mut seen);
+                }
+                for w in writers {
+                    written.extend(w.join().unwrap());
+                }
+            });
+            follow(&mut seen);
+            written.sort_unstable();
+            assert_eq!(seen, written, "read in order, once each, none missed");
+        }
+    }
+
     #[test]
     fn records_are_listed_by_filter_and_pruned_by_day_on_each_backend() {
         const DAY: i64 = 86_400_000;
