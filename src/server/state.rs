@@ -1,5 +1,6 @@
 //! What every request shares. Hot objects (keys, integrations, configs) live in memory and are
-//! reloaded after each admin write, so a gateway request never waits on the database.
+//! reloaded after each admin write, on every node (server/cluster.rs), so a gateway request
+//! never waits on the database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -928,7 +928,7 @@ mod tests {
         let base = crate::observe::record::now_ms();
         for (_dir, store) in crate::store::tests::stores() {
             let (mut seen, mut written) = (Vec::new(), Vec::new());
-            let mut follow = |seen: &mut Vec<i64>| {
+            let follow = |seen: &mut Vec<i64>| {
                 let after = seen.last().copied().unwrap_or(0);
                 let rows = store
                     .logs_after(after, &LogFilter::default(), 1000)
