@@ -135,19 +135,18 @@ pub fn listen(state: &Arc<AppState>, address: &str) -> Result<(), String> {
     else {
         return Ok(());
     };
-    listener.set_node(address);
+    listener.set_node(address)?;
+    let seen = state.store.last_log_seq().map_err(|e| e.to_string())?;
     let state = Arc::downgrade(state);
     std::thread::Builder::new()
         .name("tollgate-listen".into())
-        .spawn(move || follow(state, listener))
+        .spawn(move || follow(state, listener, seen))
         .map(drop)
         .map_err(|e| format!("starting the cluster listener: {e}"))
 }
 
-fn follow(state: Weak<AppState>, mut listener: Listener) {
-    // The highest seq published to tails, or passed over while none listened.
-    let mut seen = 0;
-    let mut connected_before = false;
+/// `seen`: the highest seq published to tails, or passed over while none listened.
+fn follow(state: Weak<AppState>, mut listener: Listener, mut seen: i64) {
     let mut lost: Option<String> = None;
     loop {
         let heard = listener.next(WAIT);
@@ -179,13 +178,9 @@ fn follow(state: Weak<AppState>, mut listener: Listener) {
                     if lost.take().is_some() {
                         eprintln!("the listening connection to the database is back");
                     }
-                    // At start the state was just loaded.
-                    if connected_before {
-                        if let Err(e) = state.reload_all() {
-                            eprintln!("warning: reloading after the listener reconnected: {e}");
-                        }
+                    if let Err(e) = state.reload_all() {
+                        eprintln!("warning: reloading after the listener reconnected: {e}");
                     }
-                    connected_before = true;
                     seen = publish_records(&state, seen, None);
                 }
                 Heard::Change(payload) => hear_change(&state, &payload),

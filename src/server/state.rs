@@ -121,7 +121,8 @@ impl AppState {
         let recorder = Arc::new(Recorder::start(&store, metrics, exporter)?);
         let (events, governor_events) = tokio::sync::mpsc::unbounded_channel();
         let (cache, cache_writes) = Cache::new(settings.cache_bytes);
-        let cluster = store.listener().map(Cluster::new);
+        // Listening before the first load, so no change made meanwhile is missed.
+        let cluster = store.listener()?.map(Cluster::new);
         let state = AppState {
             store,
             keys: KeyIndex::default(),

@@ -417,7 +417,7 @@ impl Row<'_> {
 
 /// Runs a call of the synchronous Postgres client, which runs a runtime of its own and so must
 /// not be called on a thread that is running an async task.
-fn blocking<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+pub(super) fn blocking<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(RuntimeFlavor::CurrentThread) => std::thread::scope(|s| {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use postgres::fallible_iterator::FallibleIterator;
 
 use super::db::{self, params, Db};
-use super::{Location, Store, StoreResult};
+use super::{Location, Store, StoreError, StoreResult};
 
 /// Admin changes; the payload is the server's (what changed, on which node).
 const CHANGES: &str = "tollgate_changes";
@@ -20,7 +20,7 @@ const APPLICATION_NAME: &str = "tollgate-listen";
 /// Something the nodes announced, or the news that some may have been missed.
 #[derive(Debug)]
 pub enum Heard {
-    /// The listener (re)connected: whatever was announced while it was away is lost.
+    /// The listener reconnected: whatever was announced while it was away is lost.
     Connected,
     Change(String),
     /// The records up to this seq are committed.
@@ -36,8 +36,19 @@ pub struct Listener {
 
 impl Listener {
     /// Names the connection after the node's address, so an operator sees whose it is.
-    pub fn set_node(&mut self, address: &str) {
+    pub fn set_node(&mut self, address: &str) -> Result<(), String> {
         self.application_name = format!("{APPLICATION_NAME} {address}");
+        match &mut self.client {
+            Some(client) => {
+                let sql = format!(
+                    "SET application_name = '{}'",
+                    self.application_name.replace('\'', "''")
+                );
+                db::blocking(|| client.batch_execute(&sql))
+                    .map_err(|e| format!("naming the listening connection: {}", db::Error::Pg(e)))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Waits up to `wait` for announcements and returns them, oldest first. An error means the
@@ -96,24 +107,36 @@ impl Listener {
             .keepalives_interval(Duration::from_secs(2))
             .keepalives_retries(3);
         let mut client = db::connect_client(&config, &self.url)?;
-        client
-            .batch_execute(&format!("LISTEN {CHANGES}; LISTEN {RECORDS}"))
+        let listen = format!("LISTEN {CHANGES}; LISTEN {RECORDS}");
+        db::blocking(|| client.batch_execute(&listen))
             .map_err(|e| format!("LISTEN failed: {}", db::Error::Pg(e)))?;
         Ok(client)
     }
 }
 
-impl Store {
-    /// A listener to what the other nodes announce; `None` on SQLite.
-    pub fn listener(&self) -> Option<Listener> {
-        match &self.location {
-            Location::Postgres(url) => Some(Listener {
-                url: url.clone(),
-                application_name: APPLICATION_NAME.into(),
-                client: None,
-            }),
-            Location::Sqlite(_) => None,
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // The client owns a runtime, which may not be dropped on an async task's thread.
+        if let Some(client) = self.client.take() {
+            db::blocking(move || drop(client));
         }
+    }
+}
+
+impl Store {
+    /// A listener to what the other nodes announce, already listening, so that whatever is
+    /// loaded after this call misses no change; `None` on SQLite.
+    pub fn listener(&self) -> StoreResult<Option<Listener>> {
+        let Location::Postgres(url) = &self.location else {
+            return Ok(None);
+        };
+        let mut listener = Listener {
+            url: url.clone(),
+            application_name: APPLICATION_NAME.into(),
+            client: None,
+        };
+        listener.client = Some(listener.connect().map_err(StoreError::Other)?);
+        Ok(Some(listener))
     }
 
     /// Tells the other nodes about an admin change; nothing to do on SQLite.
