@@ -147,7 +147,7 @@ pub fn listen(state: &Arc<AppState>, address: &str) -> Result<(), String> {
 
 /// `seen`: the highest seq published to tails, or passed over while none listened.
 fn follow(state: Weak<AppState>, mut listener: Listener, mut seen: i64) {
-    let mut lost: Option<String> = None;
+    let mut lost = false;
     loop {
         let heard = listener.next(WAIT);
         let Some(state) = state.upgrade() else {
@@ -159,14 +159,14 @@ fn follow(state: Weak<AppState>, mut listener: Listener, mut seen: i64) {
         let heard = match heard {
             Ok(heard) => heard,
             Err(e) => {
-                if lost.is_none() {
+                if !lost {
                     eprintln!(
                         "warning: {e}; changes made on other nodes are not applied here until \
                          it is back (retrying every {} s)",
                         RETRY.as_secs()
                     );
                 }
-                lost = Some(e);
+                lost = true;
                 drop(state);
                 std::thread::sleep(RETRY);
                 continue;
@@ -175,7 +175,7 @@ fn follow(state: Weak<AppState>, mut listener: Listener, mut seen: i64) {
         for h in heard {
             match h {
                 Heard::Connected => {
-                    if lost.take().is_some() {
+                    if std::mem::take(&mut lost) {
                         eprintln!("the listening connection to the database is back");
                     }
                     if let Err(e) = state.reload_all() {
