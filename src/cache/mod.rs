@@ -171,10 +171,11 @@ impl Cache {
         }
     }
 
-    /// Fills the cache from the store's entries, newest first, as far as the bound allows;
-    /// returns the keys of those left out, for the store to delete.
+    /// Replaces what the cache holds with the store's entries, newest first, as far as the
+    /// bound allows; returns the keys of those left out, for the store to delete.
     pub fn load(&self, entries: Vec<Entry>) -> Vec<Key> {
         let mut memory = self.memory();
+        *memory = Memory::new(memory.max_bytes());
         let mut left_out = Vec::new();
         for entry in entries {
             let key = entry.key;

@@ -30,7 +30,7 @@ pub const MAX_BATCH: usize = 1024;
 /// the last page of the table and of every index). It is also the most a record waits.
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
 /// Records a live subscriber may fall behind by before it must catch up from the store.
-const LIVE_BACKLOG: usize = 4096;
+pub const LIVE_BACKLOG: usize = 4096;
 /// Old records pruned per transaction.
 const PRUNE_CHUNK: usize = 5000;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use super::cluster::Topic;
 use super::error::{ApiError, ApiResult};
 use super::state::AppState;
 use crate::api::governance::{
@@ -73,7 +74,7 @@ pub fn store_limits(
             change.usage_limits.as_ref().map(Option::as_ref),
             change.rate_limits.as_deref(),
         )?;
-        state.reload_policies()?;
+        state.changed(Topic::Policies)?;
     }
     if change.reset_usage == Some(true) {
         state.reset_owned_usage(owner)?;

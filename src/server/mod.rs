@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod cluster;
 mod error;
 mod extract;
 mod gateway;
@@ -84,6 +85,8 @@ impl Server {
         let listener = TcpListener::bind(&settings.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        cluster::listen(&state, &address.to_string())?;
         Ok(Server {
             state,
             listener,
@@ -118,7 +121,9 @@ impl Server {
                 creation_mode: "auto",
             })
             .map_err(|e| e.to_string())?;
-        self.state.reload_keys().map_err(|e| e.to_string())?;
+        self.state
+            .changed(cluster::Topic::Keys)
+            .map_err(|e| e.to_string())?;
         Ok(Some(created))
     }
 

@@ -1,5 +1,6 @@
 //! What every request shares. Hot objects (keys, integrations, configs) live in memory and are
-//! reloaded after each admin write, so a gateway request never waits on the database.
+//! reloaded after each admin write, on every node (server/cluster.rs), so a gateway request
+//! never waits on the database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -7,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::{Map, Value};
 
 use super::auth::KeyIndex;
+use super::cluster::Cluster;
 use super::prompt_library::Library;
 use crate::cache::{Cache, Write as CacheWrite};
 use crate::gateway::providers::{self, Provider};
@@ -95,6 +97,8 @@ pub struct AppState {
     pub cache_writes: std::sync::Mutex<Option<UnboundedReceiver<CacheWrite>>>,
     /// Turns true when the server starts shutting down, so endless streams (log tails) end.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// On Postgres: how this node keeps in step with the others sharing the database.
+    pub cluster: Option<Cluster>,
 }
 
 impl AppState {
@@ -117,10 +121,8 @@ impl AppState {
         let recorder = Arc::new(Recorder::start(&store, metrics, exporter)?);
         let (events, governor_events) = tokio::sync::mpsc::unbounded_channel();
         let (cache, cache_writes) = Cache::new(settings.cache_bytes);
-        let left_out = cache.load(store.cache_entries(crate::observe::record::now_ms())?);
-        if !left_out.is_empty() {
-            store.apply_cache_writes(&[CacheWrite::Delete(left_out)])?;
-        }
+        // Listening before the first load, so no change made meanwhile is missed.
+        let cluster = store.listener()?.map(Cluster::new);
         let state = AppState {
             store,
             keys: KeyIndex::default(),
@@ -141,14 +143,34 @@ impl AppState {
             cache: Arc::new(cache),
             cache_writes: std::sync::Mutex::new(Some(cache_writes)),
             closing: tokio::sync::watch::Sender::new(false),
+            cluster,
         };
-        state.reload_keys()?;
-        state.reload_integrations()?;
-        state.reload_configs()?;
-        state.reload_guardrails()?;
-        state.reload_policies()?;
-        state.reload_workspaces()?;
+        state.reload_all()?;
         Ok(state)
+    }
+
+    /// Reads everything held in memory from the store again.
+    pub fn reload_all(&self) -> StoreResult<()> {
+        self.reload_keys()?;
+        self.reload_integrations()?;
+        self.reload_configs()?;
+        self.reload_guardrails()?;
+        self.reload_policies()?;
+        self.reload_workspaces()?;
+        self.reload_library()?;
+        self.reload_cache()
+    }
+
+    /// Fills the response cache from the store's copy.
+    pub fn reload_cache(&self) -> StoreResult<()> {
+        let left_out = self
+            .cache
+            .load(self.store.cache_entries(crate::observe::record::now_ms())?);
+        if !left_out.is_empty() {
+            self.store
+                .apply_cache_writes(&[CacheWrite::Delete(left_out)])?;
+        }
+        Ok(())
     }
 
     /// Refreshes the in-memory key index after a write to the keys table.

@@ -419,7 +419,7 @@ impl Row<'_> {
 
 /// Runs a call of the synchronous Postgres client, which runs a runtime of its own and so must
 /// not be called on a thread that is running an async task.
-fn blocking<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+pub(super) fn blocking<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(RuntimeFlavor::CurrentThread) => std::thread::scope(|s| {
@@ -460,16 +460,7 @@ pub fn numbered(sql: &str) -> String {
 
 impl Pg {
     pub fn connect(url: &str) -> std::result::Result<Pg, String> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| format!("the database URL is not a valid Postgres URL: {e}"))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(10));
-        }
-        let client = blocking(|| config.connect(postgres::NoTls)).map_err(|e| {
-            let e = Error::Pg(e);
-            format!("cannot connect to Postgres at {}: {e}", redacted(url))
-        })?;
+        let client = connect_client(&pg_config(url)?, url)?;
         Ok(Pg {
             client: Some(client),
             url: url.to_string(),
@@ -535,6 +526,28 @@ impl Drop for Pg {
             blocking(move || drop(client));
         }
     }
+}
+
+/// The connection settings of a Postgres URL, with a 10 s connect timeout unless it says.
+pub fn pg_config(url: &str) -> std::result::Result<postgres::Config, String> {
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e| format!("the database URL is not a valid Postgres URL: {e}"))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
+    Ok(config)
+}
+
+/// Connects with `config`; errors name `url` without its password.
+pub fn connect_client(
+    config: &postgres::Config,
+    url: &str,
+) -> std::result::Result<postgres::Client, String> {
+    blocking(|| config.connect(postgres::NoTls)).map_err(|e| {
+        let e = Error::Pg(e);
+        format!("cannot connect to Postgres at {}: {e}", redacted(url))
+    })
 }
 
 /// The URL without its password, to show in messages.

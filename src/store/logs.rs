@@ -8,6 +8,7 @@ use rusqlite::params_from_iter;
 use serde_json::{Map, Value};
 
 use super::db::{self, params, Backend, Db, Param, Row, Value as DbValue};
+use super::listen::RECORDS;
 use super::log_blocks::{self, Blocks, Summarised, Wanted, SUMMARY_COLUMNS};
 use super::partitions::{day_of, Partitions};
 use super::{new_id, StoreError, StoreResult};
@@ -224,6 +225,9 @@ fn insert_sqlite(
     Ok(seqs)
 }
 
+/// Held by the transaction that inserts records on Postgres.
+const RECORDS_LOCK: i64 = 0x746f_6c6c_6c6f_6773;
+
 /// The most rows per insert on Postgres (one round trip each).
 const PG_CHUNK: usize = 128;
 
@@ -241,6 +245,10 @@ fn insert_partitioned<'a>(
         .flat_map(|(e, enc)| record_params(e, enc))
         .collect();
     let mut tx = db.transaction()?;
+    // Nodes take turns, so seqs are committed in the order they are handed out: a reader
+    // that sees a seq sees every committed record below it, and a tail that resumes after a
+    // seq misses nothing (a node's seqs would otherwise commit between another's).
+    tx.execute("SELECT pg_advisory_xact_lock(?1)", &params![RECORDS_LOCK])?;
     let seqs = insert_rows(
         &mut tx,
         INSERT_INTO,
@@ -266,6 +274,13 @@ fn insert_partitioned<'a>(
         .collect();
     let into = "INSERT INTO log_bodies (seq, created_ms, request, response)";
     insert_rows(&mut tx, into, 4, &bodies, "")?;
+    if let Some(last) = seqs.iter().max() {
+        // Delivered to the listeners only once the transaction commits.
+        tx.execute(
+            &format!("SELECT pg_notify('{RECORDS}', ?1)"),
+            &params![last.to_string()],
+        )?;
+    }
     tx.commit()?;
     Ok(seqs)
 }
@@ -922,6 +937,49 @@ impl super::Store {
 mod tests {
     use super::*;
     use crate::observe::test_support;
+
+    /// What a tail on another node relies on: reading after the last seq it saw, it misses
+    /// none of the records that writers on other connections commit meanwhile.
+    #[test]
+    fn a_reader_following_seqs_misses_no_record_of_concurrent_writers() {
+        let base = crate::observe::record::now_ms();
+        for (_dir, store) in crate::store::tests::stores() {
+            let (mut seen, mut written) = (Vec::new(), Vec::new());
+            let follow = |seen: &mut Vec<i64>| {
+                let after = seen.last().copied().unwrap_or(0);
+                let rows = store
+                    .logs_after(after, &LogFilter::default(), 1000)
+                    .unwrap();
+                seen.extend(rows.into_iter().map(|(seq, _)| seq));
+            };
+            std::thread::scope(|s| {
+                let writers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let mut writer = store.log_writer().unwrap();
+                        s.spawn(move || {
+                            let mut seqs = Vec::new();
+                            for batch in 0..40 {
+                                let entries: Vec<Entry> = (0..5)
+                                    .map(|i| test_support::entry_at(base + batch * 5 + i, "t"))
+                                    .collect();
+                                seqs.extend(writer.insert(&entries).unwrap());
+                            }
+                            seqs
+                        })
+                    })
+                    .collect();
+                while !writers.iter().all(|w| w.is_finished()) {
+                    follow(&mut seen);
+                }
+                for w in writers {
+                    written.extend(w.join().unwrap());
+                }
+            });
+            follow(&mut seen);
+            written.sort_unstable();
+            assert_eq!(seen, written, "read in order, once each, none missed");
+        }
+    }
 
     #[test]
     fn records_are_listed_by_filter_and_pruned_by_day_on_each_backend() {

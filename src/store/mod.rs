@@ -10,6 +10,7 @@ pub mod governance;
 pub mod guardrails;
 mod integrations;
 mod keys;
+pub mod listen;
 mod log_blocks;
 pub mod logs;
 mod migrations;

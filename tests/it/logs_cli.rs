@@ -18,7 +18,7 @@ const CHAT: &str = "/v1/chat/completions";
 const WAIT: Duration = Duration::from_secs(20);
 
 /// An OpenAI upstream that echoes the model, and fails requests for the model `broken`.
-fn upstream() -> Upstream {
+pub(crate) fn upstream() -> Upstream {
     Upstream::start(|req| {
         let model = req.json()["model"].as_str().unwrap_or("?").to_string();
         if model == "broken" {
@@ -39,7 +39,12 @@ fn with_integration(upstream: &Upstream) -> TestEnv {
 }
 
 /// A chat request for `@openai-dev/MODEL` in trace `trace_id`, with extra headers.
-fn chat(env: &TestEnv, model: &str, trace_id: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+pub(crate) fn chat(
+    env: &TestEnv,
+    model: &str,
+    trace_id: &str,
+    headers: &[(&str, &str)],
+) -> HttpAnswer {
     let mut all = vec![
         ("x-portkey-api-key", env.admin_key.as_str()),
         ("x-portkey-trace-id", trace_id),
@@ -222,16 +227,16 @@ fn get_shows_a_record_with_its_bodies() {
 }
 
 /// A running `tollgate logs tail`, its stdout lines and stderr lines as they come.
-struct Tail {
+pub(crate) struct Tail {
     child: Child,
     stdout: Receiver<String>,
     stderr: Receiver<String>,
-    seen: Vec<String>,
+    pub(crate) seen: Vec<String>,
     notes: Vec<String>,
 }
 
 impl Tail {
-    fn start(env: &TestEnv, args: &[&str]) -> Tail {
+    pub(crate) fn start(env: &TestEnv, args: &[&str]) -> Tail {
         let mut child = env
             .command(args)
             .stdin(Stdio::null())
@@ -259,7 +264,7 @@ impl Tail {
     }
 
     #[track_caller]
-    fn wait_note(&mut self, needle: &str) {
+    pub(crate) fn wait_note(&mut self, needle: &str) {
         let deadline = Instant::now() + WAIT;
         while !self.notes.iter().any(|n| n.contains(needle)) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -272,7 +277,7 @@ impl Tail {
 
     /// Waits for the record of `trace_id` on stdout.
     #[track_caller]
-    fn wait_record(&mut self, trace_id: &str) -> Value {
+    pub(crate) fn wait_record(&mut self, trace_id: &str) -> Value {
         let deadline = Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

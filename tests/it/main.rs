@@ -2,6 +2,7 @@
 
 mod audit;
 mod cache;
+mod cluster;
 mod common;
 mod configs;
 mod contexts;

@@ -453,3 +453,22 @@ fn portkeys_string_and_virtual_key_form_is_accepted() {
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("JSON array of messages"), "{}", bad.body);
 }
+
+#[test]
+fn a_saved_prompt_renders_after_a_restart() {
+    let mut env = TestEnv::new();
+    let made = ok(env.admin(
+        "POST",
+        "/v1/prompts",
+        Some(json!({"name": "kept", "model": "@up/gpt-4o-mini",
+                    "messages": [{"role": "user", "content": "Hello {{name}}."}]})),
+    ));
+    let slug = made["slug"].as_str().unwrap().to_string();
+    env.restart();
+    let rendered = ok(env.admin(
+        "POST",
+        &format!("/v1/prompts/{slug}/render"),
+        Some(json!({"variables": {"name": "Ada"}})),
+    ));
+    assert_eq!(rendered["data"]["messages"][0]["content"], "Hello Ada.");
+}

@@ -11,6 +11,7 @@ use crate::api::cache::{CacheStats, NamespaceStats, PurgeQuery, Purged, StatsQue
 use crate::api::error::ErrorBody;
 use crate::api::logs::parse_time_bound;
 use crate::server::auth::Caller;
+use crate::server::cluster::Topic;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::Query;
 use crate::server::state::AppState;
@@ -70,9 +71,14 @@ pub async fn purge(
     Query(query): Query<PurgeQuery>,
 ) -> ApiResult<Json<Purged>> {
     caller.require("cache.delete")?;
+    let workspace = caller.0.workspace_id.clone();
     let purged = state
         .cache
-        .purge(caller.0.workspace_id.as_deref(), query.namespace.as_deref());
+        .purge(workspace.as_deref(), query.namespace.as_deref());
+    state.announce(Topic::CachePurge {
+        workspace,
+        namespace: query.namespace,
+    });
     Ok(Json(Purged {
         success: true,
         purged,

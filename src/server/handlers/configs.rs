@@ -14,6 +14,7 @@ use crate::gateway::config;
 use crate::gateway::routing::Node;
 use crate::server::audit::Change;
 use crate::server::auth::Caller;
+use crate::server::cluster::Topic;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
 use crate::server::state::AppState;
@@ -53,7 +54,7 @@ pub async fn create(
     let created = state
         .store
         .create_config(new.name.trim(), &new.config, new.is_default != 0)?;
-    state.reload_configs()?;
+    state.changed(Topic::Configs)?;
     Ok((
         Change::created(&created.slug, &created),
         Json(Success::new(ConfigCreated {
@@ -112,7 +113,7 @@ pub async fn update(
     }
     let before = state.store.config(&slug)?;
     let updated = state.store.update_config(&slug, &change)?;
-    state.reload_configs()?;
+    state.changed(Topic::Configs)?;
     let after = state.store.config(&slug)?;
     Ok((
         Change::updated(&slug, &before, &after),
@@ -130,7 +131,7 @@ pub async fn delete(
     caller.require("configs.delete")?;
     let before = state.store.config(&slug)?;
     state.store.delete_config(&slug)?;
-    state.reload_configs()?;
+    state.changed(Topic::Configs)?;
     Ok((Change::deleted(&slug, &before), Json(DELETED)))
 }
 

@@ -16,6 +16,7 @@ use crate::api::{List, Paging};
 use crate::guardrails::Hook;
 use crate::server::audit::Change;
 use crate::server::auth::Caller;
+use crate::server::cluster::Topic;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
 use crate::server::state::AppState;
@@ -67,7 +68,7 @@ pub async fn create(
         checks: &new.checks,
         actions: &new.actions,
     })?;
-    state.reload_guardrails()?;
+    state.changed(Topic::Guardrails)?;
     Ok((
         Change::created(&created.id, &created),
         Json(saved(&created)),
@@ -124,7 +125,7 @@ pub async fn update(
         ..change
     };
     let after = state.store.update_guardrail(&before.id, &change)?;
-    state.reload_guardrails()?;
+    state.changed(Topic::Guardrails)?;
     Ok((
         Change::updated(&after.id, &before, &after),
         Json(saved(&after)),
@@ -151,6 +152,6 @@ pub async fn delete(
         )));
     }
     state.store.delete_guardrail(&guardrail.id)?;
-    state.reload_guardrails()?;
+    state.changed(Topic::Guardrails)?;
     Ok((Change::deleted(&guardrail.id, &guardrail), Json(DELETED)))
 }

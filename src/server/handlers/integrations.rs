@@ -13,6 +13,7 @@ use crate::api::{List, Paging};
 use crate::gateway::providers;
 use crate::server::audit::Change;
 use crate::server::auth::Caller;
+use crate::server::cluster::Topic;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
 use crate::server::governance::{
@@ -84,7 +85,7 @@ pub async fn create(
         &format!("integration @{}", created.slug),
         &as_change(&new.limits),
     )?;
-    state.reload_integrations()?;
+    state.changed(Topic::Integrations)?;
     let created = with_integration_limits(&state, created)?;
     Ok((
         Change::created(&created.slug, &created),
@@ -149,7 +150,7 @@ pub async fn update(
         &format!("integration @{slug}"),
         &change.limits,
     )?;
-    state.reload_integrations()?;
+    state.changed(Topic::Integrations)?;
     let updated = with_integration_limits(&state, updated)?;
     Ok((Change::updated(&slug, &before, &updated), Json(updated)))
 }
@@ -165,7 +166,7 @@ pub async fn delete(
     let before = with_integration_limits(&state, state.store.integration(&slug)?)?;
     state.store.delete_integration(&slug)?;
     state.store.delete_owned(&owner(&slug))?;
-    state.reload_policies()?;
-    state.reload_integrations()?;
+    state.changed(Topic::Policies)?;
+    state.changed(Topic::Integrations)?;
     Ok((Change::deleted(&slug, &before), Json(DELETED)))
 }

@@ -16,6 +16,7 @@ use crate::api::workspaces::DEFAULT_WORKSPACE_ID;
 use crate::api::{scopes, List, Paging};
 use crate::server::audit::Change;
 use crate::server::auth::Caller;
+use crate::server::cluster::Topic;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
 use crate::server::governance::{
@@ -158,7 +159,7 @@ pub async fn create(
         &format!("key {}", new.name.trim()),
         &as_change(&new.limits),
     )?;
-    state.reload_keys()?;
+    state.changed(Topic::Keys)?;
     let after = with_key_limits(&state, state.store.api_key(&created.id)?)?;
     Ok((Change::created(&created.id, &after), Json(created)))
 }
@@ -259,7 +260,7 @@ pub async fn update(
     let key = state.store.update_api_key(&id, &change)?;
     let label = format!("key {}", key.name);
     store_limits(&state, &key_owner(&id), &label, &change.limits)?;
-    state.reload_keys()?;
+    state.changed(Topic::Keys)?;
     let key = with_key_limits(&state, key)?;
     Ok((Change::updated(&id, &before, &key), Json(key)))
 }
@@ -275,8 +276,8 @@ pub async fn delete(
     let before = authorised(&state, &caller, &id, "delete")?;
     state.store.delete_api_key(&id)?;
     state.store.delete_owned(&key_owner(&id))?;
-    state.reload_policies()?;
-    state.reload_keys()?;
+    state.changed(Topic::Policies)?;
+    state.changed(Topic::Keys)?;
     Ok((Change::deleted(&id, &before), Json(DELETED)))
 }
 
@@ -295,7 +296,7 @@ pub async fn rotate(
     let rotated = state
         .store
         .rotate_api_key(&id, request.key_transition_period_ms)?;
-    state.reload_keys()?;
+    state.changed(Topic::Keys)?;
     let after = state.store.api_key(&id)?;
     Ok((Change::updated(&id, &key, &after), Json(rotated)))
 }

@@ -306,7 +306,7 @@ pub async fn stream(
     let filter_has_since = filter.since.is_some();
     // Subscribe before reading the backlog, so nothing committed in between is missed.
     let tail = Tail {
-        live: state.recorder.subscribe(),
+        live: state.subscribe_records(),
         closing: state.closing.subscribe(),
         state: state.clone(),
         filter,

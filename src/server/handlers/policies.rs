@@ -20,6 +20,7 @@ use crate::api::List;
 use crate::governance::rules::{check_rate_limit, check_selectors, check_usage_limits};
 use crate::server::audit::Change;
 use crate::server::auth::Caller;
+use crate::server::cluster::Topic;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
 use crate::server::governance::budget_status;
@@ -92,7 +93,7 @@ fn deleted(
     before: &impl serde::Serialize,
 ) -> ApiResult<(Change, Json<Deleted>)> {
     state.store.delete_policy(id)?;
-    state.reload_policies()?;
+    state.changed(Topic::Policies)?;
     Ok((Change::deleted(id, before), Json(DELETED)))
 }
 
@@ -140,7 +141,7 @@ fn create_policy(
         },
         None,
     )?;
-    state.reload_policies()?;
+    state.changed(Topic::Policies)?;
     Ok(id)
 }
 
@@ -183,7 +184,7 @@ fn update_policy(
             status: &status,
         },
     )?;
-    state.reload_policies()?;
+    state.changed(Topic::Policies)?;
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use crate::api::prompts::{
 use crate::api::{List, Paging};
 use crate::server::audit::Change;
 use crate::server::auth::Caller;
+use crate::server::cluster::Topic;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
 use crate::server::state::AppState;
@@ -256,7 +257,7 @@ pub async fn create(
         new.version_description.as_deref(),
     )?;
     let after = prompt_of(made.clone());
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((
         Change::created(&after.id, &after),
         Json(created(Kind::Prompt, made)),
@@ -324,7 +325,7 @@ pub async fn update(
         },
     )?;
     let after = prompt_of(made.clone());
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((
         Change::updated(&after.id, &before, &after),
         Json(created(Kind::Prompt, made)),
@@ -341,7 +342,7 @@ pub async fn delete(
     caller.require("prompts.delete")?;
     let before = prompt_of(state.store.library_get(Kind::Prompt, &id)?);
     state.store.library_delete(Kind::Prompt, &id)?;
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
 
@@ -396,7 +397,7 @@ pub async fn label_version(
         .store
         .library_label(Kind::Prompt, &id, before.version, &assign.label_id)?;
     let after = prompt_version(&state, &id, &version)?;
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 
@@ -415,7 +416,7 @@ pub async fn make_default(
         .store
         .library_publish(Kind::Prompt, &id, publish.version)?;
     let after = prompt_of(state.store.library_get(Kind::Prompt, &id)?);
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 
@@ -429,7 +430,7 @@ pub async fn create_label(
     caller.require("prompts.create")?;
     check_label_name(&new.name)?;
     let label = state.store.create_label(&new)?;
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::created(&label.id, &label), Json(label)))
 }
 
@@ -463,7 +464,7 @@ pub async fn delete_label(
     caller.require("prompts.delete")?;
     let before = state.store.label(&id)?;
     state.store.delete_label(&id)?;
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
 
@@ -486,7 +487,7 @@ pub async fn create_partial(
         new.version_description.as_deref(),
     )?;
     let after = partial_of(&made.0, made.1.clone());
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((
         Change::created(&after.id, &after),
         Json(created(Kind::Partial, made)),
@@ -550,7 +551,7 @@ pub async fn update_partial(
         },
     )?;
     let after = partial_of(&made.0, made.1.clone());
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((
         Change::updated(&after.id, &before, &after),
         Json(created(Kind::Partial, made)),
@@ -568,7 +569,7 @@ pub async fn delete_partial(
     let (e, v) = state.store.library_get(Kind::Partial, &id)?;
     let before = partial_of(&e, v);
     state.store.library_delete(Kind::Partial, &id)?;
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
 
@@ -602,7 +603,7 @@ pub async fn publish_partial(
         .library_publish(Kind::Partial, &id, publish.version)?;
     let (e, v) = state.store.library_get(Kind::Partial, &id)?;
     let after = partial_of(&e, v);
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 
@@ -616,7 +617,7 @@ pub async fn create_collection(
     caller.require("prompts.create")?;
     check_name(&new.name)?;
     let c = state.store.create_collection(&new)?;
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::created(&c.id, &c), Json(c)))
 }
 
@@ -650,7 +651,7 @@ pub async fn delete_collection(
     caller.require("prompts.delete")?;
     let before = state.store.collection(&id)?;
     state.store.delete_collection(&id)?;
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::deleted(&before.id, &before), Json(DELETED)))
 }
 
@@ -668,7 +669,7 @@ pub async fn update_label(
     }
     let before = state.store.label(&id)?;
     let after = state.store.update_label(&id, &change)?;
-    state.reload_library()?;
+    state.changed(Topic::Library)?;
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
 

@@ -13,6 +13,7 @@ use crate::api::workspaces::{
 use crate::api::{List, Paging};
 use crate::server::audit::Change;
 use crate::server::auth::Caller;
+use crate::server::cluster::Topic;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{Body, Query};
 use crate::server::governance::{
@@ -71,7 +72,7 @@ pub async fn create(
     let created = state.store.create_workspace(&new)?;
     let label = format!("workspace {}", created.slug);
     store_limits(&state, &owner(&created.id), &label, &as_change(&new.limits))?;
-    state.reload_workspaces()?;
+    state.changed(Topic::Workspaces)?;
     let after = with_workspace_limits(&state, created)?;
     Ok((Change::created(&after.id, &after), Json(after)))
 }
@@ -133,7 +134,7 @@ pub async fn update(
     let updated = state.store.update_workspace(&id, &change)?;
     let label = format!("workspace {}", updated.slug);
     store_limits(&state, &owner(&updated.id), &label, &change.limits)?;
-    state.reload_workspaces()?;
+    state.changed(Topic::Workspaces)?;
     let after = with_workspace_limits(&state, updated)?;
     Ok((Change::updated(&after.id, &before, &after), Json(after)))
 }
@@ -157,7 +158,7 @@ pub async fn delete(
     }
     state.store.delete_workspace(&workspace.id)?;
     state.store.delete_owned(&owner(&workspace.id))?;
-    state.reload_policies()?;
-    state.reload_workspaces()?;
+    state.changed(Topic::Policies)?;
+    state.changed(Topic::Workspaces)?;
     Ok((Change::deleted(&workspace.id, &workspace), Json(DELETED)))
 }

@@ -299,7 +299,7 @@ pub fn test_database_url() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A database of its own for one test environment, dropped with it.
+/// A database of its own for one test environment (and its peers), dropped with the last.
 struct TestDatabase {
     admin_url: String,
     name: String,
@@ -379,7 +379,7 @@ fn admin(url: &str, sql: &str) {
 pub struct TestEnv {
     /// Declared first so it is dropped first: servers stop before their database goes.
     server: Option<Server>,
-    database: Option<TestDatabase>,
+    database: Option<Arc<TestDatabase>>,
     dir: tempfile::TempDir,
     /// The server's address, `http://127.0.0.1:PORT` (empty without a server).
     pub url: String,
@@ -414,6 +414,21 @@ impl TestEnv {
 
     /// A fresh temp dir and no server.
     pub fn offline() -> TestEnv {
+        TestEnv::on(test_database_url().map(|url| Arc::new(TestDatabase::create(&url))))
+    }
+
+    /// Another node on this environment's Postgres database, not started: a temp dir of its
+    /// own with the same master key, and the same admin key. `None` on SQLite (one node).
+    pub fn peer(&self) -> Option<TestEnv> {
+        let mut peer = TestEnv::on(Some(self.database.clone()?));
+        let key = "master.key";
+        std::fs::copy(self.data_dir().join(key), peer.data_dir().join(key))
+            .expect("copy the master key");
+        peer.admin_key = self.admin_key.clone();
+        Some(peer)
+    }
+
+    fn on(database: Option<Arc<TestDatabase>>) -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("tollgate-it-")
             .tempdir()
@@ -424,7 +439,7 @@ impl TestEnv {
         TestEnv {
             dir,
             server: None,
-            database: test_database_url().map(|url| TestDatabase::create(&url)),
+            database,
             url: String::new(),
             admin_key: String::new(),
         }
@@ -436,6 +451,12 @@ impl TestEnv {
 
     pub fn data_dir(&self) -> PathBuf {
         self.root().join("data")
+    }
+
+    /// Runs SQL on the environment's Postgres database.
+    pub fn sql(&self, sql: &str) {
+        let db = self.database.as_ref().expect("a Postgres environment");
+        admin(&db.url, sql);
     }
 
     /// Whether the servers keep everything in Postgres.
