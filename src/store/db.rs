@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
 
 use postgres::types::{FromSql, IsNull, ToSql, Type};
 
@@ -23,13 +24,39 @@ pub enum Db {
     Pg(Box<Pg>),
 }
 
-/// A Postgres client with its prepared statements.
+/// A Postgres client with its prepared statements. A lost connection is made again on the
+/// next call, outside a transaction.
 pub struct Pg {
     /// `None` only while being dropped.
     client: Option<postgres::Client>,
     url: String,
     statements: HashMap<String, postgres::Statement>,
+    /// When the connection last answered; a connection idle for longer is checked before use,
+    /// so one the server or the network dropped meanwhile is made again instead of failing a
+    /// call.
+    used: Instant,
+    /// Between `BEGIN` and its end: a lost connection is then an error, never made again (the
+    /// rest of the transaction would run outside it).
+    in_transaction: bool,
+    /// The last failed reconnection: calls within [`RECONNECT_PAUSE`] of it fail at once with
+    /// its error instead of each waiting for a connection that just failed.
+    failed: Option<(Instant, String)>,
 }
+
+/// Unless the URL sets them: how long a connection attempt may take, and how long sent data
+/// may go unacknowledged or an idle connection unanswered before the connection counts as
+/// lost. A dead server or network is so noticed in seconds, not at the system's TCP defaults
+/// (minutes to hours).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+const KEEPALIVE_RETRIES: u32 = 3;
+/// A connection idle this long is checked (one empty query) before its next call.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a failed reconnection answers for the calls that follow it.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Prepared statements kept per connection; list filters make new ones, so the cache is
 /// emptied when it grows past this.
@@ -41,6 +68,8 @@ pub enum Error {
     Pg(postgres::Error),
     /// A column's value is not of the type asked for, or a parameter of the column's.
     Type(String),
+    /// The database cannot be reached: why.
+    Unreachable(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -62,7 +91,7 @@ impl std::fmt::Display for Error {
                     Ok(())
                 }
             },
-            Error::Type(m) => f.write_str(m),
+            Error::Type(m) | Error::Unreachable(m) => f.write_str(m),
         }
     }
 }
@@ -82,6 +111,36 @@ impl From<postgres::Error> for Error {
 }
 
 impl Error {
+    /// Whether the database could not be reached or cannot take writes now (a lost connection,
+    /// a server shutting down, a full disk, a lock held elsewhere), as opposed to a statement
+    /// it refused.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unreachable(_) => true,
+            Error::Pg(e) => match e.code() {
+                // Connection exceptions, insufficient resources, the server shutting down.
+                Some(code) => ["08", "53", "57P"]
+                    .iter()
+                    .any(|class| code.code().starts_with(class)),
+                None => connection_lost(e),
+            },
+            Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                use rusqlite::ErrorCode::*;
+                matches!(
+                    f.code,
+                    DatabaseBusy
+                        | DatabaseLocked
+                        | DiskFull
+                        | SystemIoFailure
+                        | CannotOpen
+                        | ReadOnly
+                        | PermissionDenied
+                )
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         match self {
             Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
@@ -456,14 +515,19 @@ pub fn numbered(sql: &str) -> String {
     out
 }
 
+/// An error of the connection itself rather than of a statement: closed, broken or silent.
+fn connection_lost(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || std::error::Error::source(e).is_some_and(|c| c.is::<std::io::Error>())
+        || e.to_string().starts_with("timeout")
+}
+
 impl Pg {
     pub fn connect(url: &str) -> std::result::Result<Pg, String> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| format!("the database URL is not a valid Postgres URL: {e}"))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(10));
-        }
+        with_timeouts(&mut config, url);
         let client = blocking(|| config.connect(postgres::NoTls)).map_err(|e| {
             let e = Error::Pg(e);
             format!("cannot connect to Postgres at {}: {e}", redacted(url))
@@ -472,45 +536,69 @@ impl Pg {
             client: Some(client),
             url: url.to_string(),
             statements: HashMap::new(),
+            used: Instant::now(),
+            in_transaction: false,
+            failed: None,
         })
     }
 
+    /// The client, connected again first if the connection was lost (or, idle for a while,
+    /// does not answer now).
     fn client(&mut self) -> Result<&mut postgres::Client> {
         let client = self.client.as_mut().expect("only taken on drop");
-        if client.is_closed() {
-            // The server restarted or the connection dropped: the next call reconnects.
-            let fresh = Pg::connect(&self.url).map_err(Error::Type)?;
-            self.statements.clear();
-            *self = fresh;
+        let lost = client.is_closed()
+            || (self.used.elapsed() >= CHECK_AFTER_IDLE
+                && !self.in_transaction
+                && blocking(|| client.is_valid(CHECK_TIMEOUT)).is_err());
+        if lost {
+            if self.in_transaction {
+                return Err(Error::Unreachable(
+                    "the connection to Postgres was lost during a transaction".into(),
+                ));
+            }
+            if let Some((at, why)) = &self.failed {
+                if at.elapsed() < RECONNECT_PAUSE {
+                    return Err(Error::Unreachable(why.clone()));
+                }
+            }
+            match Pg::connect(&self.url) {
+                Ok(fresh) => *self = fresh,
+                Err(why) => {
+                    self.failed = Some((Instant::now(), why.clone()));
+                    return Err(Error::Unreachable(why));
+                }
+            }
         }
+        self.used = Instant::now();
         Ok(self.client.as_mut().expect("just connected"))
     }
 
-    fn statement(&mut self, sql: &str) -> Result<postgres::Statement> {
+    /// The statement prepared on the current connection (made again first if lost, which
+    /// empties the cache), and the client.
+    fn statement(&mut self, sql: &str) -> Result<(postgres::Statement, &mut postgres::Client)> {
+        self.client()?;
+        let client = self.client.as_mut().expect("only taken on drop");
         if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
+            return Ok((s.clone(), client));
         }
         let text = numbered(sql);
-        let client = self.client()?;
         let statement = blocking(|| client.prepare(&text))?;
         if self.statements.len() >= STATEMENTS {
             self.statements.clear();
         }
         self.statements.insert(sql.to_string(), statement.clone());
-        Ok(statement)
+        Ok((statement, client))
     }
 
     fn query(&mut self, sql: &str, params: &[Param]) -> Result<Vec<postgres::Row>> {
-        let statement = self.statement(sql)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let client = self.client()?;
+        let (statement, client) = self.statement(sql)?;
         Ok(blocking(|| client.query(&statement, &refs))?)
     }
 
     fn execute(&mut self, sql: &str, params: &[Param]) -> Result<usize> {
-        let statement = self.statement(sql)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let client = self.client()?;
+        let (statement, client) = self.statement(sql)?;
         Ok(blocking(|| client.execute(&statement, &refs))? as usize)
     }
 }
@@ -521,6 +609,27 @@ impl Drop for Pg {
         if let Some(client) = self.client.take() {
             blocking(move || drop(client));
         }
+    }
+}
+
+/// The timeouts a URL leaves unset (or at the driver's default): [`CONNECT_TIMEOUT`] and the
+/// TCP ones after it.
+fn with_timeouts(config: &mut postgres::Config, url: &str) {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    // The driver's defaults cannot be told apart from the same values given in the URL.
+    if !url.contains("keepalives_idle") {
+        config.keepalives_idle(KEEPALIVE_IDLE);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(KEEPALIVE_INTERVAL);
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(KEEPALIVE_RETRIES);
     }
 }
 
@@ -625,10 +734,24 @@ impl Db {
     /// A transaction, rolled back unless committed.
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
         self.batch("BEGIN")?;
+        self.set_in_transaction(true);
         Ok(Tx {
             db: self,
             open: true,
         })
+    }
+
+    fn set_in_transaction(&mut self, open: bool) {
+        if let Db::Pg(pg) = self {
+            pg.in_transaction = open;
+        }
+    }
+
+    /// Ends a transaction with `COMMIT` or `ROLLBACK`.
+    fn end(&mut self, sql: &str) -> Result<()> {
+        let ended = self.batch(sql);
+        self.set_in_transaction(false);
+        ended
     }
 }
 
@@ -640,7 +763,7 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     pub fn commit(mut self) -> Result<()> {
         self.open = false;
-        self.db.batch("COMMIT")
+        self.db.end("COMMIT")
     }
 }
 
@@ -661,7 +784,7 @@ impl DerefMut for Tx<'_> {
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if self.open {
-            let _ = self.db.batch("ROLLBACK");
+            let _ = self.db.end("ROLLBACK");
         }
     }
 }
