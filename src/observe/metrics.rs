@@ -496,7 +496,7 @@ fn escape_label_value(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::observe::recorder::Limit;
-    use crate::observe::test_support::{attempt, custom, request, sample};
+    use crate::observe::test_support::{attempt, custom, request, sample, store_taking_writes};
 
     #[test]
     fn records_are_counted_by_their_labels() {
@@ -568,7 +568,7 @@ mod tests {
             r.ttft_ms = ttft_ms;
             metrics.observe(&r);
         }
-        let text = metrics.render(0, 1);
+        let text = metrics.render(&store_taking_writes(0), 1);
         let bucket = |le: &str| {
             let series = format!(
                 r#"tollgate_request_duration_seconds_bucket{{provider="openai",endpoint="/v1/chat/completions",le="{le}"}}"#
@@ -611,7 +611,7 @@ mod tests {
         unnamed.provider = None;
         unnamed.model = None;
         metrics.observe(&unnamed);
-        let text = metrics.render(0, 1);
+        let text = metrics.render(&store_taking_writes(0), 1);
 
         let requests: Vec<&str> = text
             .lines()
@@ -629,7 +629,10 @@ mod tests {
         again.model = Some("model-000".into());
         metrics.observe(&again);
         let first = r#"tollgate_requests_total{provider="openai",model="model-000",endpoint="/v1/chat/completions",status_class="2xx"}"#;
-        assert_eq!(sample(&metrics.render(0, 1), first), Some(2.0));
+        assert_eq!(
+            sample(&metrics.render(&store_taking_writes(0), 1), first),
+            Some(2.0)
+        );
     }
 
     #[test]
@@ -640,7 +643,9 @@ mod tests {
         let mut r = request();
         r.model = Some("we\"ird\\\nmodel".into());
         metrics.observe(&r);
-        assert!(metrics.render(0, 1).contains(r#"model="we\"ird\\\nmodel""#));
+        assert!(metrics
+            .render(&store_taking_writes(0), 1)
+            .contains(r#"model="we\"ird\\\nmodel""#));
     }
 
     type Labels = Vec<(String, String)>;
@@ -696,8 +701,12 @@ mod tests {
         r.model = Some("a \"quoted\", {braced} model".into());
         metrics.observe(&r);
         metrics.observe(&custom());
-        let text = metrics.render(1, 2);
-        assert_eq!(text, metrics.render(1, 2), "rendering is deterministic");
+        let text = metrics.render(&store_taking_writes(1), 2);
+        assert_eq!(
+            text,
+            metrics.render(&store_taking_writes(1), 2),
+            "rendering is deterministic"
+        );
         assert!(text.ends_with('\n'));
 
         let mut typed = Vec::new();
