@@ -31,7 +31,7 @@ pub use backlog::{Limit, Snapshot, DEFAULT_MB, DEFAULT_RECORDS};
 pub const CAPACITY: usize = 2048;
 /// Records committed in one transaction at most.
 pub const MAX_BATCH: usize = 1024;
-/// After the first record of a batch, the writer gathers what arrives for this long, so a busy
+/// After the first record of a batch, the intake gathers what arrives for this long, so a busy
 /// gateway commits a few large transactions instead of many small ones (each commit rewrites
 /// the last page of the table and of every index). It is also the most a record waits.
 const BATCH_WINDOW: Duration = Duration::from_millis(20);
@@ -91,15 +91,15 @@ impl Recorder {
                 .spawn(run)
                 .map_err(|e| crate::store::StoreError::Other(format!("starting the recorder: {e}")))
         };
-        let taken = backlog.clone();
+        let (intake_side, writer_side) = (backlog.clone(), backlog.clone());
         let threads = vec![
-            spawn("tollgate-intake", Box::new(move || intake(rx, &taken)))?,
+            spawn(
+                "tollgate-intake",
+                Box::new(move || intake(rx, &intake_side)),
+            )?,
             spawn(
                 "tollgate-recorder",
-                Box::new({
-                    let backlog = backlog.clone();
-                    move || writer::run(writer, backlog)
-                }),
+                Box::new(move || writer::run(writer, writer_side)),
             )?,
         ];
         Ok(Recorder {

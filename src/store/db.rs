@@ -35,6 +35,8 @@ pub struct Pg {
     /// so one the server or the network dropped meanwhile is made again instead of failing a
     /// call.
     used: Instant,
+    /// A call failed in a way that says the connection is gone (the client may not know yet).
+    lost: bool,
     /// Between `BEGIN` and its end: a lost connection is then an error, never made again (the
     /// rest of the transaction would run outside it).
     in_transaction: bool,
@@ -537,16 +539,17 @@ impl Pg {
             url: url.to_string(),
             statements: HashMap::new(),
             used: Instant::now(),
+            lost: false,
             in_transaction: false,
             failed: None,
         })
     }
 
-    /// The client, connected again first if the connection was lost (or, idle for a while,
-    /// does not answer now).
-    fn client(&mut self) -> Result<&mut postgres::Client> {
+    /// Connects again if the connection was lost (or, idle for a while, does not answer now).
+    fn ensure_connected(&mut self) -> Result<()> {
         let client = self.client.as_mut().expect("only taken on drop");
-        let lost = client.is_closed()
+        let lost = self.lost
+            || client.is_closed()
             || (self.used.elapsed() >= CHECK_AFTER_IDLE
                 && !self.in_transaction
                 && blocking(|| client.is_valid(CHECK_TIMEOUT)).is_err());
@@ -570,36 +573,49 @@ impl Pg {
             }
         }
         self.used = Instant::now();
-        Ok(self.client.as_mut().expect("just connected"))
+        Ok(())
     }
 
     /// The statement prepared on the current connection (made again first if lost, which
-    /// empties the cache), and the client.
-    fn statement(&mut self, sql: &str) -> Result<(postgres::Statement, &mut postgres::Client)> {
-        self.client()?;
-        let client = self.client.as_mut().expect("only taken on drop");
+    /// empties the cache).
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement> {
+        self.ensure_connected()?;
         if let Some(s) = self.statements.get(sql) {
-            return Ok((s.clone(), client));
+            return Ok(s.clone());
         }
         let text = numbered(sql);
-        let statement = blocking(|| client.prepare(&text))?;
+        let statement = self.run(|c| c.prepare(&text))?;
         if self.statements.len() >= STATEMENTS {
             self.statements.clear();
         }
         self.statements.insert(sql.to_string(), statement.clone());
-        Ok((statement, client))
+        Ok(statement)
+    }
+
+    /// Runs `f` on the client as it is; an error that says the connection is lost makes the
+    /// next call connect again.
+    fn run<R: Send>(
+        &mut self,
+        f: impl FnOnce(&mut postgres::Client) -> std::result::Result<R, postgres::Error> + Send,
+    ) -> Result<R> {
+        let client = self.client.as_mut().expect("only taken on drop");
+        blocking(|| f(client)).map_err(|e| {
+            let e = Error::Pg(e);
+            self.lost |= e.is_unavailable();
+            e
+        })
     }
 
     fn query(&mut self, sql: &str, params: &[Param]) -> Result<Vec<postgres::Row>> {
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let (statement, client) = self.statement(sql)?;
-        Ok(blocking(|| client.query(&statement, &refs))?)
+        let statement = self.statement(sql)?;
+        self.run(|c| c.query(&statement, &refs))
     }
 
     fn execute(&mut self, sql: &str, params: &[Param]) -> Result<usize> {
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let (statement, client) = self.statement(sql)?;
-        Ok(blocking(|| client.execute(&statement, &refs))? as usize)
+        let statement = self.statement(sql)?;
+        Ok(self.run(|c| c.execute(&statement, &refs))? as usize)
     }
 }
 
@@ -725,8 +741,8 @@ impl Db {
         match self {
             Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Db::Pg(pg) => {
-                let client = pg.client()?;
-                Ok(blocking(|| client.batch_execute(sql))?)
+                pg.ensure_connected()?;
+                pg.run(|c| c.batch_execute(sql))
             }
         }
     }
@@ -906,6 +922,59 @@ pub mod tests {
             assert!(e.violates("u", "slug"), "{e}");
             assert!(!e.violates("u", "name"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_lost_connection_is_made_again_but_never_inside_a_transaction() {
+        let Some(url) = test_database_url() else {
+            eprintln!("note: TOLLGATE_TEST_DATABASE_URL is unset; the Postgres part is skipped");
+            return;
+        };
+        let mut admin = Db::Pg(Box::new(Pg::connect(&url).unwrap()));
+        let mut db = Db::Pg(Box::new(Pg::connect(&url).unwrap()));
+        let pid = |db: &mut Db| db.query_row("SELECT pg_backend_pid()", &[], |r| r.get::<i64>(0));
+        let mut kill = |pid: i64| {
+            admin
+                .execute("SELECT pg_terminate_backend(?1)", &params![pid])
+                .unwrap()
+        };
+        let first = pid(&mut db).unwrap();
+        kill(first);
+        // The call that finds the connection gone fails; the next one connects again and
+        // prepares its statement on the new connection.
+        let e = pid(&mut db).unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        let second = pid(&mut db).unwrap();
+        assert_ne!(first, second);
+
+        let mut tx = db.transaction().unwrap();
+        kill(second);
+        assert!(pid(&mut tx).is_err());
+        let e = pid(&mut tx).unwrap_err();
+        assert!(e.to_string().contains("lost during a transaction"), "{e}");
+        drop(tx);
+        assert!(pid(&mut db).unwrap() != second);
+    }
+
+    #[test]
+    fn a_write_lock_held_elsewhere_makes_sqlite_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE t (x INTEGER); BEGIN IMMEDIATE")
+            .unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        let mut db = Db::Sqlite(conn);
+        let e = db
+            .execute("INSERT INTO t (x) VALUES (?1)", &params![1])
+            .unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        let e = db
+            .execute("INSERT INTO nope (x) VALUES (1)", &[])
+            .unwrap_err();
+        assert!(!e.is_unavailable(), "{e}");
     }
 
     #[test]
