@@ -72,6 +72,8 @@ Register-ArgumentCompleter -Native -CommandName 'tollgate' -ScriptBlock {
             [CompletionResult]::new('--otlp-header', '--otlp-header', [CompletionResultType]::ParameterName, 'A header for the OTLP receiver, e.g. for its authentication (repeatable)')
             [CompletionResult]::new('--alert-webhook', '--alert-webhook', [CompletionResultType]::ParameterName, 'Post budget alerts (a budget''s alert threshold or its limit reached) to this URL as JSON')
             [CompletionResult]::new('--cache-size', '--cache-size', [CompletionResultType]::ParameterName, 'The most the response cache keeps in memory, in megabytes (the least recently used answers are evicted first)')
+            [CompletionResult]::new('--record-queue-limit', '--record-queue-limit', [CompletionResultType]::ParameterName, 'While the database is unavailable, hold up to this many request records in memory and write them when it is back; later ones are dropped and counted (docs/postgres.md)')
+            [CompletionResult]::new('--record-queue-mb', '--record-queue-mb', [CompletionResultType]::ParameterName, 'The most memory those held records may take, in megabytes (bodies included)')
             [CompletionResult]::new('--lb-seed', '--lb-seed', [CompletionResultType]::ParameterName, 'Seed load balancing''s random choices (for reproducible tests)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'Which control plane to talk to (a context added with `tollgate context add`)')
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The control plane''s address, overriding the context''s')

@@ -6701,7 +6701,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__serve)
-            opts="-o -q -v -y -h -V --addr --data-dir --database-url --retry-base-ms --log-bodies --log-retention --otlp-endpoint --otlp-header --alert-webhook --cache-size --lb-seed --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            opts="-o -q -v -y -h -V --addr --data-dir --database-url --retry-base-ms --log-bodies --log-retention --otlp-endpoint --otlp-header --alert-webhook --cache-size --record-queue-limit --record-queue-mb --lb-seed --context --url --output --quiet --verbose --color --yes --no-input --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -6744,6 +6744,14 @@ _tollgate() {
                     return 0
                     ;;
                 --cache-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --record-queue-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --record-queue-mb)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

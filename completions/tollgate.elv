@@ -68,6 +68,8 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand --otlp-header 'A header for the OTLP receiver, e.g. for its authentication (repeatable)'
             cand --alert-webhook 'Post budget alerts (a budget''s alert threshold or its limit reached) to this URL as JSON'
             cand --cache-size 'The most the response cache keeps in memory, in megabytes (the least recently used answers are evicted first)'
+            cand --record-queue-limit 'While the database is unavailable, hold up to this many request records in memory and write them when it is back; later ones are dropped and counted (docs/postgres.md)'
+            cand --record-queue-mb 'The most memory those held records may take, in megabytes (bodies included)'
             cand --lb-seed 'Seed load balancing''s random choices (for reproducible tests)'
             cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
             cand --url 'The control plane''s address, overriding the context''s'

@@ -72,6 +72,8 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l otlp-endpoin
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l otlp-header -d 'A header for the OTLP receiver, e.g. for its authentication (repeatable)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l alert-webhook -d 'Post budget alerts (a budget\'s alert threshold or its limit reached) to this URL as JSON' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l cache-size -d 'The most the response cache keeps in memory, in megabytes (the least recently used answers are evicted first)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l record-queue-limit -d 'While the database is unavailable, hold up to this many request records in memory and write them when it is back; later ones are dropped and counted (docs/postgres.md)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l record-queue-mb -d 'The most memory those held records may take, in megabytes (bodies included)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l lb-seed -d 'Seed load balancing\'s random choices (for reproducible tests)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l url -d 'The control plane\'s address, overriding the context\'s' -r

@@ -17,6 +17,7 @@ pub struct ErrorDetail {
     pub kind: String,
     pub param: Option<String>,
     /// Portkey's admin error codes: AB01 validation, AB03 not allowed, AB04 server error,
-    /// AB05 unauthorized, AB07 already exists, AB08 not found.
+    /// AB05 unauthorized, AB07 already exists, AB08 not found; tollgate adds AB09: the
+    /// database is unreachable (503).
     pub code: Option<String>,
 }

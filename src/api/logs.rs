@@ -152,6 +152,8 @@ pub struct LogCount {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CustomLogsCreated {
+    /// `success` once stored; `queued` while the store is unavailable (held in memory and
+    /// written when it is back, within the recorder's queue limit).
     pub status: String,
     pub log_ids: Vec<String>,
 }

@@ -107,11 +107,39 @@ impl<T> Success<Vec<T>> {
     }
 }
 
-/// `GET /v1/health`.
+/// `GET /v1/health`: answered (200) while the server runs, whatever its store's state.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
+    /// `ok`, or `degraded` while the store is unavailable (the gateway keeps serving).
     pub status: String,
     pub version: String,
+    /// `None` only from servers that did not report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreHealth>,
+}
+
+pub const STORE_AVAILABLE: &str = "available";
+pub const STORE_UNAVAILABLE: &str = "unavailable";
+
+/// The store as the request recorder last found it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoreHealth {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// `available` (it takes writes) or `unavailable`.
+    pub state: String,
+    /// When it entered that state (RFC 3339).
+    pub since: String,
+    /// Why it is unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Request records not yet written (held in memory while the store is unavailable).
+    pub queued_records: u64,
+    /// Request records dropped since the server started because the queue was full while the
+    /// store was unavailable.
+    pub dropped_records: u64,
+    /// The most records held while the store is unavailable.
+    pub queue_limit: u64,
 }
 
 /// `30d`, `24h`, `90m`, `45s`, `2w` → seconds.

@@ -1,5 +1,6 @@
 //! `tollgate serve`: the only place the CLI starts the server.
 
+use clap::builder::TypedValueParser;
 use clap::Args;
 
 use super::args::{parse_duration, parse_pair};
@@ -7,6 +8,7 @@ use super::ctx::Ctx;
 use crate::client::contexts::{Context, LOCAL};
 use crate::client::credentials;
 use crate::error::{CliError, Result};
+use crate::observe::recorder::Limit as RecordLimit;
 use crate::server::{shutdown_signal, GatewaySettings, OtlpConfig, Server, Settings, DEFAULT_ADDR};
 
 #[derive(Debug, Args)]
@@ -77,6 +79,27 @@ pub struct ServeArgs {
         value_name = "MB"
     )]
     cache_size: u64,
+    /// While the database is unavailable, hold up to this many request records in memory and
+    /// write them when it is back; later ones are dropped and counted (docs/postgres.md)
+    #[arg(
+        long,
+        env = "TOLLGATE_RECORD_QUEUE_LIMIT",
+        hide_env_values = true,
+        default_value_t = crate::observe::recorder::DEFAULT_RECORDS,
+        value_parser = clap::value_parser!(u64).range(1..=100_000_000).map(|n| n as usize),
+        value_name = "RECORDS"
+    )]
+    record_queue_limit: usize,
+    /// The most memory those held records may take, in megabytes (bodies included)
+    #[arg(
+        long,
+        env = "TOLLGATE_RECORD_QUEUE_MB",
+        hide_env_values = true,
+        default_value_t = crate::observe::recorder::DEFAULT_MB,
+        value_parser = clap::value_parser!(u64).range(1..=1_048_576).map(|n| n as usize),
+        value_name = "MB"
+    )]
+    record_queue_mb: usize,
     /// Seed load balancing's random choices (for reproducible tests)
     #[arg(long, env = "TOLLGATE_LB_SEED", hide = true, hide_env_values = true)]
     lb_seed: Option<u64>,
@@ -93,6 +116,10 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
             log_bodies: args.log_bodies,
             alert_webhook: args.alert_webhook,
             cache_bytes: (args.cache_size * 1024 * 1024) as usize,
+            record_queue: RecordLimit {
+                records: args.record_queue_limit,
+                bytes: args.record_queue_mb * 1024 * 1024,
+            },
         },
         log_retention: args.log_retention.map(std::time::Duration::from_secs),
         otlp: args.otlp_endpoint.map(|endpoint| OtlpConfig {

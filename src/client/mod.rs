@@ -243,6 +243,10 @@ pub fn api_error(status: StatusCode, body: &str) -> CliError {
             (ExitKind::Failed, "fix the fields named above and try again")
         }
         400 | 422 => (ExitKind::Failed, "fix the request and try again"),
+        503 => (
+            ExitKind::Failed,
+            "the server lost its database: see `tollgate status`, bring the database back, then try again",
+        ),
         _ => (ExitKind::Failed, "see the server's log for details"),
     };
     CliError::new(kind, message).details(details).hint(hint)

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 
+use super::recorder::Snapshot;
 use crate::api::logs::{LogRecord, KIND_CUSTOM, KIND_REQUEST};
 
 const MAX_MODELS: usize = 100;
@@ -263,7 +264,9 @@ impl Metrics {
     }
 
     /// The metrics as Prometheus text, series sorted by name and then label values.
-    pub fn render(&self, queue_depth: usize, queue_capacity: usize) -> String {
+    /// `store`: the store's state and the records held for it; `queue_capacity`: the
+    /// channel's.
+    pub fn render(&self, store: &Snapshot, queue_capacity: usize) -> String {
         let mut out = Exposition::default();
         {
             let t = self.traffic();
@@ -353,16 +356,32 @@ impl Metrics {
             out.header(name, help, "counter");
             out.sample(name, &[], value.load(Ordering::Relaxed) as f64);
         }
+        out.header(
+            "tollgate_records_dropped_total",
+            "Records dropped because the queue was full while the store was unavailable.",
+            "counter",
+        );
+        out.sample("tollgate_records_dropped_total", &[], store.dropped as f64);
         for (name, help, value) in [
             (
                 "tollgate_recorder_queue_depth",
-                "Records waiting to be committed.",
-                queue_depth,
+                "Records waiting to be committed (held in memory while the store is unavailable).",
+                store.held,
             ),
             (
                 "tollgate_recorder_queue_capacity",
                 "Records the queue holds before requests wait.",
                 queue_capacity,
+            ),
+            (
+                "tollgate_recorder_queue_limit",
+                "Records held at most while the store is unavailable; later ones are dropped.",
+                store.limit.records,
+            ),
+            (
+                "tollgate_store_up",
+                "1 while the store takes writes, 0 while it refuses them.",
+                usize::from(store.refused.is_none()),
             ),
         ] {
             out.header(name, help, "gauge");
@@ -476,7 +495,8 @@ fn escape_label_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::test_support::{attempt, custom, request, sample};
+    use crate::observe::recorder::Limit;
+    use crate::observe::test_support::{attempt, custom, request, sample, store_taking_writes};
 
     #[test]
     fn records_are_counted_by_their_labels() {
@@ -496,7 +516,14 @@ mod tests {
         metrics.records_written(4);
         metrics.otlp_exported(5);
         metrics.otlp_dropped(2);
-        let text = metrics.render(3, 1024);
+        let store = Snapshot {
+            refused: Some("connection refused".into()),
+            since_ms: 0,
+            held: 3,
+            dropped: 6,
+            limit: Limit::default(),
+        };
+        let text = metrics.render(&store, 1024);
 
         let ok = r#"tollgate_requests_total{provider="openai",model="gpt-4o-2024-08-06",endpoint="/v1/chat/completions",status_class="2xx"}"#;
         assert_eq!(sample(&text, ok), Some(2.0));
@@ -522,6 +549,9 @@ mod tests {
             ("tollgate_otlp_spans_dropped_total", 2.0),
             ("tollgate_recorder_queue_depth", 3.0),
             ("tollgate_recorder_queue_capacity", 1024.0),
+            ("tollgate_recorder_queue_limit", 100_000.0),
+            ("tollgate_records_dropped_total", 6.0),
+            ("tollgate_store_up", 0.0),
         ] {
             assert_eq!(sample(&text, series), Some(expected), "{series}");
         }
@@ -538,7 +568,7 @@ mod tests {
             r.ttft_ms = ttft_ms;
             metrics.observe(&r);
         }
-        let text = metrics.render(0, 1);
+        let text = metrics.render(&store_taking_writes(0), 1);
         let bucket = |le: &str| {
             let series = format!(
                 r#"tollgate_request_duration_seconds_bucket{{provider="openai",endpoint="/v1/chat/completions",le="{le}"}}"#
@@ -581,7 +611,7 @@ mod tests {
         unnamed.provider = None;
         unnamed.model = None;
         metrics.observe(&unnamed);
-        let text = metrics.render(0, 1);
+        let text = metrics.render(&store_taking_writes(0), 1);
 
         let requests: Vec<&str> = text
             .lines()
@@ -599,7 +629,10 @@ mod tests {
         again.model = Some("model-000".into());
         metrics.observe(&again);
         let first = r#"tollgate_requests_total{provider="openai",model="model-000",endpoint="/v1/chat/completions",status_class="2xx"}"#;
-        assert_eq!(sample(&metrics.render(0, 1), first), Some(2.0));
+        assert_eq!(
+            sample(&metrics.render(&store_taking_writes(0), 1), first),
+            Some(2.0)
+        );
     }
 
     #[test]
@@ -610,7 +643,9 @@ mod tests {
         let mut r = request();
         r.model = Some("we\"ird\\\nmodel".into());
         metrics.observe(&r);
-        assert!(metrics.render(0, 1).contains(r#"model="we\"ird\\\nmodel""#));
+        assert!(metrics
+            .render(&store_taking_writes(0), 1)
+            .contains(r#"model="we\"ird\\\nmodel""#));
     }
 
     type Labels = Vec<(String, String)>;
@@ -666,8 +701,12 @@ mod tests {
         r.model = Some("a \"quoted\", {braced} model".into());
         metrics.observe(&r);
         metrics.observe(&custom());
-        let text = metrics.render(1, 2);
-        assert_eq!(text, metrics.render(1, 2), "rendering is deterministic");
+        let text = metrics.render(&store_taking_writes(1), 2);
+        assert_eq!(
+            text,
+            metrics.render(&store_taking_writes(1), 2),
+            "rendering is deterministic"
+        );
         assert!(text.ends_with('\n'));
 
         let mut typed = Vec::new();

@@ -1,4 +1,4 @@
-//! Records, and a reader of Prometheus text, for the tests of the metrics and the OTLP export.
+//! Records, a store state and a reader of Prometheus text, for the tests of the metrics and the OTLP export.
 
 use serde_json::Map;
 
@@ -107,4 +107,15 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.parse().unwrap())
+}
+
+/// The store's state while it takes writes, with `held` records waiting.
+pub fn store_taking_writes(held: usize) -> crate::observe::recorder::Snapshot {
+    crate::observe::recorder::Snapshot {
+        refused: None,
+        since_ms: 0,
+        held,
+        dropped: 0,
+        limit: crate::observe::recorder::Limit::default(),
+    }
 }

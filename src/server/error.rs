@@ -76,6 +76,19 @@ impl ApiError {
             message.into(),
         )
     }
+    /// The store is unreachable: the request needs it and was not done.
+    pub fn unavailable(cause: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "AB09",
+            "service_unavailable_error",
+            format!(
+                "the database is unreachable, so this request could not be done: {cause}. \
+                 The gateway keeps serving with what it holds in memory; retry once \
+                 `tollgate status` shows the store available again"
+            ),
+        )
+    }
     pub fn with_errors(mut self, errors: Vec<String>) -> Self {
         self.errors = errors;
         self
@@ -88,6 +101,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => ApiError::not_found(m),
             StoreError::Conflict(m) => ApiError::conflict(m),
             StoreError::Invalid(m) => ApiError::invalid(m),
+            StoreError::Unavailable(m) => ApiError::unavailable(&m),
             StoreError::Other(m) => ApiError::internal(m),
         }
     }

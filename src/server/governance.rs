@@ -326,7 +326,14 @@ pub async fn deliver_events(state: Arc<AppState>, mut events: UnboundedReceiver<
             event.delivered = Some(outcome.is_ok());
             event.error = outcome.err();
         }
-        if let Err(err) = state.store.add_budget_event(&event, e.window_start) {
+        // Off the runtime's threads: a lost database may take seconds to refuse.
+        let (s, window_start) = (state.clone(), e.window_start);
+        let added =
+            tokio::task::spawn_blocking(move || s.store.add_budget_event(&event, window_start))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(err) = added {
             eprintln!("warning: budget event not recorded: {err}");
         }
     }

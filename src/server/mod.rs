@@ -158,8 +158,11 @@ impl Server {
         self.state.recorder.shutdown().await;
         self.state.cache.close();
         let _ = self.cache_writer.await;
-        if let Err(e) = self.state.store.checkpoint() {
-            eprintln!("warning: final checkpoint failed: {e}");
+        // A store that refused the last records would refuse (or wait out) this too.
+        if self.state.recorder.store_state().refused.is_none() {
+            if let Err(e) = self.state.store.checkpoint() {
+                eprintln!("warning: final checkpoint failed: {e}");
+            }
         }
         Ok(())
     }

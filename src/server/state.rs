@@ -18,7 +18,7 @@ use crate::guardrails::Hook;
 use crate::observe::metrics::Metrics;
 use crate::observe::otlp::{OtlpConfig, OtlpExporter};
 use crate::observe::pricing::{self, Price};
-use crate::observe::recorder::Recorder;
+use crate::observe::recorder::{Limit as RecordLimit, Recorder};
 use crate::store::{Store, StoreResult};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -58,6 +58,8 @@ pub struct GatewaySettings {
     pub alert_webhook: Option<String>,
     /// The most the response cache holds in memory, in bytes.
     pub cache_bytes: usize,
+    /// The most request records held in memory while the store refuses them.
+    pub record_queue: RecordLimit,
 }
 
 impl Default for GatewaySettings {
@@ -68,6 +70,7 @@ impl Default for GatewaySettings {
             log_bodies: true,
             alert_webhook: None,
             cache_bytes: (crate::cache::DEFAULT_SIZE_MB * 1024 * 1024) as usize,
+            record_queue: RecordLimit::default(),
         }
     }
 }
@@ -118,7 +121,12 @@ impl AppState {
             .map_err(|e| crate::store::StoreError::Other(format!("HTTP client: {e}")))?;
         let metrics = Arc::new(Metrics::new());
         let exporter = otlp.map(|c| OtlpExporter::start(c, http.clone(), metrics.clone()));
-        let recorder = Arc::new(Recorder::start(&store, metrics, exporter)?);
+        let recorder = Arc::new(Recorder::start(
+            &store,
+            metrics,
+            exporter,
+            settings.record_queue,
+        )?);
         let (events, governor_events) = tokio::sync::mpsc::unbounded_channel();
         let (cache, cache_writes) = Cache::new(settings.cache_bytes);
         // Listening before the first load, so no change made meanwhile is missed.

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
 
 use postgres::types::{FromSql, IsNull, ToSql, Type};
 
@@ -23,7 +24,8 @@ pub enum Db {
     Pg(Box<Pg>),
 }
 
-/// A Postgres client with its prepared statements.
+/// A Postgres client with its prepared statements. A lost connection is made again on the
+/// next call, outside a transaction.
 pub struct Pg {
     /// `None` only while being dropped.
     client: Option<postgres::Client>,
@@ -31,7 +33,34 @@ pub struct Pg {
     /// Settings of the session, made again after a reconnect.
     session: &'static str,
     statements: HashMap<String, postgres::Statement>,
+    /// When the connection last answered; a connection idle for longer is checked before use,
+    /// so one the server or the network dropped meanwhile is made again instead of failing a
+    /// call.
+    used: Instant,
+    /// A call failed in a way that says the connection is gone (the client may not know yet).
+    lost: bool,
+    /// Between `BEGIN` and its end: a lost connection is then an error, never made again (the
+    /// rest of the transaction would run outside it).
+    in_transaction: bool,
+    /// The last failed reconnection: calls within [`RECONNECT_PAUSE`] of it fail at once with
+    /// its error instead of each waiting for a connection that just failed.
+    failed: Option<(Instant, String)>,
 }
+
+/// Unless the URL sets them: how long a connection attempt may take, and how long sent data
+/// may go unacknowledged or an idle connection unanswered before the connection counts as
+/// lost. A dead server or network is so noticed in seconds, not at the system's TCP defaults
+/// (minutes to hours).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+const KEEPALIVE_RETRIES: u32 = 3;
+/// A connection idle this long is checked (one empty query) before its next call.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a failed reconnection answers for the calls that follow it.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Prepared statements kept per connection; list filters make new ones, so the cache is
 /// emptied when it grows past this.
@@ -43,6 +72,8 @@ pub enum Error {
     Pg(postgres::Error),
     /// A column's value is not of the type asked for, or a parameter of the column's.
     Type(String),
+    /// The database cannot be reached: why.
+    Unreachable(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -64,7 +95,7 @@ impl std::fmt::Display for Error {
                     Ok(())
                 }
             },
-            Error::Type(m) => f.write_str(m),
+            Error::Type(m) | Error::Unreachable(m) => f.write_str(m),
         }
     }
 }
@@ -84,6 +115,36 @@ impl From<postgres::Error> for Error {
 }
 
 impl Error {
+    /// Whether the database could not be reached or cannot take writes now (a lost connection,
+    /// a server shutting down, a full disk, a lock held elsewhere), as opposed to a statement
+    /// it refused.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unreachable(_) => true,
+            Error::Pg(e) => match e.code() {
+                // Connection exceptions, insufficient resources, the server shutting down.
+                Some(code) => ["08", "53", "57P"]
+                    .iter()
+                    .any(|class| code.code().starts_with(class)),
+                None => connection_lost(e),
+            },
+            Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                use rusqlite::ErrorCode::*;
+                matches!(
+                    f.code,
+                    DatabaseBusy
+                        | DatabaseLocked
+                        | DiskFull
+                        | SystemIoFailure
+                        | CannotOpen
+                        | ReadOnly
+                        | PermissionDenied
+                )
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         match self {
             Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
@@ -458,6 +519,13 @@ pub fn numbered(sql: &str) -> String {
     out
 }
 
+/// An error of the connection itself rather than of a statement: closed, broken or silent.
+fn connection_lost(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || std::error::Error::source(e).is_some_and(|c| c.is::<std::io::Error>())
+        || e.to_string().starts_with("timeout")
+}
+
 impl Pg {
     pub fn connect(url: &str) -> std::result::Result<Pg, String> {
         let client = connect_client(&pg_config(url)?, url)?;
@@ -466,37 +534,67 @@ impl Pg {
             url: url.to_string(),
             session: "",
             statements: HashMap::new(),
+            used: Instant::now(),
+            lost: false,
+            in_transaction: false,
+            failed: None,
         })
     }
 
     /// Runs `sql` (settings such as `SET …`) now and after every reconnect.
     pub fn set_session(&mut self, sql: &'static str) -> Result<()> {
-        let client = self.client()?;
-        blocking(|| client.batch_execute(sql))?;
+        self.ensure_connected()?;
+        self.run(|c| c.batch_execute(sql))?;
         self.session = sql;
         Ok(())
     }
 
-    fn client(&mut self) -> Result<&mut postgres::Client> {
+    /// Connects again if the connection was lost (or, idle for a while, does not answer now).
+    fn ensure_connected(&mut self) -> Result<()> {
         let client = self.client.as_mut().expect("only taken on drop");
-        if client.is_closed() {
-            // The server restarted or the connection dropped: the next call reconnects.
-            let mut fresh = Pg::connect(&self.url).map_err(Error::Type)?;
-            if !self.session.is_empty() {
-                fresh.set_session(self.session)?;
+        let lost = self.lost
+            || client.is_closed()
+            || (self.used.elapsed() >= CHECK_AFTER_IDLE
+                && !self.in_transaction
+                && blocking(|| client.is_valid(CHECK_TIMEOUT)).is_err());
+        if lost {
+            if self.in_transaction {
+                return Err(Error::Unreachable(
+                    "the connection to Postgres was lost during a transaction".into(),
+                ));
             }
-            *self = fresh;
+            if let Some((at, why)) = &self.failed {
+                if at.elapsed() < RECONNECT_PAUSE {
+                    return Err(Error::Unreachable(why.clone()));
+                }
+            }
+            match Pg::connect(&self.url) {
+                Ok(fresh) => {
+                    let session = self.session;
+                    *self = fresh;
+                    if !session.is_empty() {
+                        self.set_session(session)?;
+                    }
+                }
+                Err(why) => {
+                    self.failed = Some((Instant::now(), why.clone()));
+                    return Err(Error::Unreachable(why));
+                }
+            }
         }
-        Ok(self.client.as_mut().expect("just connected"))
+        self.used = Instant::now();
+        Ok(())
     }
 
+    /// The statement prepared on the current connection (made again first if lost, which
+    /// empties the cache).
     fn statement(&mut self, sql: &str) -> Result<postgres::Statement> {
+        self.ensure_connected()?;
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
         let text = numbered(sql);
-        let client = self.client()?;
-        let statement = blocking(|| client.prepare(&text))?;
+        let statement = self.run(|c| c.prepare(&text))?;
         if self.statements.len() >= STATEMENTS {
             self.statements.clear();
         }
@@ -504,18 +602,30 @@ impl Pg {
         Ok(statement)
     }
 
+    /// Runs `f` on the client as it is; an error that says the connection is lost makes the
+    /// next call connect again.
+    fn run<R: Send>(
+        &mut self,
+        f: impl FnOnce(&mut postgres::Client) -> std::result::Result<R, postgres::Error> + Send,
+    ) -> Result<R> {
+        let client = self.client.as_mut().expect("only taken on drop");
+        blocking(|| f(client)).map_err(|e| {
+            let e = Error::Pg(e);
+            self.lost |= e.is_unavailable();
+            e
+        })
+    }
+
     fn query(&mut self, sql: &str, params: &[Param]) -> Result<Vec<postgres::Row>> {
-        let statement = self.statement(sql)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let client = self.client()?;
-        Ok(blocking(|| client.query(&statement, &refs))?)
+        let statement = self.statement(sql)?;
+        self.run(|c| c.query(&statement, &refs))
     }
 
     fn execute(&mut self, sql: &str, params: &[Param]) -> Result<usize> {
-        let statement = self.statement(sql)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let client = self.client()?;
-        Ok(blocking(|| client.execute(&statement, &refs))? as usize)
+        let statement = self.statement(sql)?;
+        Ok(self.run(|c| c.execute(&statement, &refs))? as usize)
     }
 }
 
@@ -528,13 +638,27 @@ impl Drop for Pg {
     }
 }
 
-/// The connection settings of a Postgres URL, with a 10 s connect timeout unless it says.
+/// The connection settings of a Postgres URL, with the timeouts it leaves unset (or at the
+/// driver's default): [`CONNECT_TIMEOUT`] and the TCP ones after it.
 pub fn pg_config(url: &str) -> std::result::Result<postgres::Config, String> {
     let mut config: postgres::Config = url
         .parse()
         .map_err(|e| format!("the database URL is not a valid Postgres URL: {e}"))?;
     if config.get_connect_timeout().is_none() {
-        config.connect_timeout(std::time::Duration::from_secs(10));
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    // The driver's defaults cannot be told apart from the same values given in the URL.
+    if !url.contains("keepalives_idle") {
+        config.keepalives_idle(KEEPALIVE_IDLE);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(KEEPALIVE_INTERVAL);
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(KEEPALIVE_RETRIES);
     }
     Ok(config)
 }
@@ -642,8 +766,8 @@ impl Db {
         match self {
             Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Db::Pg(pg) => {
-                let client = pg.client()?;
-                Ok(blocking(|| client.batch_execute(sql))?)
+                pg.ensure_connected()?;
+                pg.run(|c| c.batch_execute(sql))
             }
         }
     }
@@ -651,10 +775,24 @@ impl Db {
     /// A transaction, rolled back unless committed.
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
         self.batch("BEGIN")?;
+        self.set_in_transaction(true);
         Ok(Tx {
             db: self,
             open: true,
         })
+    }
+
+    fn set_in_transaction(&mut self, open: bool) {
+        if let Db::Pg(pg) = self {
+            pg.in_transaction = open;
+        }
+    }
+
+    /// Ends a transaction with `COMMIT` or `ROLLBACK`.
+    fn end(&mut self, sql: &str) -> Result<()> {
+        let ended = self.batch(sql);
+        self.set_in_transaction(false);
+        ended
     }
 }
 
@@ -666,7 +804,7 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     pub fn commit(mut self) -> Result<()> {
         self.open = false;
-        self.db.batch("COMMIT")
+        self.db.end("COMMIT")
     }
 }
 
@@ -687,7 +825,7 @@ impl DerefMut for Tx<'_> {
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if self.open {
-            let _ = self.db.batch("ROLLBACK");
+            let _ = self.db.end("ROLLBACK");
         }
     }
 }
@@ -809,6 +947,59 @@ pub mod tests {
             assert!(e.violates("u", "slug"), "{e}");
             assert!(!e.violates("u", "name"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_lost_connection_is_made_again_but_never_inside_a_transaction() {
+        let Some(url) = test_database_url() else {
+            eprintln!("note: TOLLGATE_TEST_DATABASE_URL is unset; the Postgres part is skipped");
+            return;
+        };
+        let mut admin = Db::Pg(Box::new(Pg::connect(&url).unwrap()));
+        let mut db = Db::Pg(Box::new(Pg::connect(&url).unwrap()));
+        let pid = |db: &mut Db| db.query_row("SELECT pg_backend_pid()", &[], |r| r.get::<i64>(0));
+        let mut kill = |pid: i64| {
+            admin
+                .execute("SELECT pg_terminate_backend(?1)", &params![pid])
+                .unwrap()
+        };
+        let first = pid(&mut db).unwrap();
+        kill(first);
+        // The call that finds the connection gone fails; the next one connects again and
+        // prepares its statement on the new connection.
+        let e = pid(&mut db).unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        let second = pid(&mut db).unwrap();
+        assert_ne!(first, second);
+
+        let mut tx = db.transaction().unwrap();
+        kill(second);
+        assert!(pid(&mut tx).is_err());
+        let e = pid(&mut tx).unwrap_err();
+        assert!(e.to_string().contains("lost during a transaction"), "{e}");
+        drop(tx);
+        assert!(pid(&mut db).unwrap() != second);
+    }
+
+    #[test]
+    fn a_write_lock_held_elsewhere_makes_sqlite_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch("CREATE TABLE t (x INTEGER); BEGIN IMMEDIATE")
+            .unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        let mut db = Db::Sqlite(conn);
+        let e = db
+            .execute("INSERT INTO t (x) VALUES (?1)", &params![1])
+            .unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        let e = db
+            .execute("INSERT INTO nope (x) VALUES (1)", &[])
+            .unwrap_err();
+        assert!(!e.is_unavailable(), "{e}");
     }
 
     #[test]

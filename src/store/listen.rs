@@ -97,15 +97,10 @@ impl Listener {
     }
 
     fn connect(&self) -> Result<postgres::Client, String> {
+        // pg_config's keepalives notice a peer that vanished without closing, which a
+        // connection that only waits would otherwise never learn.
         let mut config = db::pg_config(&self.url)?;
-        // Keepalives notice a peer that vanished without closing, which a connection that only
-        // waits would otherwise never learn.
-        config
-            .application_name(&self.application_name)
-            .keepalives(true)
-            .keepalives_idle(Duration::from_secs(5))
-            .keepalives_interval(Duration::from_secs(2))
-            .keepalives_retries(3);
+        config.application_name(&self.application_name);
         let mut client = db::connect_client(&config, &self.url)?;
         let listen = format!("LISTEN {CHANGES}; LISTEN {RECORDS}");
         db::blocking(|| client.batch_execute(&listen))

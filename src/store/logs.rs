@@ -120,6 +120,9 @@ impl LogWriter {
                 // checkpointing less often copies each of them into the database file once
                 // instead of many times.
                 conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+                // A write lock held longer than this elsewhere means the store cannot take
+                // records now: the recorder holds them and retries, and says so sooner.
+                conn.busy_timeout(std::time::Duration::from_secs(1))?;
                 let tx = conn.transaction()?;
                 let blocks = Blocks::cover(&tx)?;
                 tx.commit()?;
@@ -149,6 +152,12 @@ impl LogWriter {
             }
             (_, Index::Blocks(_)) => unreachable!("block summaries are SQLite's"),
         }
+    }
+
+    /// One round trip to the database, to learn whether it answers.
+    pub fn ping(&mut self) -> StoreResult<()> {
+        self.db.query_row("SELECT 1", &[], |r| r.get::<i64>(0))?;
+        Ok(())
     }
 
     /// Deletes up to `max` of the oldest records made before `before_ms`; returns how many.

@@ -34,6 +34,8 @@ pub enum StoreError {
     NotFound(String),
     Conflict(String),
     Invalid(String),
+    /// The database cannot be reached or cannot take writes now: why.
+    Unavailable(String),
     Other(String),
 }
 
@@ -43,6 +45,7 @@ impl std::fmt::Display for StoreError {
             StoreError::NotFound(m)
             | StoreError::Conflict(m)
             | StoreError::Invalid(m)
+            | StoreError::Unavailable(m)
             | StoreError::Other(m) => f.write_str(m),
         }
     }
@@ -52,7 +55,11 @@ impl std::error::Error for StoreError {}
 
 impl From<db::Error> for StoreError {
     fn from(e: db::Error) -> Self {
-        StoreError::Other(format!("database error: {e}"))
+        if e.is_unavailable() {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Other(format!("database error: {e}"))
+        }
     }
 }
 
@@ -117,6 +124,13 @@ impl Store {
             location,
             cipher,
         })
+    }
+
+    pub fn backend(&self) -> db::Backend {
+        match self.location {
+            Location::Sqlite(_) => db::Backend::Sqlite,
+            Location::Postgres(_) => db::Backend::Postgres,
+        }
     }
 
     fn conn(&self) -> MutexGuard<'_, Db> {

@@ -19,6 +19,7 @@ mod python_sdk;
 mod request_log;
 mod routing;
 mod server;
+mod store_outage;
 mod upstream;
 mod vertex_service_account;
 mod workspaces;

@@ -322,7 +322,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
-    use crate::observe::test_support::{attempt, custom, request, sample};
+    use crate::observe::test_support::{attempt, custom, request, sample, store_taking_writes};
 
     /// A POST as the receiver read it: its head (request line and headers) and body.
     struct Received {
@@ -389,7 +389,7 @@ mod tests {
     }
 
     fn metric(metrics: &Metrics, name: &str) -> f64 {
-        sample(&metrics.render(0, 1), name).unwrap()
+        sample(&metrics.render(&store_taking_writes(0), 1), name).unwrap()
     }
 
     #[tokio::test]

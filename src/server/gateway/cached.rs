@@ -22,6 +22,7 @@ use crate::gateway::routing::Inherited;
 use crate::observe::record::now_ms;
 use crate::server::auth::Caller;
 use crate::server::state::AppState;
+use crate::store::StoreError;
 
 /// Writes sent to the store at most in one transaction.
 const WRITE_BATCH: usize = 256;
@@ -246,8 +247,11 @@ fn embedding_of(answer: &Answer) -> Option<Vec<f32>> {
 
 /// The writer task: applies the cache's changes to the store in batches, and sweeps expired
 /// entries out now and then. Ends when the cache is closed, after the last write.
+/// While the store refuses them, writes are dropped (the cache in memory is whole; only its
+/// copy for the next start misses them), said once per outage.
 pub async fn persist(state: Arc<AppState>, mut writes: UnboundedReceiver<Write>) {
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let mut failing = false;
     loop {
         tokio::select! {
             write = writes.recv() => {
@@ -261,8 +265,16 @@ pub async fn persist(state: Arc<AppState>, mut writes: UnboundedReceiver<Write>)
                 }
                 let s = state.clone();
                 match tokio::task::spawn_blocking(move || s.store.apply_cache_writes(&batch)).await {
+                    Ok(Ok(())) if failing => {
+                        failing = false;
+                        eprintln!("the cache's copy in the store is updated again");
+                    }
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => eprintln!("warning: the cache's copy in the store was not updated: {e}"),
+                    Ok(Err(StoreError::Unavailable(_))) if failing => {}
+                    Ok(Err(e)) => {
+                        failing = matches!(e, StoreError::Unavailable(_));
+                        eprintln!("warning: the cache's copy in the store was not updated: {e}");
+                    }
                     Err(e) => eprintln!("warning: the cache's writer failed: {e}"),
                 }
             }

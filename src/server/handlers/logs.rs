@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
@@ -189,14 +189,14 @@ fn custom_entry(log: CustomLog, caller: &Caller, log_bodies: bool) -> Entry {
 }
 
 #[utoipa::path(post, path = "/v1/logs", tag = "logs",
-    description = "Inserts one custom record or an array of them (Portkey's shape). metadata.trace_id, span_id, parent_span_id and span_name place the record in a trace; request.provider prices its usage. Answers once the records are stored.",
+    description = "Inserts one custom record or an array of them (Portkey's shape). metadata.trace_id, span_id, parent_span_id and span_name place the record in a trace; request.provider prices its usage. Answers once the records are stored; while the store is unavailable, at once with 202 and status `queued` (they are held in memory and written when it is back).",
     request_body = CustomLog,
-    responses((status = 200, body = CustomLogsCreated), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = CustomLogsCreated), (status = 202, body = CustomLogsCreated), (status = 400, body = ErrorBody)))]
 pub async fn create(
     State(state): S,
     caller: Caller,
     body: Bytes,
-) -> ApiResult<Json<CustomLogsCreated>> {
+) -> ApiResult<(StatusCode, Json<CustomLogsCreated>)> {
     caller.require(scopes::LOGS_WRITE)?;
     let logs: Vec<CustomLog> = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Array(items)) => items
@@ -218,11 +218,17 @@ pub async fn create(
         ids.push(entry.record.id.clone());
         state.recorder.record(entry).await;
     }
-    state.recorder.flush().await;
-    Ok(Json(CustomLogsCreated {
-        status: "success".into(),
-        log_ids: ids,
-    }))
+    let (code, status) = match state.recorder.flush().await {
+        Ok(()) => (StatusCode::OK, "success"),
+        Err(_) => (StatusCode::ACCEPTED, "queued"),
+    };
+    Ok((
+        code,
+        Json(CustomLogsCreated {
+            status: status.into(),
+            log_ids: ids,
+        }),
+    ))
 }
 
 /// How often an idle stream sends a comment, so proxies keep it open.
