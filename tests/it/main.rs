@@ -5,6 +5,7 @@ mod cache;
 mod common;
 mod configs;
 mod contexts;
+mod db_cli;
 mod generated;
 mod governance;
 mod guardrails;
