@@ -13,7 +13,7 @@ pub struct StoreArgs {
     /// Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]
     #[arg(long, env = crate::env::TOLLGATE_DATA_DIR, hide_env_values = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Keep everything in this Postgres database instead of SQLite in the data dir, e.g.
+    /// The Postgres database that holds everything, instead of SQLite in the data dir, e.g.
     /// postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite
     #[arg(long, env = crate::env::TOLLGATE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     database_url: Option<String>,

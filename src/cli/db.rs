@@ -263,6 +263,8 @@ fn copy_error(e: CopyError, source: &Location) -> CliError {
             "copy into a new database (createdb NAME, or CREATE DATABASE NAME) and pass its URL as --to; \
              to start over, drop this one and create it again",
         ),
+        CopyError::TargetBusy => CliError::new(ExitKind::Conflict, e.to_string())
+            .hint("wait for it to finish; then this database is no longer empty"),
         CopyError::Mismatch(ref counts) => {
             let details = counts
                 .iter()

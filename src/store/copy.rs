@@ -73,6 +73,9 @@ const SQLITE_ONLY: &[&str] = &["log_blocks"];
 /// Set by the target's own migrations.
 const POSTGRES_ONLY: &[&str] = &["schema_version"];
 
+/// Held by a copy until it commits or rolls back (any number nothing else takes).
+const COPY_LOCK: i64 = 0x746f_6c6c_636f_7079;
+
 /// Source rows read at a time.
 const BATCH: i64 = 1024;
 
@@ -101,6 +104,8 @@ pub enum CopyError {
     },
     /// The target holds rows (how many, in which tables).
     TargetNotEmpty(Vec<(&'static str, u64)>),
+    /// Another copy into the target is running.
+    TargetBusy,
     /// The target's schema is newer than this binary's.
     TargetSchema {
         found: usize,
@@ -125,6 +130,9 @@ impl std::fmt::Display for CopyError {
                     "the target database is not empty: it holds rows in {}",
                     held.join(", ")
                 )
+            }
+            CopyError::TargetBusy => {
+                f.write_str("another `tollgate db copy` into the target database is running")
             }
             CopyError::TargetSchema { found, latest } => write!(
                 f,
@@ -197,6 +205,14 @@ pub fn copy(
     Partitions::default().ensure(&mut to, days)?;
 
     let mut to = to.transaction()?;
+    let alone = to.query_row(
+        "SELECT pg_try_advisory_xact_lock(?1)",
+        &params![COPY_LOCK],
+        |r| r.get::<bool>(0),
+    )?;
+    if !alone {
+        return Err(CopyError::TargetBusy);
+    }
     refuse_rows(&mut to)?;
     progress.start(counts.iter().map(|c| c.source).sum());
     for (table, count) in TABLES.iter().zip(&mut counts) {

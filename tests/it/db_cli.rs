@@ -50,6 +50,9 @@ fn admin_get(env: &TestEnv, path: &str) -> Value {
     reply.json()
 }
 
+/// The advisory lock a copy holds on its target (src/store/copy.rs).
+const COPY_LOCK: i64 = 0x746f_6c6c_636f_7079;
+
 const PROMPT: &str = "\
 name: greeter
 model: '@up/gpt-4o-mini'
@@ -169,6 +172,17 @@ fn a_sqlite_store_copied_into_postgres_serves_the_same_keys_secrets_and_records(
         .unwrap();
     drop(db);
 
+    // A copy running into the target (it holds this lock until it ends) makes another wait.
+    let mut running = postgres::Client::connect(&target, postgres::NoTls).unwrap();
+    let mut tx = running.transaction().unwrap();
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&COPY_LOCK])
+        .unwrap();
+    env.run(&["db", "copy", "--from", &from, "--to", &target])
+        .code(5)
+        .error_and_hint()
+        .stderr_has("another `tollgate db copy`");
+    drop(tx);
+
     let out = env
         .run(&["db", "copy", "--from", &from, "--to", &target, "-o", "json"])
         .ok()
@@ -263,19 +277,22 @@ fn db_status_and_migrate_on_each_backend() {
         .stderr_has("no tollgate store");
     // An empty file is a store at schema version 0.
     std::fs::write(env.data_dir().join("tollgate.db"), b"").unwrap();
-    let mut runs: Vec<Box<dyn Fn(&[&str]) -> Output>> =
-        vec![Box::new(|args: &[&str]| on_sqlite(&env, args))];
+    // The harness points commands at this environment's Postgres database, if it has one.
+    let mut stores = vec![("sqlite", vec!["--database-url", ""])];
     if env.on_postgres() {
-        runs.push(Box::new(|args: &[&str]| {
-            let mut all = vec!["db"];
-            all.extend_from_slice(args);
-            env.run(&all)
-        }));
+        stores.push(("postgres", vec![]));
     } else {
         eprintln!("note: db status and migrate on Postgres are skipped: TOLLGATE_TEST_DATABASE_URL is unset");
     }
-    for run in runs {
+    for (backend, location) in stores {
+        let run = |args: &[&str]| {
+            let mut all = vec!["db"];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&location);
+            env.run(&all)
+        };
         let before = run(&["status", "-o", "json"]).ok().json();
+        assert_eq!(before["backend"], backend);
         let latest = before["latest_version"].as_u64().unwrap();
         assert_eq!(before["schema_version"], 0, "{before:#}");
         assert_eq!(before["pending_migrations"], latest, "{before:#}");
