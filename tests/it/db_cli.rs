@@ -70,45 +70,27 @@ struct Written {
     record: Value,
 }
 
+/// Runs a `create` command; returns the slug of what it made.
+fn created(env: &TestEnv, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["-o", "json"]);
+    let made = env.run(&all).ok().json();
+    made["slug"].as_str().expect("a slug").to_string()
+}
+
 /// Admin writes of every kind and three gateway requests, on a server keeping SQLite.
 fn fill(env: &TestEnv, upstream: &Upstream) -> Written {
     add_openai_integration(env, "up", &upstream.url);
     let file = env.write("config.json", r#"{"retry": {"attempts": 2}}"#);
-    let config = env
-        .run(&[
-            "configs", "create", "--name", "prod", "-f", &file, "-o", "json",
-        ])
-        .ok()
-        .json()["slug"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let config = created(env, &["configs", "create", "--name", "prod", "-f", &file]);
     let (_, key) = env.create_key("ci-bot", &[]);
     let file = env.write("greeter.yaml", PROMPT);
-    let prompt = env
-        .run(&["prompts", "create", "-f", &file, "-o", "json"])
-        .ok()
-        .json()["slug"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let guardrail = env
-        .run(&[
-            "guardrails",
-            "create",
-            "--name",
-            "no secrets",
-            "--check",
-            r#"regexMatch={"rule":"sk-[A-Za-z0-9]{8,}","not":true}"#,
-            "--deny",
-            "-o",
-            "json",
-        ])
-        .ok()
-        .json()["slug"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let prompt = created(env, &["prompts", "create", "-f", &file]);
+    let check = r#"regexMatch={"rule":"password","not":true}"#;
+    let guardrail = created(
+        env,
+        &["guardrails", "create", "--name", "g", "--check", check],
+    );
     env.run(&["budgets", "create", "--name", "team", "--budget", "50"])
         .ok();
     for text in ["one", "two", "three"] {
