@@ -1,4 +1,4 @@
-//! Parsers for argument values shared by several commands.
+//! Arguments, and parsers of argument values, shared by several commands.
 
 use std::path::PathBuf;
 
