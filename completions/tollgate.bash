@@ -40,6 +40,9 @@ _tollgate() {
             tollgate,context)
                 cmd="tollgate__subcmd__context"
                 ;;
+            tollgate,db)
+                cmd="tollgate__subcmd__db"
+                ;;
             tollgate,guardrails)
                 cmd="tollgate__subcmd__guardrails"
                 ;;
@@ -271,6 +274,30 @@ _tollgate() {
             tollgate__subcmd__context__subcmd__help,use)
                 cmd="tollgate__subcmd__context__subcmd__help__subcmd__use"
                 ;;
+            tollgate__subcmd__db,copy)
+                cmd="tollgate__subcmd__db__subcmd__copy"
+                ;;
+            tollgate__subcmd__db,help)
+                cmd="tollgate__subcmd__db__subcmd__help"
+                ;;
+            tollgate__subcmd__db,migrate)
+                cmd="tollgate__subcmd__db__subcmd__migrate"
+                ;;
+            tollgate__subcmd__db,status)
+                cmd="tollgate__subcmd__db__subcmd__status"
+                ;;
+            tollgate__subcmd__db__subcmd__help,copy)
+                cmd="tollgate__subcmd__db__subcmd__help__subcmd__copy"
+                ;;
+            tollgate__subcmd__db__subcmd__help,help)
+                cmd="tollgate__subcmd__db__subcmd__help__subcmd__help"
+                ;;
+            tollgate__subcmd__db__subcmd__help,migrate)
+                cmd="tollgate__subcmd__db__subcmd__help__subcmd__migrate"
+                ;;
+            tollgate__subcmd__db__subcmd__help,status)
+                cmd="tollgate__subcmd__db__subcmd__help__subcmd__status"
+                ;;
             tollgate__subcmd__guardrails,create)
                 cmd="tollgate__subcmd__guardrails__subcmd__create"
                 ;;
@@ -342,6 +369,9 @@ _tollgate() {
                 ;;
             tollgate__subcmd__help,context)
                 cmd="tollgate__subcmd__help__subcmd__context"
+                ;;
+            tollgate__subcmd__help,db)
+                cmd="tollgate__subcmd__help__subcmd__db"
                 ;;
             tollgate__subcmd__help,guardrails)
                 cmd="tollgate__subcmd__help__subcmd__guardrails"
@@ -453,6 +483,15 @@ _tollgate() {
                 ;;
             tollgate__subcmd__help__subcmd__context,use)
                 cmd="tollgate__subcmd__help__subcmd__context__subcmd__use"
+                ;;
+            tollgate__subcmd__help__subcmd__db,copy)
+                cmd="tollgate__subcmd__help__subcmd__db__subcmd__copy"
+                ;;
+            tollgate__subcmd__help__subcmd__db,migrate)
+                cmd="tollgate__subcmd__help__subcmd__db__subcmd__migrate"
+                ;;
+            tollgate__subcmd__help__subcmd__db,status)
+                cmd="tollgate__subcmd__help__subcmd__db__subcmd__status"
                 ;;
             tollgate__subcmd__help__subcmd__guardrails,create)
                 cmd="tollgate__subcmd__help__subcmd__guardrails__subcmd__create"
@@ -905,7 +944,7 @@ _tollgate() {
 
     case "${cmd}" in
         tollgate)
-            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help"
+            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2638,6 +2677,236 @@ _tollgate() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tollgate__subcmd__db)
+            opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version migrate status copy help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__db__subcmd__copy)
+            opts="-o -q -v -y -h -V --from --to --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__db__subcmd__help)
+            opts="migrate status copy help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__db__subcmd__help__subcmd__copy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__db__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__db__subcmd__help__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__db__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__db__subcmd__migrate)
+            opts="-o -q -v -y -h -V --data-dir --database-url --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__db__subcmd__status)
+            opts="-o -q -v -y -h -V --data-dir --database-url --context --url --output --quiet --verbose --color --yes --no-input --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --context)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json yaml ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tollgate__subcmd__guardrails)
             opts="-o -q -v -y -h -V --context --url --output --quiet --verbose --color --yes --no-input --help --version list ls get create update delete rm test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -3057,7 +3326,7 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__help)
-            opts="serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help"
+            opts="serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3491,6 +3760,62 @@ _tollgate() {
             return 0
             ;;
         tollgate__subcmd__help__subcmd__context__subcmd__use)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__db)
+            opts="migrate status copy"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__db__subcmd__copy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__db__subcmd__migrate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tollgate__subcmd__help__subcmd__db__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

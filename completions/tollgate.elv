@@ -53,6 +53,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand logout 'Forget the stored API key of the current context'
             cand whoami 'Show the calling key: name, type and scopes'
             cand status 'Show the control plane''s address, version and health, and who you are'
+            cand db 'The store itself: schema migrations, status, and copying SQLite into Postgres'
             cand api 'Send a raw authenticated request to the control plane'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -60,7 +61,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;serve'= {
             cand --addr 'Address to listen on'
             cand --data-dir 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]'
-            cand --database-url 'Keep everything in this Postgres database instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite'
+            cand --database-url 'The Postgres database that holds everything, instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite'
             cand --retry-base-ms 'The first retry of a failed upstream call waits about this long, doubling each time'
             cand --log-bodies 'Whether request records keep request and response bodies (a key can also turn it off)'
             cand --log-retention 'Delete request records older than this, e.g. 30d [default: keep them all]'
@@ -2610,6 +2611,102 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'tollgate;db'= {
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand migrate 'Apply the store''s pending schema migrations (`serve` also does on start)'
+            cand status 'Show the store''s backend, schema version, rows per table and, on Postgres, the request records'' partitions; migrates nothing'
+            cand copy 'Copy a SQLite store into a new Postgres database, in one transaction, with the row counts checked at the end'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;db;migrate'= {
+            cand --data-dir 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]'
+            cand --database-url 'The Postgres database that holds everything, instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;db;status'= {
+            cand --data-dir 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]'
+            cand --database-url 'The Postgres database that holds everything, instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;db;copy'= {
+            cand --from 'The SQLite store: sqlite:PATH, PATH being a data dir or its tollgate.db'
+            cand --to 'The Postgres database to fill, new or empty (its schema is made first), e.g. postgres://tollgate:PASSWORD@db.internal/tollgate'
+            cand --context 'Which control plane to talk to (a context added with `tollgate context add`)'
+            cand --url 'The control plane''s address, overriding the context''s'
+            cand -o 'Output format [default: table, or the context''s]'
+            cand --output 'Output format [default: table, or the context''s]'
+            cand --color 'When to use colour (NO_COLOR also turns it off)'
+            cand -q 'Print less on stderr'
+            cand --quiet 'Print less on stderr'
+            cand -v 'Print more on stderr'
+            cand --verbose 'Print more on stderr'
+            cand -y 'Skip confirmations'
+            cand --yes 'Skip confirmations'
+            cand --no-input 'Never prompt; fail with a hint naming the flag to pass instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'tollgate;db;help'= {
+            cand migrate 'Apply the store''s pending schema migrations (`serve` also does on start)'
+            cand status 'Show the store''s backend, schema version, rows per table and, on Postgres, the request records'' partitions; migrates nothing'
+            cand copy 'Copy a SQLite store into a new Postgres database, in one transaction, with the row counts checked at the end'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'tollgate;db;help;migrate'= {
+        }
+        &'tollgate;db;help;status'= {
+        }
+        &'tollgate;db;help;copy'= {
+        }
+        &'tollgate;db;help;help'= {
+        }
         &'tollgate;api'= {
             cand -d 'A JSON body; @FILE reads it from a file, @- from standard input'
             cand --data 'A JSON body; @FILE reads it from a file, @- from standard input'
@@ -2668,6 +2765,7 @@ set edit:completion:arg-completer[tollgate] = {|@words|
             cand logout 'Forget the stored API key of the current context'
             cand whoami 'Show the calling key: name, type and scopes'
             cand status 'Show the control plane''s address, version and health, and who you are'
+            cand db 'The store itself: schema migrations, status, and copying SQLite into Postgres'
             cand api 'Send a raw authenticated request to the control plane'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -2910,6 +3008,17 @@ set edit:completion:arg-completer[tollgate] = {|@words|
         &'tollgate;help;whoami'= {
         }
         &'tollgate;help;status'= {
+        }
+        &'tollgate;help;db'= {
+            cand migrate 'Apply the store''s pending schema migrations (`serve` also does on start)'
+            cand status 'Show the store''s backend, schema version, rows per table and, on Postgres, the request records'' partitions; migrates nothing'
+            cand copy 'Copy a SQLite store into a new Postgres database, in one transaction, with the row counts checked at the end'
+        }
+        &'tollgate;help;db;migrate'= {
+        }
+        &'tollgate;help;db;status'= {
+        }
+        &'tollgate;help;db;copy'= {
         }
         &'tollgate;help;api'= {
         }

@@ -58,12 +58,13 @@ complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "login" -d 'Store 
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "logout" -d 'Forget the stored API key of the current context'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "db" -d 'The store itself: schema migrations, status, and copying SQLite into Postgres'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "api" -d 'Send a raw authenticated request to the control plane'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c tollgate -n "__fish_tollgate_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l addr -d 'Address to listen on' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l data-dir -d 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]' -r -F
-complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l database-url -d 'Keep everything in this Postgres database instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l database-url -d 'The Postgres database that holds everything, instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l retry-base-ms -d 'The first retry of a failed upstream call waits about this long, doubling each time' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand serve" -l log-bodies -d 'Whether request records keep request and response bodies (a key can also turn it off)' -r -f -a "true\t''
 false\t''"
@@ -2018,6 +2019,80 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s y -l yes -d
 complete -c tollgate -n "__fish_tollgate_using_subcommand status" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
 complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s h -l help -d 'Print help'
 complete -c tollgate -n "__fish_tollgate_using_subcommand status" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -f -a "migrate" -d 'Apply the store\'s pending schema migrations (`serve` also does on start)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -f -a "status" -d 'Show the store\'s backend, schema version, rows per table and, on Postgres, the request records\' partitions; migrates nothing'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -f -a "copy" -d 'Copy a SQLite store into a new Postgres database, in one transaction, with the row counts checked at the end'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and not __fish_seen_subcommand_from migrate status copy help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -l data-dir -d 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]' -r -F
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -l database-url -d 'The Postgres database that holds everything, instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from migrate" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -l data-dir -d 'Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]' -r -F
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -l database-url -d 'The Postgres database that holds everything, instead of SQLite in the data dir, e.g. postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -l from -d 'The SQLite store: sqlite:PATH, PATH being a data dir or its tollgate.db' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -l to -d 'The Postgres database to fill, new or empty (its schema is made first), e.g. postgres://tollgate:PASSWORD@db.internal/tollgate' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -l url -d 'The control plane\'s address, overriding the context\'s' -r
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -s o -l output -d 'Output format [default: table, or the context\'s]' -r -f -a "table\t''
+json\t''
+yaml\t''
+ndjson\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -l color -d 'When to use colour (NO_COLOR also turns it off)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -s q -l quiet -d 'Print less on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -s v -l verbose -d 'Print more on stderr'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -s y -l yes -d 'Skip confirmations'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -s h -l help -d 'Print help'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from copy" -s V -l version -d 'Print version'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "migrate" -d 'Apply the store\'s pending schema migrations (`serve` also does on start)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show the store\'s backend, schema version, rows per table and, on Postgres, the request records\' partitions; migrates nothing'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "copy" -d 'Copy a SQLite store into a new Postgres database, in one transaction, with the row counts checked at the end'
+complete -c tollgate -n "__fish_tollgate_using_subcommand db; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand api" -s d -l data -d 'A JSON body; @FILE reads it from a file, @- from standard input' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand api" -l context -d 'Which control plane to talk to (a context added with `tollgate context add`)' -r
 complete -c tollgate -n "__fish_tollgate_using_subcommand api" -l url -d 'The control plane\'s address, overriding the context\'s' -r
@@ -2049,28 +2124,29 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s y -l y
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -l no-input -d 'Never prompt; fail with a hint naming the flag to pass instead'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c tollgate -n "__fish_tollgate_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "serve" -d 'Run the control plane and gateway'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "integrations" -d 'Provider credentials'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "prompts" -d 'Prompts: versioned Mustache templates, labels, partials; render and run them'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "guardrails" -d 'Guardrails: checks on requests and answers (PII, regex, JSON schema, webhooks, ...); try one on a text with `guardrails test`'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "cache" -d 'The response cache: stats, purge'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "audit" -d 'The audit log of admin changes: who changed what, when, from where'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "completions" -d 'Print shell completions'
-complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "serve" -d 'Run the control plane and gateway'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "integrations" -d 'Provider credentials'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "configs" -d 'Routing configs (Portkey config JSON), versioned'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "keys" -d 'API keys for the gateway and the admin API'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "budgets" -d 'Budgets: spend limits per key, workspace, integration, user or any metadata'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "prompts" -d 'Prompts: versioned Mustache templates, labels, partials; render and run them'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "guardrails" -d 'Guardrails: checks on requests and answers (PII, regex, JSON schema, webhooks, ...); try one on a text with `guardrails test`'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "workspaces" -d 'Workspaces: groups of keys sharing default metadata, config and allowed models'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "cache" -d 'The response cache: stats, purge'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "logs" -d 'Request records: list, show, follow live, export'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "trace" -d 'Traces: the spans of an agent run or a request, as a tree with timings'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "audit" -d 'The audit log of admin changes: who changed what, when, from where'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "usage" -d 'Requests, errors, tokens, cost and latency per model, provider, user, key or metadata value, over the last 7 days unless --since says otherwise'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "chat" -d 'Send a chat request through the gateway and stream the answer'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "context" -d 'Named control planes (URL + stored credential)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "login" -d 'Store an API key for the current context, after checking it with the server'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "logout" -d 'Forget the stored API key of the current context'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "whoami" -d 'Show the calling key: name, type and scopes'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "status" -d 'Show the control plane\'s address, version and health, and who you are'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "db" -d 'The store itself: schema migrations, status, and copying SQLite into Postgres'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "api" -d 'Send a raw authenticated request to the control plane'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "completions" -d 'Print shell completions'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and not __fish_seen_subcommand_from serve integrations configs keys budgets prompts guardrails workspaces cache logs trace audit usage chat context login logout whoami status db api completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "list" -d 'List integrations'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "get" -d 'Show one integration (its key masked)'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from integrations" -f -a "create" -d 'Store a provider\'s credential under a slug'
@@ -2134,3 +2210,6 @@ complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "use" -d 'Make a context the current one'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "list" -d 'List contexts'
 complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from context" -f -a "remove" -d 'Remove a context and its stored key'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "migrate" -d 'Apply the store\'s pending schema migrations (`serve` also does on start)'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "status" -d 'Show the store\'s backend, schema version, rows per table and, on Postgres, the request records\' partitions; migrates nothing'
+complete -c tollgate -n "__fish_tollgate_using_subcommand help; and __fish_seen_subcommand_from db" -f -a "copy" -d 'Copy a SQLite store into a new Postgres database, in one transaction, with the row counts checked at the end'

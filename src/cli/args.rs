@@ -1,8 +1,39 @@
-//! Parsers for argument values shared by several commands.
+//! Arguments, and parsers of argument values, shared by several commands.
+
+use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
 pub use crate::api::parse_duration;
+use crate::store::Location;
+
+/// Where the store is (`serve` and `db`).
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]
+    #[arg(long, env = crate::env::TOLLGATE_DATA_DIR, hide_env_values = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The Postgres database that holds everything, instead of SQLite in the data dir, e.g.
+    /// postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite
+    #[arg(long, env = crate::env::TOLLGATE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(crate::env::default_data_dir)
+    }
+
+    pub fn database_url(&self) -> Option<String> {
+        self.database_url.clone().filter(|url| !url.is_empty())
+    }
+
+    pub fn location(&self) -> Location {
+        Location::of(&self.data_dir(), self.database_url().as_deref())
+    }
+}
 
 /// `key=value` → (key, value).
 pub fn parse_pair(text: &str) -> Result<(String, String), String> {

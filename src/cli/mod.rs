@@ -11,6 +11,7 @@ mod completions;
 mod configs;
 mod context;
 mod ctx;
+mod db;
 mod diff;
 mod guardrails;
 mod integrations;
@@ -139,6 +140,9 @@ pub enum Command {
     Whoami,
     /// Show the control plane's address, version and health, and who you are
     Status,
+    /// The store itself: schema migrations, status, and copying SQLite into Postgres
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Send a raw authenticated request to the control plane
     Api(api::ApiArgs),
     /// Print shell completions
@@ -202,6 +206,7 @@ async fn run(ctx: &Ctx, command: Command) -> Result<()> {
         Command::Logout => auth::logout(ctx),
         Command::Whoami => auth::whoami(ctx).await,
         Command::Status => status::run(ctx).await,
+        Command::Db(cmd) => db::run(ctx, cmd),
         Command::Api(args) => api::run(ctx, args).await,
         Command::Completions(args) => completions::run(args),
     }

@@ -3,7 +3,7 @@
 use clap::builder::TypedValueParser;
 use clap::Args;
 
-use super::args::{parse_duration, parse_pair};
+use super::args::{parse_duration, parse_pair, StoreArgs};
 use super::ctx::Ctx;
 use crate::client::contexts::{Context, LOCAL};
 use crate::client::credentials;
@@ -19,13 +19,8 @@ pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, env = crate::env::TOLLGATE_ADDR, hide_env_values = true, default_value = DEFAULT_ADDR)]
     addr: String,
-    /// Where the SQLite database and master key live [default: $XDG_DATA_HOME/tollgate]
-    #[arg(long, env = crate::env::TOLLGATE_DATA_DIR, hide_env_values = true, value_name = "DIR")]
-    data_dir: Option<std::path::PathBuf>,
-    /// Keep everything in this Postgres database instead of SQLite in the data dir, e.g.
-    /// postgres://tollgate@db.internal/tollgate (docs/postgres.md); empty means SQLite
-    #[arg(long, env = crate::env::TOLLGATE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
-    database_url: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     /// The first retry of a failed upstream call waits about this long, doubling each time
     #[arg(
         long,
@@ -108,8 +103,8 @@ pub struct ServeArgs {
 pub async fn run(ctx: &Ctx, args: ServeArgs) -> Result<()> {
     let settings = Settings {
         addr: args.addr,
-        data_dir: args.data_dir.unwrap_or_else(crate::env::default_data_dir),
-        database_url: args.database_url.filter(|url| !url.is_empty()),
+        data_dir: args.store.data_dir(),
+        database_url: args.store.database_url(),
         gateway: GatewaySettings {
             retry_base_ms: args.retry_base_ms,
             lb_seed: args.lb_seed,

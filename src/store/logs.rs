@@ -297,7 +297,7 @@ fn insert_partitioned<'a>(
 /// Inserts rows of `columns` values each, up to [`PG_CHUNK`] rows per statement, in chunks of
 /// a power of two rows so that a connection prepares few different statements. Returns what
 /// `returning` gives, in the order of the rows.
-fn insert_rows(
+pub(super) fn insert_rows(
     tx: &mut Db,
     into: &str,
     columns: usize,

@@ -693,26 +693,51 @@ CREATE INDEX logs_kind ON logs (kind, created_ms);
 /// Any number will do, as long as nothing else in the database takes the same lock.
 const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465;
 
-pub fn run(db: &mut Db) -> StoreResult<()> {
-    let backend = db.backend();
-    let list = match backend {
+/// How many migrations the given backend has: the schema version this binary makes.
+pub fn latest(backend: Backend) -> usize {
+    list(backend).len()
+}
+
+fn list(backend: Backend) -> &'static [&'static str] {
+    match backend {
         Backend::Sqlite => SQLITE,
         Backend::Postgres => POSTGRES,
+    }
+}
+
+/// How many migrations ran on the database (0 for an empty one); writes nothing.
+pub fn version(db: &mut Db) -> StoreResult<usize> {
+    let version = match db.backend() {
+        Backend::Sqlite => db.query_row("PRAGMA user_version", &[], |r| r.get::<u64>(0))?,
+        Backend::Postgres => {
+            let made = db.query_row(
+                "SELECT to_regclass('schema_version') IS NOT NULL",
+                &[],
+                |r| r.get::<bool>(0),
+            )?;
+            if !made {
+                return Ok(0);
+            }
+            db.query_opt("SELECT version FROM schema_version", &[], |r| {
+                r.get::<u64>(0)
+            })?
+            .unwrap_or(0)
+        }
     };
+    Ok(version as usize)
+}
+
+/// Applies the pending migrations, each in a transaction of its own.
+pub fn run(db: &mut Db) -> StoreResult<()> {
+    let backend = db.backend();
     loop {
         let mut tx = db.transaction()?;
-        let done: usize = match backend {
-            Backend::Sqlite => tx.query_row("PRAGMA user_version", &[], |r| r.get::<u64>(0))?,
-            Backend::Postgres => {
-                tx.execute("SELECT pg_advisory_xact_lock(?1)", &params![MIGRATION_LOCK])?;
-                tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
-                tx.query_opt("SELECT version FROM schema_version", &[], |r| {
-                    r.get::<u64>(0)
-                })?
-                .unwrap_or(0)
-            }
-        } as usize;
-        let Some(sql) = list.get(done) else {
+        if backend == Backend::Postgres {
+            tx.execute("SELECT pg_advisory_xact_lock(?1)", &params![MIGRATION_LOCK])?;
+            tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+        }
+        let done = version(&mut tx)?;
+        let Some(sql) = list(backend).get(done) else {
             return Ok(());
         };
         match backend {

@@ -5,6 +5,7 @@
 mod audit;
 mod cache;
 mod configs;
+pub mod copy;
 pub mod db;
 pub mod governance;
 pub mod guardrails;
@@ -16,6 +17,7 @@ pub mod logs;
 mod migrations;
 mod partitions;
 pub mod prompts;
+pub mod schema;
 pub mod secrets;
 mod workspaces;
 
@@ -81,9 +83,41 @@ pub struct Store {
 
 /// Where a store keeps its data.
 #[derive(Debug, Clone)]
-enum Location {
+pub enum Location {
+    /// The database file.
     Sqlite(PathBuf),
     Postgres(String),
+}
+
+impl Location {
+    /// The Postgres database at `url` if one is given, else the SQLite store in `data_dir`.
+    pub fn of(data_dir: &Path, url: Option<&str>) -> Location {
+        match url {
+            Some(url) => Location::Postgres(url.to_string()),
+            None => Location::Sqlite(data_dir.join(DB_FILE)),
+        }
+    }
+
+    /// The file's path, or the URL without its password.
+    pub fn shown(&self) -> String {
+        match self {
+            Location::Sqlite(path) => path.display().to_string(),
+            Location::Postgres(url) => db::redacted(url),
+        }
+    }
+
+    /// A connection to a store that exists (a SQLite file is not created), not migrated.
+    pub fn connect_existing(&self) -> StoreResult<Db> {
+        if let Location::Sqlite(path) = self {
+            if !path.is_file() {
+                return Err(StoreError::NotFound(format!(
+                    "there is no tollgate store at {}",
+                    path.display()
+                )));
+            }
+        }
+        connect(self)
+    }
 }
 
 pub const DB_FILE: &str = "tollgate.db";

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::db::{params, Db};
 use super::StoreResult;
 
-const DAY_MS: i64 = 86_400_000;
+pub const DAY_MS: i64 = 86_400_000;
 
 /// The partitioned tables.
 const TABLES: [&str; 2] = ["logs", "log_bodies"];
@@ -21,9 +21,13 @@ pub fn day_of(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS)
 }
 
+fn date(day: i64) -> time::Date {
+    time::Date::from_julian_day((day + 2_440_588).clamp(0, 5_373_484) as i32)
+        .unwrap_or(time::Date::MIN)
+}
+
 fn name(table: &str, day: i64) -> String {
-    let date = time::Date::from_julian_day((day + 2_440_588).clamp(0, 5_373_484) as i32)
-        .unwrap_or(time::Date::MIN);
+    let date = date(day);
     format!(
         "{table}_p{:04}{:02}{:02}",
         date.year(),
@@ -86,18 +90,9 @@ impl Partitions {
         let mut tx = db.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock(?1)", &params![PARTITION_LOCK])?;
         for table in TABLES {
-            let names: Vec<String> = tx.query_map(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-                 JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ?1",
-                &params![table],
-                |r| r.get(0),
-            )?;
-            for name in names {
-                let Some(day) = day_named(table, &name) else {
-                    continue;
-                };
+            for day in days(&mut tx, table)? {
                 if (day + 1) * DAY_MS <= before_ms {
-                    tx.batch(&format!("DROP TABLE {name}"))?;
+                    tx.batch(&format!("DROP TABLE {}", name(table, day)))?;
                     self.days.remove(&day);
                 }
             }
@@ -105,6 +100,49 @@ impl Partitions {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// The days `table` has partitions for, oldest first.
+fn days(db: &mut Db, table: &str) -> StoreResult<Vec<i64>> {
+    let names: Vec<String> = db.query_map(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ?1",
+        &params![table],
+        |r| r.get(0),
+    )?;
+    let mut days: Vec<i64> = names.iter().filter_map(|n| day_named(table, n)).collect();
+    days.sort_unstable();
+    Ok(days)
+}
+
+/// The request records' partitions, for `tollgate db status`.
+#[derive(Debug, serde::Serialize)]
+pub struct Summary {
+    pub days: usize,
+    /// The first and last day with a partition (`YYYY-MM-DD`, UTC).
+    pub oldest: Option<String>,
+    pub newest: Option<String>,
+    /// The records' and bodies' partitions, indexes included.
+    pub bytes: i64,
+}
+
+pub fn summary(db: &mut Db) -> StoreResult<Summary> {
+    let days = days(db, "logs")?;
+    let mut bytes = 0;
+    for table in TABLES {
+        bytes += db.query_row(
+            "SELECT COALESCE(SUM(pg_total_relation_size(i.inhrelid)), 0)::BIGINT \
+             FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ?1",
+            &params![table],
+            |r| r.get::<i64>(0),
+        )?;
+    }
+    Ok(Summary {
+        days: days.len(),
+        oldest: days.first().map(|d| date(*d).to_string()),
+        newest: days.last().map(|d| date(*d).to_string()),
+        bytes,
+    })
 }
 
 #[cfg(test)]

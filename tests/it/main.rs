@@ -6,6 +6,7 @@ mod cluster;
 mod common;
 mod configs;
 mod contexts;
+mod db_cli;
 mod generated;
 mod governance;
 mod guardrails;

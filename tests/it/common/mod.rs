@@ -469,6 +469,11 @@ impl TestEnv {
         self.database.is_some()
     }
 
+    /// The URL of this environment's Postgres database, if it has one.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(|db| db.url.as_str())
+    }
+
     /// Everything the store holds as bytes: SQLite's files (the database and its WAL), or the
     /// text and byte columns of every Postgres table.
     pub fn stored_bytes(&self) -> Vec<u8> {
