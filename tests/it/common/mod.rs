@@ -459,11 +459,6 @@ impl TestEnv {
         admin(&db.url, sql);
     }
 
-    /// The URL of the Postgres database the servers use, if any.
-    pub fn database_url(&self) -> Option<&str> {
-        self.database.as_ref().map(|d| d.url.as_str())
-    }
-
     /// Whether the servers keep everything in Postgres.
     pub fn on_postgres(&self) -> bool {
         self.database.is_some()
