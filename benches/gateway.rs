@@ -939,8 +939,10 @@ fn snap(pids: Pids) -> Snap {
     Snap {
         at: Instant::now(),
         gateway: cpu_ticks(pids.gateway),
-        // `tollgate-recorder`, cut to the kernel's 15 characters of a thread's name.
-        recorder: thread_ticks(pids.gateway, "tollgate-record"),
+        // The intake and `tollgate-recorder` (cut to the kernel's 15 characters of a
+        // thread's name) threads.
+        recorder: thread_ticks(pids.gateway, "tollgate-intake")
+            + thread_ticks(pids.gateway, "tollgate-record"),
         mock: cpu_ticks(pids.mock),
         me: cpu_ticks(std::process::id()),
         others: others_ticks(pids),
@@ -1586,7 +1588,7 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
         );
         if u.recorder > 0.0 {
             println!(
-                "    recorder thread: {:.2} CPU s, {:.1} µs per request",
+                "    recorder threads: {:.2} CPU s, {:.1} µs per request",
                 u.recorder,
                 u.recorder * 1e6 / l.requests.max(1) as f64
             );
