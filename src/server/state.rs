@@ -117,6 +117,7 @@ impl AppState {
         let recorder = Arc::new(Recorder::start(&store, metrics, exporter)?);
         let (events, governor_events) = tokio::sync::mpsc::unbounded_channel();
         let (cache, cache_writes) = Cache::new(settings.cache_bytes);
+        let shared_counters = store.shared_counters()?;
         let left_out = cache.load(store.cache_entries(crate::observe::record::now_ms())?);
         if !left_out.is_empty() {
             store.apply_cache_writes(&[CacheWrite::Delete(left_out)])?;
@@ -135,7 +136,7 @@ impl AppState {
             settings,
             google_tokens: Default::default(),
             recorder,
-            governor: Arc::new(Governor::new(Some(events))),
+            governor: Arc::new(Governor::new(Some(events), shared_counters)),
             library: RwLock::default(),
             governor_events: std::sync::Mutex::new(Some(governor_events)),
             cache: Arc::new(cache),

@@ -418,6 +418,9 @@ CREATE INDEX logs_status ON logs (status, created_ms) WHERE status <> 200;
 DROP INDEX logs_user;
 CREATE INDEX logs_user ON logs (user, created_ms) WHERE user IS NOT NULL;
 "#,
+    // Budget and rate-limit counters shared by nodes exist on Postgres only: one SQLite node
+    // keeps its counters in memory.
+    "-- nothing to change on SQLite",
 ];
 
 /// The Postgres schema, numbered as [`SQLITE`]. Every text column sorts by bytes
@@ -672,6 +675,34 @@ DROP INDEX logs_status;
 CREATE INDEX logs_status ON logs (status, created_ms) WHERE status <> 200;
 DROP INDEX logs_user;
 CREATE INDEX logs_user ON logs ("user", created_ms) WHERE "user" IS NOT NULL;
+"#,
+    // Counters shared by the nodes (src/store/counters.rs): one row per rule, counting
+    // definition, group value and window; what each node holds for its requests in flight, so
+    // a node that dies gives its holds back; and when each node was last seen.
+    r#"
+CREATE TABLE governance_counters (
+    rule_id TEXT NOT NULL,
+    counting TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    used DOUBLE PRECISION NOT NULL,
+    reserved DOUBLE PRECISION NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    PRIMARY KEY (rule_id, counting, grp, window_start)
+);
+CREATE TABLE governance_holds (
+    node_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    counting TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    amount DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (node_id, rule_id, counting, grp, window_start)
+);
+CREATE TABLE governance_nodes (
+    node_id TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
 "#,
 ];
 

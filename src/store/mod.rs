@@ -5,6 +5,7 @@
 mod audit;
 mod cache;
 mod configs;
+mod counters;
 pub mod db;
 pub mod governance;
 pub mod guardrails;

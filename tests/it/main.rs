@@ -7,6 +7,7 @@ mod configs;
 mod contexts;
 mod generated;
 mod governance;
+mod governance_nodes;
 mod guardrails;
 mod integrations;
 mod keys;
