@@ -361,11 +361,10 @@ impl Governor {
             };
             wanted.push((rule.clone(), rule.group(facts), amount));
         }
-        let mut holds = Vec::with_capacity(wanted.len());
         if wanted.is_empty() {
             return Ok(Reservation {
                 governor: None,
-                holds,
+                holds: Vec::new(),
             });
         }
         if let Some(shared) = &self.shared {
@@ -389,26 +388,44 @@ impl Governor {
                 });
             }
         }
+        let mut admitted = Vec::with_capacity(wanted.len());
         for (rule, group, amount) in wanted {
             let (start, _) = rule.period.window(now_ms);
             let c = current(&mut counters, &rule, &group, start);
             if rule.metric == Metric::Requests {
                 c.used += 1.0;
-                counted.push(rule.id.clone());
             } else {
                 c.reserved += amount;
+            }
+            admitted.push((rule, group, start, amount));
+        }
+        Ok(self.reservation(admitted, counted))
+    }
+
+    /// What admitted claims (rule, group value, window start, amount) leave: request counts
+    /// counted for the client request, the rest held until settled.
+    fn reservation(
+        self: &Arc<Self>,
+        admitted: Vec<(Arc<Rule>, String, i64, f64)>,
+        counted: &mut Vec<Arc<str>>,
+    ) -> Reservation {
+        let mut holds = Vec::with_capacity(admitted.len());
+        for (rule, group, window_start, amount) in admitted {
+            if rule.metric == Metric::Requests {
+                counted.push(rule.id.clone());
+            } else {
                 holds.push(Hold {
                     rule,
                     group,
-                    window_start: start,
+                    window_start,
                     amount,
                 });
             }
         }
-        Ok(Reservation {
+        Reservation {
             governor: Some(self.clone()),
             holds,
-        })
+        }
     }
 
     /// [`Governor::admit`] against the shared counters: the database decides, the local
@@ -479,24 +496,12 @@ impl Governor {
                 });
             }
         };
-        let mut holds = Vec::with_capacity(wanted.len());
+        let mut admitted = Vec::with_capacity(wanted.len());
         for (((rule, group, amount), start), values) in wanted.into_iter().zip(starts).zip(values) {
             current(&mut counters, &rule, &group, start).mirror(values);
-            if rule.metric == Metric::Requests {
-                counted.push(rule.id.clone());
-            } else {
-                holds.push(Hold {
-                    rule,
-                    group,
-                    window_start: start,
-                    amount,
-                });
-            }
+            admitted.push((rule, group, start, amount));
         }
-        Ok(Reservation {
-            governor: Some(self.clone()),
-            holds,
-        })
+        Ok(self.reservation(admitted, counted))
     }
 
     fn settle(&self, holds: Vec<Hold>, actual: Option<Actual>, now_ms: i64) {

@@ -88,6 +88,17 @@ pub fn key_counter(env: &TestEnv, key_name: &str) -> (f64, f64) {
     )
 }
 
+/// The cost of every answered request, as the request log records it.
+pub fn recorded_spend(env: &TestEnv) -> f64 {
+    env.admin("GET", "/v1/logs?limit=1000&status=200", None)
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cost"].as_f64().unwrap())
+        .sum()
+}
+
 pub fn wait_for_records(env: &TestEnv, n: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -143,14 +154,7 @@ fn two_hundred_concurrent_requests_spend_exactly_the_budget_and_a_restart_keeps_
 
     // The records say the same, and a restart counts them again.
     wait_for_records(&env, 200);
-    let spent: f64 = env
-        .admin("GET", "/v1/logs?limit=1000&status=200", None)
-        .json()["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["cost"].as_f64().unwrap())
-        .sum();
+    let spent = recorded_spend(&env);
     assert!(
         (spent - used).abs() < 1e-9,
         "records {spent} against counter {used}"

@@ -8,16 +8,22 @@ use serde_json::json;
 
 use crate::common::{gateway_env, http_send, HttpReply, TestEnv};
 use crate::governance::{
-    body, cost_of, exact_upstream, key_counter, priced_integration, wait_for_records, CHAT,
+    body, cost_of, exact_upstream, key_counter, priced_integration, recorded_spend,
+    wait_for_records, CHAT,
 };
+use crate::upstream::Upstream;
 
-/// A server on Postgres, or `None` with a note saying why the test does not run.
-fn postgres_env(test: &str) -> Option<TestEnv> {
+/// A server on Postgres with an integration `gov` at an upstream answering after `delay`, or
+/// `None` with a note saying why the test does not run.
+fn postgres_env(test: &str, delay: Duration) -> Option<(TestEnv, Upstream)> {
     if crate::common::test_database_url().is_none() {
         eprintln!("note: {test} skipped: two nodes need Postgres; set TOLLGATE_TEST_DATABASE_URL");
         return None;
     }
-    Some(gateway_env(&[]))
+    let env = gateway_env(&[]);
+    let upstream = exact_upstream("@gov/m1", delay);
+    priced_integration(&env, "gov", &upstream, json!({}));
+    Some((env, upstream))
 }
 
 /// Sends `n` requests at once, the even ones to `a`, the odd ones to `b`.
@@ -65,11 +71,12 @@ fn used_on(env: &TestEnv, url: &str, key_name: &str, at_least: f64) -> f64 {
 
 #[test]
 fn two_nodes_together_never_spend_past_a_budget() {
-    let Some(env) = postgres_env("two_nodes_together_never_spend_past_a_budget") else {
+    let Some((env, _upstream)) = postgres_env(
+        "two_nodes_together_never_spend_past_a_budget",
+        Duration::from_millis(200),
+    ) else {
         return;
     };
-    let upstream = exact_upstream("@gov/m1", Duration::from_millis(200));
-    priced_integration(&env, "gov", &upstream, json!({}));
     let each = cost_of("@gov/m1");
     let limit = each * 50.0;
     let (_, key) = env.create_key("shared", &["--budget", &limit.to_string()]);
@@ -95,14 +102,7 @@ fn two_nodes_together_never_spend_past_a_budget() {
 
     // What the records say was spent, on both nodes, stays within the limit.
     wait_for_records(&env, 200);
-    let spent: f64 = env
-        .admin("GET", "/v1/logs?limit=1000&status=200", None)
-        .json()["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["cost"].as_f64().unwrap())
-        .sum();
+    let spent = recorded_spend(&env);
     assert!(
         spent <= limit + 1e-9,
         "recorded spend {spent} passes {limit}"
@@ -122,11 +122,12 @@ fn two_nodes_together_never_spend_past_a_budget() {
 
 #[test]
 fn two_nodes_together_admit_exactly_a_rate_limit() {
-    let Some(env) = postgres_env("two_nodes_together_admit_exactly_a_rate_limit") else {
+    let Some((env, _upstream)) = postgres_env(
+        "two_nodes_together_admit_exactly_a_rate_limit",
+        Duration::from_millis(100),
+    ) else {
         return;
     };
-    let upstream = exact_upstream("@gov/m1", Duration::from_millis(100));
-    priced_integration(&env, "gov", &upstream, json!({}));
     let (_, key) = env.create_key("paced", &["--rate", "20/minute"]);
     let b = env.start_node();
     // All requests fall in one minute: start early in one.
@@ -148,11 +149,12 @@ fn two_nodes_together_admit_exactly_a_rate_limit() {
 
 #[test]
 fn a_reset_through_one_node_lets_the_other_admit_again() {
-    let Some(env) = postgres_env("a_reset_through_one_node_lets_the_other_admit_again") else {
+    let Some((env, _upstream)) = postgres_env(
+        "a_reset_through_one_node_lets_the_other_admit_again",
+        Duration::ZERO,
+    ) else {
         return;
     };
-    let upstream = exact_upstream("@gov/m1", Duration::ZERO);
-    priced_integration(&env, "gov", &upstream, json!({}));
     let each = cost_of("@gov/m1");
     let (_, key) = env.create_key("reset", &["--budget", &(each * 2.0).to_string()]);
     let b = env.start_node();
