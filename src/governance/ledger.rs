@@ -565,51 +565,61 @@ impl Governor {
         self.unsent_waiting.notify_one();
     }
 
-    /// Sends the queued settlements to the shared counters, oldest first; stops at the first
-    /// that fails, which stays first in the queue. Budget events come from here: the
-    /// settlement that takes the shared counter across a threshold sets it off, on whichever
-    /// node it ran, so each is sent once.
+    /// Sends the queued settlements to the shared counters, one statement per counter; stops
+    /// at the first that fails, which stays queued with the rest. Budget events come from
+    /// here: the settlement that takes the shared counter across a threshold sets it off, on
+    /// whichever node it ran, so each is sent once.
     pub fn send_settlements(&self, now_ms: i64) -> Result<(), String> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
         let queue = || self.unsent.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            // Not locked while sending: requests settle meanwhile.
-            let Some(u) = queue().pop_front() else {
+            // Taken whole, and not locked while sending: requests settle meanwhile.
+            let mut batch = merged(std::mem::take(&mut *queue()));
+            if batch.is_empty() {
                 return Ok(());
-            };
-            let release = Release {
-                key: u.hold.key(),
-                release: u.hold.amount,
-                spent: u.spent,
-            };
-            let settled = match shared.settle(&release) {
-                Ok(settled) => settled,
-                Err(e) => {
-                    queue().push_front(u);
-                    return Err(e);
-                }
-            };
-            let mut counters = self.counters();
-            let Some(c) = counters
-                .get_mut(&(u.hold.rule.id.clone(), u.hold.group.clone()))
-                .filter(|c| c.window_start == u.hold.window_start)
-            else {
-                continue;
-            };
-            c.unsent_used -= u.spent;
-            c.unsent_release -= u.hold.amount;
-            let Some((before, after)) = settled else {
-                continue;
-            };
-            passed(&u.hold.rule, c, before);
-            c.used = after.used;
-            let events = crossings(&u.hold.rule, &u.hold.group, c, now_ms);
-            c.mirror(after);
-            drop(counters);
-            self.send_events(events);
+            }
+            while let Some(u) = batch.pop() {
+                let release = Release {
+                    key: u.hold.key(),
+                    release: u.hold.amount,
+                    spent: u.spent,
+                };
+                let settled = match shared.settle(&release) {
+                    Ok(settled) => settled,
+                    Err(e) => {
+                        let mut queue = queue();
+                        queue.push_front(u);
+                        queue.extend(batch);
+                        return Err(e);
+                    }
+                };
+                self.settled(&u, settled, now_ms);
+            }
         }
+    }
+
+    /// Takes a settlement the shared counters applied into the local counter.
+    fn settled(&self, u: &Unsent, settled: Option<(f64, Shared)>, now_ms: i64) {
+        let mut counters = self.counters();
+        let Some(c) = counters
+            .get_mut(&(u.hold.rule.id.clone(), u.hold.group.clone()))
+            .filter(|c| c.window_start == u.hold.window_start)
+        else {
+            return;
+        };
+        c.unsent_used -= u.spent;
+        c.unsent_release -= u.hold.amount;
+        let Some((before, after)) = settled else {
+            return;
+        };
+        passed(&u.hold.rule, c, before);
+        c.used = after.used;
+        let events = crossings(&u.hold.rule, &u.hold.group, c, now_ms);
+        c.mirror(after);
+        drop(counters);
+        self.send_events(events);
     }
 
     /// Settlements not yet sent to the shared counters.
@@ -815,6 +825,32 @@ fn current<'a>(
         };
     }
     c
+}
+
+/// Settlements of the same counter added up, so each counter takes one statement.
+fn merged(batch: VecDeque<Unsent>) -> Vec<Unsent> {
+    let mut index: HashMap<(Arc<str>, Arc<str>, String, i64), usize> = HashMap::new();
+    let mut out: Vec<Unsent> = Vec::with_capacity(batch.len());
+    for u in batch {
+        let h = &u.hold;
+        let key = (
+            h.rule.id.clone(),
+            h.rule.counting.clone(),
+            h.group.clone(),
+            h.window_start,
+        );
+        match index.get(&key) {
+            Some(&i) => {
+                out[i].hold.amount += u.hold.amount;
+                out[i].spent += u.spent;
+            }
+            None => {
+                index.insert(key, out.len());
+                out.push(u);
+            }
+        }
+    }
+    out
 }
 
 /// What a held claim used, by what its rule counts.
