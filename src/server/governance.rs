@@ -301,6 +301,8 @@ const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 pub async fn share_counters(state: Arc<AppState>) {
     let governor = &state.governor;
     let mut every = tokio::time::interval(SYNC_EVERY);
+    // A long send does not set off syncs one after another to catch up.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
         let sync = tokio::select! {
