@@ -3,13 +3,14 @@
 //! by rule, group value and window start, so a new window starts from zero by itself and a
 //! late settlement of an old window's call touches nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::estimate::Demand;
 use super::rules::{Facts, Kind, Metric, Rule};
+use super::shared::{Admission, Claim, Current, Release, Shared, SharedCounters, SharedKey};
 use crate::api::governance::{Owner, OWNER_API_KEY, OWNER_INTEGRATION, OWNER_WORKSPACE};
 use crate::gateway::providers::adapter::Usage;
 use crate::observe::pricing::Price;
@@ -26,6 +27,20 @@ pub struct Counter {
     pub reserved: f64,
     pub alerted: bool,
     pub exhausted: bool,
+    /// With shared counters: use settled here and not yet sent to them.
+    pub unsent_used: f64,
+    /// With shared counters: reservation given back here and not yet in them.
+    pub unsent_release: f64,
+}
+
+impl Counter {
+    /// Takes the shared counter's values, plus what this node settled and has not sent yet.
+    fn mirror(&mut self, shared: Shared) {
+        self.used = shared.used + self.unsent_used;
+        // What is left of sums and differences of the same amounts is nothing.
+        let reserved = shared.reserved - self.unsent_release;
+        self.reserved = if reserved < EPSILON { 0.0 } else { reserved };
+    }
 }
 
 /// The rules in force, indexed by the resource that owns them.
@@ -112,6 +127,8 @@ pub enum Reason {
     },
     /// A cost budget applies and the model has no price.
     Unpriced,
+    /// The counters shared with other nodes cannot be reached (why).
+    Unavailable(String),
 }
 
 fn describe(rule: &Rule, value: f64) -> String {
@@ -136,6 +153,10 @@ impl Denial {
         match &self.reason {
             Reason::Unpriced => format!(
                 "{what} {:?} ({}) counts cost, and model {model} has no price: add it to the integration's configurations.pricing",
+                self.rule.name, self.rule.id
+            ),
+            Reason::Unavailable(why) => format!(
+                "{what} {:?} ({}) applies, and the counters this gateway shares with its other nodes cannot be reached ({why}); requests a budget or rate limit applies to are refused until the database answers again",
                 self.rule.name, self.rule.id
             ),
             Reason::Exceeded { used, reserved, needed, resets_at } => {
@@ -200,6 +221,23 @@ struct Hold {
     amount: f64,
 }
 
+impl Hold {
+    fn key(&self) -> SharedKey<'_> {
+        SharedKey {
+            rule_id: &self.rule.id,
+            counting: &self.rule.counting,
+            group: &self.group,
+            window_start: self.window_start,
+        }
+    }
+}
+
+/// A settlement the shared counters have not heard of yet.
+struct Unsent {
+    hold: Hold,
+    spent: f64,
+}
+
 /// Held against the rules until settled; released untouched if dropped unsettled (a call that
 /// never reached the provider, or whose client left).
 pub struct Reservation {
@@ -246,17 +284,35 @@ pub struct SpentRecord {
 
 pub struct Governor {
     rules: RwLock<Arc<RuleSet>>,
+    /// This node's counters; with `shared`, a mirror of the shared ones.
     counters: Mutex<HashMap<CounterKey, Counter>>,
     events: Option<UnboundedSender<Event>>,
+    /// The counters of every node (Postgres); `None`: this node's are the only ones.
+    shared: Option<Arc<dyn SharedCounters>>,
+    /// Settlements waiting to be sent to `shared`, oldest first.
+    unsent: Mutex<VecDeque<Unsent>>,
+    /// Told when a settlement waits.
+    pub unsent_waiting: tokio::sync::Notify,
 }
 
 impl Governor {
-    pub fn new(events: Option<UnboundedSender<Event>>) -> Governor {
+    pub fn new(
+        events: Option<UnboundedSender<Event>>,
+        shared: Option<Arc<dyn SharedCounters>>,
+    ) -> Governor {
         Governor {
             rules: RwLock::default(),
             counters: Mutex::default(),
             events,
+            shared,
+            unsent: Mutex::default(),
+            unsent_waiting: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Whether the counters are shared with other nodes.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     pub fn rules(&self) -> Arc<RuleSet> {
@@ -305,12 +361,14 @@ impl Governor {
             };
             wanted.push((rule.clone(), rule.group(facts), amount));
         }
-        let mut holds = Vec::with_capacity(wanted.len());
         if wanted.is_empty() {
             return Ok(Reservation {
                 governor: None,
-                holds,
+                holds: Vec::new(),
             });
+        }
+        if let Some(shared) = &self.shared {
+            return self.admit_shared(shared.as_ref(), wanted, counted, now_ms);
         }
         let mut counters = self.counters();
         for (rule, group, amount) in &wanted {
@@ -330,29 +388,127 @@ impl Governor {
                 });
             }
         }
+        let mut admitted = Vec::with_capacity(wanted.len());
         for (rule, group, amount) in wanted {
             let (start, _) = rule.period.window(now_ms);
             let c = current(&mut counters, &rule, &group, start);
             if rule.metric == Metric::Requests {
                 c.used += 1.0;
-                counted.push(rule.id.clone());
             } else {
                 c.reserved += amount;
+            }
+            admitted.push((rule, group, start, amount));
+        }
+        Ok(self.reservation(admitted, counted))
+    }
+
+    /// What admitted claims (rule, group value, window start, amount) leave: request counts
+    /// counted for the client request, the rest held until settled.
+    fn reservation(
+        self: &Arc<Self>,
+        admitted: Vec<(Arc<Rule>, String, i64, f64)>,
+        counted: &mut Vec<Arc<str>>,
+    ) -> Reservation {
+        let mut holds = Vec::with_capacity(admitted.len());
+        for (rule, group, window_start, amount) in admitted {
+            if rule.metric == Metric::Requests {
+                counted.push(rule.id.clone());
+            } else {
                 holds.push(Hold {
                     rule,
                     group,
-                    window_start: start,
+                    window_start,
                     amount,
                 });
             }
         }
-        Ok(Reservation {
+        Reservation {
             governor: Some(self.clone()),
             holds,
-        })
+        }
+    }
+
+    /// [`Governor::admit`] against the shared counters: the database decides, the local
+    /// counters take what it answers.
+    fn admit_shared(
+        self: &Arc<Self>,
+        shared: &dyn SharedCounters,
+        wanted: Vec<(Arc<Rule>, String, f64)>,
+        counted: &mut Vec<Arc<str>>,
+        now_ms: i64,
+    ) -> Result<Reservation, Denial> {
+        let starts: Vec<i64> = wanted
+            .iter()
+            .map(|(rule, _, _)| rule.period.window(now_ms).0)
+            .collect();
+        let seeds: Vec<f64> = {
+            let mut counters = self.counters();
+            wanted
+                .iter()
+                .zip(&starts)
+                .map(|((rule, group, _), start)| current(&mut counters, rule, group, *start).used)
+                .collect()
+        };
+        let claims: Vec<Claim> = wanted
+            .iter()
+            .zip(starts.iter().zip(&seeds))
+            .map(|((rule, group, amount), (start, seed))| {
+                let counts = rule.metric == Metric::Requests;
+                Claim {
+                    key: SharedKey {
+                        rule_id: &rule.id,
+                        counting: &rule.counting,
+                        group,
+                        window_start: *start,
+                    },
+                    seed: *seed,
+                    hold: if counts { 0.0 } else { *amount },
+                    count: if counts { *amount } else { 0.0 },
+                    below: rule.limit - EPSILON,
+                    at_most: rule.limit + EPSILON,
+                }
+            })
+            .collect();
+        let outcome = shared.reserve(&claims);
+        let mut counters = self.counters();
+        let values = match outcome {
+            Ok(Admission::Held(values)) => values,
+            Ok(Admission::Refused(i, values)) => {
+                let (rule, group, amount) = &wanted[i];
+                current(&mut counters, rule, group, starts[i]).mirror(values);
+                return Err(Denial {
+                    rule: rule.clone(),
+                    group: group.clone(),
+                    reason: Reason::Exceeded {
+                        used: values.used,
+                        reserved: values.reserved,
+                        needed: *amount,
+                        resets_at: rule.period.window(now_ms).1,
+                    },
+                });
+            }
+            Err(why) => {
+                let (rule, group, _) = &wanted[0];
+                return Err(Denial {
+                    rule: rule.clone(),
+                    group: group.clone(),
+                    reason: Reason::Unavailable(why),
+                });
+            }
+        };
+        let mut admitted = Vec::with_capacity(wanted.len());
+        for (((rule, group, amount), start), values) in wanted.into_iter().zip(starts).zip(values) {
+            current(&mut counters, &rule, &group, start).mirror(values);
+            admitted.push((rule, group, start, amount));
+        }
+        Ok(self.reservation(admitted, counted))
     }
 
     fn settle(&self, holds: Vec<Hold>, actual: Option<Actual>, now_ms: i64) {
+        if self.shared.is_some() {
+            self.settle_here(holds, actual);
+            return;
+        }
         let mut events = Vec::new();
         {
             let mut counters = self.counters();
@@ -367,19 +523,133 @@ impl Governor {
                 let Some(actual) = actual else {
                     continue;
                 };
-                c.used += match h.rule.metric {
-                    Metric::Cost => actual.cost.unwrap_or(h.amount),
-                    Metric::Tokens => actual.tokens.map_or(h.amount, |t| t as f64),
-                    Metric::Requests => 0.0,
-                };
+                c.used += spent(&h, actual);
                 events.extend(crossings(&h.rule, &h.group, c, now_ms));
             }
         }
+        self.send_events(events);
+    }
+
+    fn send_events(&self, events: Vec<Event>) {
         if let Some(tx) = &self.events {
             for e in events {
                 let _ = tx.send(e);
             }
         }
+    }
+
+    /// With shared counters: settles in the local counters at once (so this node's usage
+    /// shows it) and queues the settlement for the shared ones, which hold the reservation
+    /// until it arrives: a late settlement makes admission stricter, never looser.
+    fn settle_here(&self, holds: Vec<Hold>, actual: Option<Actual>) {
+        if holds.is_empty() {
+            return;
+        }
+        {
+            let mut counters = self.counters();
+            let mut unsent = self.unsent.lock().unwrap_or_else(|e| e.into_inner());
+            for hold in holds {
+                let spent = actual.map_or(0.0, |a| spent(&hold, a));
+                if let Some(c) = counters
+                    .get_mut(&(hold.rule.id.clone(), hold.group.clone()))
+                    .filter(|c| c.window_start == hold.window_start)
+                {
+                    c.reserved = (c.reserved - hold.amount).max(0.0);
+                    c.used += spent;
+                    c.unsent_used += spent;
+                    c.unsent_release += hold.amount;
+                }
+                unsent.push_back(Unsent { hold, spent });
+            }
+        }
+        self.unsent_waiting.notify_one();
+    }
+
+    /// Sends the queued settlements to the shared counters, one statement per counter; stops
+    /// at the first that fails, which stays queued with the rest. Budget events come from
+    /// here: the settlement that takes the shared counter across a threshold sets it off, on
+    /// whichever node it ran, so each is sent once.
+    pub fn send_settlements(&self, now_ms: i64) -> Result<(), String> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let queue = || self.unsent.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            // Taken whole, and not locked while sending: requests settle meanwhile.
+            let mut batch = merged(std::mem::take(&mut *queue()));
+            if batch.is_empty() {
+                return Ok(());
+            }
+            while let Some(u) = batch.pop() {
+                let release = Release {
+                    key: u.hold.key(),
+                    release: u.hold.amount,
+                    spent: u.spent,
+                };
+                let settled = match shared.settle(&release) {
+                    Ok(settled) => settled,
+                    Err(e) => {
+                        let mut queue = queue();
+                        queue.push_front(u);
+                        queue.extend(batch);
+                        return Err(e);
+                    }
+                };
+                self.settled(&u, settled, now_ms);
+            }
+        }
+    }
+
+    /// Takes a settlement the shared counters applied into the local counter.
+    fn settled(&self, u: &Unsent, settled: Option<(f64, Shared)>, now_ms: i64) {
+        let mut counters = self.counters();
+        let Some(c) = counters
+            .get_mut(&(u.hold.rule.id.clone(), u.hold.group.clone()))
+            .filter(|c| c.window_start == u.hold.window_start)
+        else {
+            return;
+        };
+        c.unsent_used -= u.spent;
+        c.unsent_release -= u.hold.amount;
+        let Some((before, after)) = settled else {
+            return;
+        };
+        passed(&u.hold.rule, c, before);
+        c.used = after.used;
+        let events = crossings(&u.hold.rule, &u.hold.group, c, now_ms);
+        c.mirror(after);
+        drop(counters);
+        self.send_events(events);
+    }
+
+    /// Settlements not yet sent to the shared counters.
+    pub fn unsent(&self) -> usize {
+        self.unsent.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Brings the local counters of every rule in force to the shared values (so usage shows
+    /// what every node spent), and keeps this node's holds alive there.
+    pub fn sync_shared(&self, now_ms: i64) -> Result<(), String> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let rules = self.rules();
+        let current_windows: Vec<Current> = rules
+            .all()
+            .map(|r| Current {
+                rule_id: &r.id,
+                counting: &r.counting,
+                window_start: r.period.window(now_ms).0,
+            })
+            .collect();
+        let listed = shared.sync(now_ms, &current_windows)?;
+        let mut counters = self.counters();
+        for l in listed {
+            if let Some(rule) = rules.get(&l.rule_id) {
+                current(&mut counters, rule, &l.group, l.window_start).mirror(l.values);
+            }
+        }
+        Ok(())
     }
 
     /// Starts the counters of `only` (or of every rule) again from `records`: the request log
@@ -393,7 +663,7 @@ impl Governor {
         resets: &HashMap<(String, String), i64>,
         alerted: &HashSet<(String, String, i64)>,
         now_ms: i64,
-    ) {
+    ) -> Result<(), String> {
         let rules = self.rules();
         let chosen: Vec<&Arc<Rule>> = rules
             .all()
@@ -428,6 +698,7 @@ impl Governor {
                 };
             }
         }
+        let mut seeds = Vec::new();
         for ((id, group), c) in fresh.iter_mut() {
             let rule = chosen
                 .iter()
@@ -435,10 +706,29 @@ impl Governor {
                 .expect("counted rules are chosen");
             c.alerted = alerted.contains(&(id.to_string(), group.clone(), c.window_start));
             c.exhausted = c.used >= rule.limit - EPSILON;
+            seeds.push(((*rule).clone(), group.clone(), c.window_start, c.used));
         }
-        let mut counters = self.counters();
-        counters.retain(|(id, _), _| !chosen.iter().any(|r| r.id == *id));
-        counters.extend(fresh);
+        {
+            let mut counters = self.counters();
+            counters.retain(|(id, _), _| !chosen.iter().any(|r| r.id == *id));
+            counters.extend(fresh);
+        }
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        // A shared counter no node has made yet starts from this count of the request log
+        // (which every node shares), so upgrading to shared counters keeps the spend.
+        for (rule, group, start, used) in seeds {
+            let key = SharedKey {
+                rule_id: &rule.id,
+                counting: &rule.counting,
+                group: &group,
+                window_start: start,
+            };
+            let values = shared.seed(key, used)?;
+            current(&mut self.counters(), &rule, &group, start).mirror(values);
+        }
+        Ok(())
     }
 
     /// The earliest time any window of `only` (or of every rule) starts: where a rebuild must
@@ -451,17 +741,29 @@ impl Governor {
             .min()
     }
 
-    /// Sets one group value's usage in its current window back to zero.
-    pub fn reset(&self, rule_id: &str, group: &str, now_ms: i64) {
+    /// Sets one group value's usage in its current window back to zero (on every node, with
+    /// shared counters).
+    pub fn reset(&self, rule_id: &str, group: &str, now_ms: i64) -> Result<(), String> {
         let Some(rule) = self.rules().get(rule_id).cloned() else {
-            return;
+            return Ok(());
         };
         let (start, _) = rule.period.window(now_ms);
+        let key = SharedKey {
+            rule_id: &rule.id,
+            counting: &rule.counting,
+            group,
+            window_start: start,
+        };
+        let values = self.shared.as_ref().map(|s| s.reset(key)).transpose()?;
         let mut counters = self.counters();
         let c = current(&mut counters, &rule, group, start);
-        c.used = 0.0;
+        match values {
+            Some(v) => c.mirror(v),
+            None => c.used = 0.0,
+        }
         c.alerted = false;
         c.exhausted = false;
+        Ok(())
     }
 
     /// The counters of a rule in their current windows, fullest first.
@@ -523,6 +825,50 @@ fn current<'a>(
         };
     }
     c
+}
+
+/// Settlements of the same counter added up, so each counter takes one statement.
+fn merged(batch: VecDeque<Unsent>) -> Vec<Unsent> {
+    let mut index: HashMap<(Arc<str>, Arc<str>, String, i64), usize> = HashMap::new();
+    let mut out: Vec<Unsent> = Vec::with_capacity(batch.len());
+    for u in batch {
+        let h = &u.hold;
+        let key = (
+            h.rule.id.clone(),
+            h.rule.counting.clone(),
+            h.group.clone(),
+            h.window_start,
+        );
+        match index.get(&key) {
+            Some(&i) => {
+                out[i].hold.amount += u.hold.amount;
+                out[i].spent += u.spent;
+            }
+            None => {
+                index.insert(key, out.len());
+                out.push(u);
+            }
+        }
+    }
+    out
+}
+
+/// What a held claim used, by what its rule counts.
+fn spent(hold: &Hold, actual: Actual) -> f64 {
+    match hold.rule.metric {
+        Metric::Cost => actual.cost.unwrap_or(hold.amount),
+        Metric::Tokens => actual.tokens.map_or(hold.amount, |t| t as f64),
+        Metric::Requests => 0.0,
+    }
+}
+
+/// With shared counters, which thresholds the counter had passed before a settlement (on
+/// whichever node): only the settlement that passes one sets off its event.
+fn passed(rule: &Rule, c: &mut Counter, before: f64) {
+    c.alerted = rule
+        .alert_at
+        .is_some_and(|at| before >= rule.limit * at - EPSILON);
+    c.exhausted = before >= rule.limit - EPSILON;
 }
 
 /// The events a settlement that left `c` where it is sets off, each once per window.

@@ -5,6 +5,7 @@
 pub mod estimate;
 pub mod ledger;
 pub mod rules;
+pub mod shared;
 pub mod window;
 
 #[cfg(test)]

@@ -168,6 +168,9 @@ pub struct Rule {
     pub conditions: Vec<(Field, Vec<String>)>,
     pub group_by: Vec<Field>,
     pub owner: Option<Owner>,
+    /// A fingerprint of what the rule counts and over which windows: counters shared by
+    /// several nodes are keyed by it (see [`Rule::same_counting`]).
+    pub counting: Arc<str>,
 }
 
 fn parse_conditions(conditions: &[Condition]) -> Result<Vec<(Field, Vec<String>)>, String> {
@@ -254,7 +257,9 @@ impl Rule {
             conditions: parse_conditions(&p.conditions)?,
             group_by: parse_group_by(&p.group_by)?,
             owner: p.owner.clone(),
-        })
+            counting: Arc::from(""),
+        }
+        .fingerprinted())
     }
 
     pub fn rate(p: &RateLimitPolicy) -> Result<Rule, String> {
@@ -274,16 +279,29 @@ impl Rule {
             conditions: parse_conditions(&p.conditions)?,
             group_by: parse_group_by(&p.group_by)?,
             owner: p.owner.clone(),
-        })
+            counting: Arc::from(""),
+        }
+        .fingerprinted())
+    }
+
+    /// The rule with its [`Rule::counting`] fingerprint: FNV-1a of what it counts, so every
+    /// node of a version computes the same one.
+    fn fingerprinted(mut self) -> Rule {
+        let text = format!(
+            "{:?}|{:?}|{:?}|{:?}",
+            self.metric, self.period, self.conditions, self.group_by
+        );
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        self.counting = format!("{hash:016x}").into();
+        self
     }
 
     /// Whether `other` counts the same requests into the same windows (so its counters stay
     /// valid when it replaces this rule).
     pub fn same_counting(&self, other: &Rule) -> bool {
-        self.metric == other.metric
-            && self.period == other.period
-            && self.conditions == other.conditions
-            && self.group_by == other.group_by
+        self.counting == other.counting
     }
 
     pub fn applies(&self, facts: &Facts) -> bool {

@@ -53,7 +53,7 @@ const CENT: Demand = Demand {
 
 #[test]
 fn concurrent_admission_never_passes_the_limit_and_leaks_nothing() {
-    let g = Arc::new(Governor::new(None));
+    let g = Arc::new(Governor::new(None, None));
     g.set_rules(vec![budget(
         "b",
         json!({"credit_limit": 0.5, "conditions": [{"key": "api_key", "value": "k"}]}),
@@ -92,7 +92,7 @@ fn concurrent_admission_never_passes_the_limit_and_leaks_nothing() {
 
 #[test]
 fn a_dropped_reservation_is_released_untouched() {
-    let g = Arc::new(Governor::new(None));
+    let g = Arc::new(Governor::new(None, None));
     g.set_rules(vec![budget("b", json!({"credit_limit": 0.02}))]);
     let m = Map::new();
     let first = g
@@ -111,7 +111,7 @@ fn a_dropped_reservation_is_released_untouched() {
 
 #[test]
 fn a_monthly_budget_starts_again_at_the_boundary() {
-    let g = Arc::new(Governor::new(None));
+    let g = Arc::new(Governor::new(None, None));
     g.set_rules(vec![budget(
         "b",
         json!({"credit_limit": 0.01, "periodic_reset": "monthly"}),
@@ -146,7 +146,7 @@ fn a_monthly_budget_starts_again_at_the_boundary() {
 
 #[test]
 fn a_call_settled_after_its_window_ended_touches_the_new_one_not() {
-    let g = Arc::new(Governor::new(None));
+    let g = Arc::new(Governor::new(None, None));
     g.set_rules(vec![rate(
         "r",
         json!({"type": "tokens", "unit": "rpm", "value": 1000}),
@@ -168,7 +168,7 @@ fn a_call_settled_after_its_window_ended_touches_the_new_one_not() {
 
 #[test]
 fn request_rate_limits_count_exactly_and_say_when_to_retry() {
-    let g = Arc::new(Governor::new(None));
+    let g = Arc::new(Governor::new(None, None));
     g.set_rules(vec![rate("r", json!({"unit": "rpm", "value": 60}))]);
     let ok = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -196,7 +196,7 @@ fn request_rate_limits_count_exactly_and_say_when_to_retry() {
 
 #[test]
 fn a_fallback_target_does_not_count_the_request_twice() {
-    let g = Arc::new(Governor::new(None));
+    let g = Arc::new(Governor::new(None, None));
     g.set_rules(vec![rate("r", json!({"unit": "rpm", "value": 1}))]);
     let m = Map::new();
     let mut counted = Vec::new();
@@ -213,7 +213,7 @@ fn a_fallback_target_does_not_count_the_request_twice() {
 #[test]
 fn alerts_fire_once_per_window() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let g = Arc::new(Governor::new(Some(tx)));
+    let g = Arc::new(Governor::new(Some(tx), None));
     g.set_rules(vec![budget(
         "b",
         json!({"credit_limit": 0.1, "alert_threshold": 50, "periodic_reset": "weekly"}),
@@ -251,7 +251,7 @@ fn alerts_fire_once_per_window() {
 
 #[test]
 fn the_tightest_of_key_workspace_and_policy_rules_refuses() {
-    let g = Arc::new(Governor::new(None));
+    let g = Arc::new(Governor::new(None, None));
     g.set_rules(vec![
         budget("key", json!({"credit_limit": 1.0, "conditions": [{"key": "api_key", "value": "k"}]})),
         budget(
@@ -297,7 +297,7 @@ fn the_tightest_of_key_workspace_and_policy_rules_refuses() {
 
 #[test]
 fn a_cost_budget_refuses_a_model_without_a_price() {
-    let g = Arc::new(Governor::new(None));
+    let g = Arc::new(Governor::new(None, None));
     g.set_rules(vec![budget("b", json!({"credit_limit": 1.0}))]);
     let m = Map::new();
     let unpriced = Demand {
@@ -313,7 +313,7 @@ fn a_cost_budget_refuses_a_model_without_a_price() {
 
 #[test]
 fn a_rebuild_counts_the_window_after_the_last_reset() {
-    let g = Arc::new(Governor::new(None));
+    let g = Arc::new(Governor::new(None, None));
     g.set_rules(vec![budget(
         "b",
         json!({"credit_limit": 1.0, "periodic_reset": "monthly", "group_by": [{"key": "metadata._user"}]}),
@@ -341,7 +341,8 @@ fn a_rebuild_counts_the_window_after_the_last_reset() {
     );
     let mut alerted = HashSet::new();
     alerted.insert(("b".to_string(), "metadata._user=alice".to_string(), DEC_1));
-    g.rebuild(None, records, |_| None, &resets, &alerted, DEC_1 + DAY);
+    g.rebuild(None, records, |_| None, &resets, &alerted, DEC_1 + DAY)
+        .unwrap();
     let counters: HashMap<String, _> = g.counters_of("b", DEC_1 + DAY).into_iter().collect();
     assert_eq!(counters["metadata._user=alice"].used, 0.375);
     assert!(counters["metadata._user=alice"].alerted);

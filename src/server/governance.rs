@@ -17,7 +17,7 @@ use crate::api::governance::{
 use crate::governance::rules::{check_rate_limit, check_usage_limits};
 use crate::governance::Event;
 use crate::observe::record::{format_ms, now_ms};
-use crate::store::{new_id, StoreResult};
+use crate::store::{new_id, StoreError, StoreResult};
 
 fn check_owned_limits(usage: Option<&UsageLimits>, rates: Option<&[RateLimit]>) -> ApiResult<()> {
     if let Some(u) = usage {
@@ -251,23 +251,25 @@ impl AppState {
         let resets = self.store.usage_resets()?;
         let alerted = self.store.alerts_sent()?;
         let workspaces = self.keys.workspaces();
-        self.governor.rebuild(
-            only,
-            records,
-            |key| workspaces.get(key).cloned().flatten(),
-            &resets,
-            &alerted,
-            now,
-        );
-        Ok(())
+        self.governor
+            .rebuild(
+                only,
+                records,
+                |key| workspaces.get(key).cloned().flatten(),
+                &resets,
+                &alerted,
+                now,
+            )
+            .map_err(shared_counters_error)
     }
 
     /// Starts one group value of a budget over from zero, now and after a restart.
     pub fn reset_usage(&self, policy_id: &str, value_key: &str) -> StoreResult<()> {
         let now = now_ms();
         self.store.add_usage_reset(policy_id, value_key, now)?;
-        self.governor.reset(policy_id, value_key, now);
-        Ok(())
+        self.governor
+            .reset(policy_id, value_key, now)
+            .map_err(shared_counters_error)
     }
 
     /// Resets every counter of the budget `owner` owns.
@@ -281,6 +283,53 @@ impl AppState {
             }
         }
         Ok(())
+    }
+}
+
+fn shared_counters_error(why: String) -> StoreError {
+    StoreError::Other(format!(
+        "the budget and rate-limit counters shared by the gateway's nodes: {why}"
+    ))
+}
+
+/// How often a node with shared counters says it is alive and takes the shared values into
+/// its own (what its usage endpoints show); the store lets a node miss a few
+/// (`store::counters::NODE_TIMEOUT_MS`) before it gives back what the node held.
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// With shared counters: sends settlements as they come, and syncs every [`SYNC_EVERY`]. A
+/// failure is said once until the database answers again; what failed is tried again.
+pub async fn share_counters(state: Arc<AppState>) {
+    let governor = &state.governor;
+    let mut every = tokio::time::interval(SYNC_EVERY);
+    // A long send does not set off syncs one after another to catch up.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        let sync = tokio::select! {
+            _ = every.tick() => true,
+            _ = governor.unsent_waiting.notified() => false,
+        };
+        let now = now_ms();
+        let mut done = governor.send_settlements(now);
+        if sync && done.is_ok() {
+            done = governor.sync_shared(now);
+        }
+        match done {
+            Err(e) if !failing => {
+                failing = true;
+                eprintln!(
+                    "warning: {} (retrying; {} settlements wait)",
+                    shared_counters_error(e),
+                    governor.unsent()
+                );
+            }
+            Err(_) => {}
+            Ok(()) => failing = false,
+        }
+        if failing {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
     }
 }
 

@@ -82,6 +82,9 @@ impl Server {
             .take()
             .expect("a new state holds the cache's writes");
         let cache_writer = tokio::spawn(gateway::persist_cache(state.clone(), cache_writes));
+        if state.governor.is_shared() {
+            tokio::spawn(governance::share_counters(state.clone()));
+        }
         let listener = TcpListener::bind(&settings.addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
@@ -156,6 +159,15 @@ impl Server {
             task.abort();
         }
         self.state.recorder.shutdown().await;
+        // In-flight requests are done: their settlements go to the shared counters now, or the
+        // reservations stay held there until the other nodes give them back.
+        if let Err(e) = self
+            .state
+            .governor
+            .send_settlements(crate::observe::record::now_ms())
+        {
+            eprintln!("warning: settlements not sent to the shared counters: {e}");
+        }
         self.state.cache.close();
         let _ = self.cache_writer.await;
         // A store that refused the last records would refuse (or wait out) this too.

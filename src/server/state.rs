@@ -131,6 +131,7 @@ impl AppState {
         let (cache, cache_writes) = Cache::new(settings.cache_bytes);
         // Listening before the first load, so no change made meanwhile is missed.
         let cluster = store.listener()?.map(Cluster::new);
+        let shared_counters = store.shared_counters()?;
         let state = AppState {
             store,
             keys: KeyIndex::default(),
@@ -145,7 +146,7 @@ impl AppState {
             settings,
             google_tokens: Default::default(),
             recorder,
-            governor: Arc::new(Governor::new(Some(events))),
+            governor: Arc::new(Governor::new(Some(events), shared_counters)),
             library: RwLock::default(),
             governor_events: std::sync::Mutex::new(Some(governor_events)),
             cache: Arc::new(cache),

@@ -420,6 +420,9 @@ CREATE INDEX logs_user ON logs (user, created_ms) WHERE user IS NOT NULL;
 "#,
     // Postgres's indexes for the filters SQLite serves with block summaries.
     "-- nothing to change on SQLite",
+    // Budget and rate-limit counters shared by nodes exist on Postgres only: one SQLite node
+    // keeps its counters in memory.
+    "-- nothing to change on SQLite",
 ];
 
 /// The Postgres schema, numbered as [`SQLITE`]. Every text column sorts by bytes
@@ -687,6 +690,34 @@ CREATE INDEX logs_cost ON logs (cost);
 CREATE INDEX logs_latency ON logs (latency_ms);
 CREATE INDEX logs_cache_status ON logs (cache_status, created_ms) WHERE cache_status <> 'DISABLED';
 CREATE INDEX logs_kind ON logs (kind, created_ms);
+"#,
+    // Counters shared by the nodes (src/store/counters.rs): one row per rule, counting
+    // definition, group value and window; what each node holds for its requests in flight, so
+    // a node that dies gives its holds back; and when each node was last seen.
+    r#"
+CREATE TABLE governance_counters (
+    rule_id TEXT NOT NULL,
+    counting TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    used DOUBLE PRECISION NOT NULL,
+    reserved DOUBLE PRECISION NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    PRIMARY KEY (rule_id, counting, grp, window_start)
+);
+CREATE TABLE governance_holds (
+    node_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    counting TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    amount DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (node_id, rule_id, counting, grp, window_start)
+);
+CREATE TABLE governance_nodes (
+    node_id TEXT PRIMARY KEY,
+    seen_ms BIGINT NOT NULL
+);
 "#,
 ];
 

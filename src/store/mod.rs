@@ -6,6 +6,7 @@ mod audit;
 mod cache;
 mod configs;
 pub mod copy;
+mod counters;
 pub mod db;
 pub mod governance;
 pub mod guardrails;

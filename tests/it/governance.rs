@@ -8,24 +8,24 @@ use serde_json::{json, Value};
 use crate::common::{gateway_env, http_send, openai_chat_json, HttpReply, TestEnv};
 use crate::upstream::{Reply, Upstream};
 
-const CHAT: &str = "/v1/chat/completions";
+pub const CHAT: &str = "/v1/chat/completions";
 /// The integration's price override: $0.001 a token, in and out.
 const PER_TOKEN: f64 = 0.001;
 
 /// A request of a fixed size, so its reservation is known: (its length + max_tokens) tokens.
-fn body(model: &str) -> String {
+pub fn body(model: &str) -> String {
     json!({"model": model, "max_tokens": 3, "messages": [{"role": "user", "content": "hello"}]})
         .to_string()
 }
 
 /// The most (and, with [`exact_upstream`], exactly what) one request of [`body`] costs.
-fn cost_of(model: &str) -> f64 {
+pub fn cost_of(model: &str) -> f64 {
     (body(model).len() + 3) as f64 * PER_TOKEN
 }
 
 /// Answers after `delay`, reporting the usage a request of [`body`] for `model` is bounded by,
 /// so each request uses exactly what it reserved.
-fn exact_upstream(model: &'static str, delay: Duration) -> Upstream {
+pub fn exact_upstream(model: &'static str, delay: Duration) -> Upstream {
     let prompt = body(model).len();
     Upstream::start(move |r| {
         let m = r.json()["model"].as_str().unwrap_or_default().to_string();
@@ -37,7 +37,7 @@ fn exact_upstream(model: &'static str, delay: Duration) -> Upstream {
 }
 
 /// An OpenAI integration `slug` at `upstream`, priced at [`PER_TOKEN`].
-fn priced_integration(env: &TestEnv, slug: &str, upstream: &Upstream, extra: Value) {
+pub fn priced_integration(env: &TestEnv, slug: &str, upstream: &Upstream, extra: Value) {
     let mut body = json!({
         "slug": slug, "ai_provider_id": "openai", "key": "sk-upstream-test",
         "configurations": {
@@ -69,13 +69,13 @@ fn concurrently(env: &TestEnv, key: &str, text: &str, n: usize) -> Vec<HttpReply
     })
 }
 
-fn budget_status(env: &TestEnv) -> Vec<Value> {
+pub fn budget_status(env: &TestEnv) -> Vec<Value> {
     let out = env.run(&["budgets", "status", "-o", "json"]).ok();
     out.json().as_array().cloned().unwrap()
 }
 
 /// The key's budget counter: (used, reserved).
-fn key_counter(env: &TestEnv, key_name: &str) -> (f64, f64) {
+pub fn key_counter(env: &TestEnv, key_name: &str) -> (f64, f64) {
     let status = budget_status(env);
     let b = status
         .iter()
@@ -88,7 +88,18 @@ fn key_counter(env: &TestEnv, key_name: &str) -> (f64, f64) {
     )
 }
 
-fn wait_for_records(env: &TestEnv, n: usize) {
+/// The cost of every answered request, as the request log records it.
+pub fn recorded_spend(env: &TestEnv) -> f64 {
+    env.admin("GET", "/v1/logs?limit=1000&status=200", None)
+        .json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cost"].as_f64().unwrap())
+        .sum()
+}
+
+pub fn wait_for_records(env: &TestEnv, n: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let total = env.admin("GET", "/v1/logs/count", None).json()["total"]
@@ -143,14 +154,7 @@ fn two_hundred_concurrent_requests_spend_exactly_the_budget_and_a_restart_keeps_
 
     // The records say the same, and a restart counts them again.
     wait_for_records(&env, 200);
-    let spent: f64 = env
-        .admin("GET", "/v1/logs?limit=1000&status=200", None)
-        .json()["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["cost"].as_f64().unwrap())
-        .sum();
+    let spent = recorded_spend(&env);
     assert!(
         (spent - used).abs() < 1e-9,
         "records {spent} against counter {used}"

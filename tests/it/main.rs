@@ -9,6 +9,7 @@ mod contexts;
 mod db_cli;
 mod generated;
 mod governance;
+mod governance_nodes;
 mod guardrails;
 mod integrations;
 mod keys;

@@ -87,6 +87,7 @@ fn refused(denial: Denial, model: &str) -> Answer {
             answer.retry_after = denial.retry_after(now_ms()).map(HeaderValue::from);
             answer
         }
+        (_, Reason::Unavailable(_)) => refusal(503, "06", "service_unavailable", &message),
         _ => refusal(412, "04", "budget_exceeded", &message),
     }
 }
