@@ -34,6 +34,11 @@ pub struct Counter {
 }
 
 impl Counter {
+    /// Whether what was used reaches `limit` (sums of costs may fall a hair short of it).
+    pub fn reached(&self, limit: f64) -> bool {
+        self.used >= limit - EPSILON
+    }
+
     /// Takes the shared counter's values, plus what this node settled and has not sent yet.
     fn mirror(&mut self, shared: Shared) {
         self.used = shared.used + self.unsent_used;
@@ -374,8 +379,7 @@ impl Governor {
         for (rule, group, amount) in &wanted {
             let (start, end) = rule.period.window(now_ms);
             let c = current(&mut counters, rule, group, start);
-            if c.used >= rule.limit - EPSILON || c.used + c.reserved + amount > rule.limit + EPSILON
-            {
+            if c.reached(rule.limit) || c.used + c.reserved + amount > rule.limit + EPSILON {
                 return Err(Denial {
                     rule: rule.clone(),
                     group: group.clone(),
@@ -705,7 +709,7 @@ impl Governor {
                 .find(|r| r.id == *id)
                 .expect("counted rules are chosen");
             c.alerted = alerted.contains(&(id.to_string(), group.clone(), c.window_start));
-            c.exhausted = c.used >= rule.limit - EPSILON;
+            c.exhausted = c.reached(rule.limit);
             seeds.push(((*rule).clone(), group.clone(), c.window_start, c.used));
         }
         {
@@ -799,7 +803,7 @@ impl Governor {
         owned.iter().filter(|r| r.kind == Kind::Budget).any(|r| {
             self.counters_of(&r.id, now_ms)
                 .iter()
-                .any(|(_, c)| c.used >= r.limit - EPSILON)
+                .any(|(_, c)| c.reached(r.limit))
         })
     }
 }
@@ -893,7 +897,7 @@ fn crossings(rule: &Rule, group: &str, c: &mut Counter, now_ms: i64) -> Vec<Even
             out.push(event("alert", c));
         }
     }
-    if !c.exhausted && c.used >= rule.limit - EPSILON {
+    if !c.exhausted && c.reached(rule.limit) {
         c.exhausted = true;
         out.push(event("exhausted", c));
     }

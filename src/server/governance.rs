@@ -132,7 +132,7 @@ pub fn budget_status(state: &AppState, policy: &UsageLimitPolicy) -> BudgetStatu
             reserved: c.reserved,
             remaining: (limit - c.used - c.reserved).max(0.0),
             credit_limit: limit,
-            status: if c.used >= limit {
+            status: if c.reached(limit) {
                 "exhausted"
             } else {
                 "active"

@@ -70,8 +70,14 @@ const TABLES: &[Table] = &[
 /// partitions instead.
 const SQLITE_ONLY: &[&str] = &["log_blocks"];
 
-/// Set by the target's own migrations.
-const POSTGRES_ONLY: &[&str] = &["schema_version"];
+/// Set by the target's own migrations; and the counters nodes share (store/counters.rs), which
+/// the first node to need one starts from the copied request log.
+const POSTGRES_ONLY: &[&str] = &[
+    "schema_version",
+    "governance_counters",
+    "governance_holds",
+    "governance_nodes",
+];
 
 /// Held by a copy until it commits or rolls back (any number nothing else takes).
 const COPY_LOCK: i64 = 0x746f_6c6c_636f_7079;

@@ -160,7 +160,12 @@ fn two_hundred_concurrent_requests_spend_exactly_the_budget_and_a_restart_keeps_
         "records {spent} against counter {used}"
     );
     env.restart();
-    assert_eq!(key_counter(&env, "bot"), (used, 0.0));
+    // Sums of the same costs in another order may differ in the last bit.
+    let (again, held) = key_counter(&env, "bot");
+    assert!(
+        (again - used).abs() < 1e-9 && held == 0.0,
+        "after a restart {again}, {held} against {used}"
+    );
     assert_eq!(chat(&env, &key, &text, &[]).status, 412);
 
     // A reset starts the window over; the reset survives another restart.
