@@ -69,6 +69,13 @@ fn used_on(env: &TestEnv, url: &str, key_name: &str, at_least: f64) -> f64 {
     }
 }
 
+/// A second node on `env`'s database.
+fn node_b(env: &TestEnv) -> TestEnv {
+    let mut b = env.peer().expect("a Postgres environment");
+    assert_eq!(b.start_server(&[]), None, "B finds A's admin key");
+    b
+}
+
 #[test]
 fn two_nodes_together_never_spend_past_a_budget() {
     let Some((env, _upstream)) = postgres_env(
@@ -80,7 +87,7 @@ fn two_nodes_together_never_spend_past_a_budget() {
     let each = cost_of("@gov/m1");
     let limit = each * 50.0;
     let (_, key) = env.create_key("shared", &["--budget", &limit.to_string()]);
-    let b = env.start_node();
+    let b = node_b(&env);
 
     let replies = spread(&env.url, &b.url, &key, &body("@gov/m1"), 200);
     let ok = replies.iter().filter(|r| r.status == 200).count();
@@ -129,7 +136,7 @@ fn two_nodes_together_admit_exactly_a_rate_limit() {
         return;
     };
     let (_, key) = env.create_key("paced", &["--rate", "20/minute"]);
-    let b = env.start_node();
+    let b = node_b(&env);
     // All requests fall in one minute: start early in one.
     let into_minute = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -157,7 +164,7 @@ fn a_reset_through_one_node_lets_the_other_admit_again() {
     };
     let each = cost_of("@gov/m1");
     let (_, key) = env.create_key("reset", &["--budget", &(each * 2.0).to_string()]);
-    let b = env.start_node();
+    let b = node_b(&env);
     let text = body("@gov/m1");
     let on_b = || {
         http_send(

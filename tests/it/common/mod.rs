@@ -375,13 +375,6 @@ fn admin(url: &str, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-/// A second server of a test environment, stopped when dropped.
-pub struct Node {
-    _server: Server,
-    /// Its address, `http://127.0.0.1:PORT`.
-    pub url: String,
-}
-
 /// A temp dir, and optionally a server using it.
 pub struct TestEnv {
     /// Declared first so it is dropped first: servers stop before their database goes.
@@ -417,15 +410,6 @@ impl TestEnv {
         let key = server.first_key.clone();
         self.server = Some(server);
         key
-    }
-
-    /// Another `tollgate serve` on this environment's data dir and database: a second node.
-    pub fn start_node(&self) -> Node {
-        let server = Server::start(self, "127.0.0.1:0", &[]);
-        Node {
-            url: server.url.clone(),
-            _server: server,
-        }
     }
 
     /// A fresh temp dir and no server.
