@@ -193,12 +193,9 @@ pub fn copy(
     let mut from = from.transaction()?;
     let mut counts = Vec::with_capacity(TABLES.len());
     for table in TABLES {
-        let rows = from.query_row(&format!("SELECT COUNT(*) FROM {}", table.name), &[], |r| {
-            r.get(0)
-        })?;
         counts.push(Counted {
             table: table.name,
-            source: rows,
+            source: super::total(&mut from, table.name, "", &[])?,
             target: 0,
         });
     }
@@ -224,9 +221,7 @@ pub fn copy(
     for (table, count) in TABLES.iter().zip(&mut counts) {
         progress.table(table.name);
         copy_table(&mut from, &mut to, table, progress)?;
-        count.target = to.query_row(&format!("SELECT COUNT(*) FROM {}", table.name), &[], |r| {
-            r.get(0)
-        })?;
+        count.target = super::total(&mut to, table.name, "", &[])?;
     }
     if counts.iter().any(|c| c.source != c.target) {
         return Err(CopyError::Mismatch(counts));

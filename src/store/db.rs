@@ -543,10 +543,15 @@ impl Pg {
 
     /// Runs `sql` (settings such as `SET …`) now and after every reconnect.
     pub fn set_session(&mut self, sql: &'static str) -> Result<()> {
-        self.ensure_connected()?;
-        self.run(|c| c.batch_execute(sql))?;
+        self.batch(sql)?;
         self.session = sql;
         Ok(())
+    }
+
+    /// Statements without parameters, separated by semicolons.
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        self.ensure_connected()?;
+        self.run(|c| c.batch_execute(sql))
     }
 
     /// Connects again if the connection was lost (or, idle for a while, does not answer now).
@@ -765,10 +770,7 @@ impl Db {
     pub fn batch(&mut self, sql: &str) -> Result<()> {
         match self {
             Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Db::Pg(pg) => {
-                pg.ensure_connected()?;
-                pg.run(|c| c.batch_execute(sql))
-            }
+            Db::Pg(pg) => pg.batch(sql),
         }
     }
 

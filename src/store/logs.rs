@@ -374,7 +374,8 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime, backend: Backend) -> StoreRe
     if let Some(v) = &f.provider {
         c.push("provider = ?", [text(v)]);
     }
-    if let Some((lo, hi)) = f.status.map(|s| s.range()) {
+    let status = f.status.map(|s| s.range());
+    if let Some((lo, hi)) = status {
         if lo == hi {
             c.push("status = ?", [Param::Int(lo.into())]);
         } else {
@@ -420,10 +421,7 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime, backend: Backend) -> StoreRe
     // condition alone matches many; Postgres's planner, which takes conditions as independent,
     // then reads every partition. Its `ok_cost` (migration 12) is the cost of 2xx records only,
     // with statistics of its own.
-    let answered = f.status.is_some_and(|s| {
-        let (lo, hi) = s.range();
-        lo >= 200 && hi < 300
-    });
+    let answered = status.is_some_and(|(lo, hi)| lo >= 200 && hi < 300);
     let cost = match backend {
         Backend::Postgres if answered => "ok_cost",
         _ => "cost",

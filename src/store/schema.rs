@@ -72,9 +72,7 @@ pub fn status(location: &Location) -> StoreResult<Status> {
     let latest_version = migrations::latest(backend);
     let mut tables = Vec::new();
     for table in tables_of(&mut db)? {
-        let rows = db.query_row(&format!("SELECT COUNT(*) FROM \"{table}\""), &[], |r| {
-            r.get(0)
-        })?;
+        let rows = super::total(&mut db, &format!("\"{table}\""), "", &[])?;
         tables.push(TableRows { table, rows });
     }
     let (bytes, record_partitions) = match location {
