@@ -73,9 +73,9 @@ impl PgCounters {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut conn).map_err(|e| {
             let message = format!("database error: {e}");
-            // Postgres refusing a statement says nothing of the connection; anything else
-            // (refused, reset, timed out) means the database is not there.
-            if !matches!(&e, db::Error::Pg(p) if p.as_db_error().is_some()) {
+            // Postgres refusing a statement says nothing of the connection; a lost, refused
+            // or silent one, or a server shutting down, means the database is not there.
+            if e.is_unavailable() {
                 *last_error() = message.clone();
                 self.down_until
                     .store(now_ms() + BACK_OFF_MS, Ordering::Relaxed);
