@@ -1046,6 +1046,50 @@ mod tests {
         }
     }
 
+    /// In a large batch with and without bodies, every record gets its own seq and, when it
+    /// has any, its own bodies.
+    #[test]
+    fn a_large_batch_keeps_each_record_with_its_bodies() {
+        let base = 1_764_547_200_000;
+        let entries: Vec<Entry> = (0..300)
+            .map(|i| {
+                let mut e = test_support::entry_at(base + i, "t");
+                e.record.input_tokens = i as u64;
+                if i % 3 != 0 {
+                    e.request_body = Some(format!("{{\"n\":{i}}}").into());
+                }
+                if i % 5 == 0 {
+                    e.response_body = Some(format!("{{\"answer\":{i}}}").into());
+                }
+                e
+            })
+            .collect();
+        for (_dir, store) in crate::store::tests::stores() {
+            let mut writer = store.log_writer().unwrap();
+            writer.insert(&entries[..1]).unwrap();
+            let seqs = writer.insert(&entries[1..]).unwrap();
+            assert_eq!(seqs.len(), 299);
+            let read = store
+                .logs_after(seqs[0] - 1, &LogFilter::default(), 1000)
+                .unwrap();
+            let read_seqs: Vec<i64> = read.iter().map(|(seq, _)| *seq).collect();
+            assert_eq!(read_seqs, seqs);
+            for (i, e) in entries.iter().enumerate().skip(1) {
+                let record = store.log(&e.record.id).unwrap();
+                assert_eq!(record.input_tokens, i as u64);
+                let want = |kept: bool, body: serde_json::Value| kept.then_some(body);
+                assert_eq!(
+                    record.request_body,
+                    want(i % 3 != 0, serde_json::json!({"n": i}))
+                );
+                assert_eq!(
+                    record.response_body,
+                    want(i % 5 == 0, serde_json::json!({"answer": i}))
+                );
+            }
+        }
+    }
+
     #[test]
     fn sparse_filters_match_exactly_on_each_backend() {
         // Failed requests cost nothing and answers something: "answered and free" matches
