@@ -54,7 +54,7 @@ impl Parts<'_> {
             self.endpoint,
             if self.stream { "stream" } else { "whole" },
         ] {
-            canonical(&Value::String(text.to_string()), &[], &mut out);
+            serde_json::to_writer(&mut out, text).expect("a string serialises");
         }
         // A namespace of "" and no namespace differ.
         out.push(u8::from(self.namespace.is_some()));

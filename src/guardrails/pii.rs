@@ -1,5 +1,5 @@
 //! Detection of personal data and secrets in text, by hand-written scanners rather than
-//! regexes: one pass per kind over the bytes, with checksums (Luhn, IBAN mod-97, SSN number
+//! regexes: one pass per kind over the places words start, with checksums (Luhn, IBAN mod-97, SSN number
 //! ranges) so that random digit runs are not taken for card numbers or account numbers.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -90,19 +90,20 @@ pub(super) fn scan(text: &str, wanted: Categories) -> Vec<Finding> {
         }
     };
     let b = text.as_bytes();
+    let starts = word_starts(b);
     if wanted.has(Category::Secret) {
-        secrets(text, &mut add);
+        secrets(text, &starts, &mut add);
     }
     if wanted.has(Category::Email) {
         emails(b, &mut add);
     }
     if wanted.has(Category::Iban) {
-        ibans(b, &mut add);
+        ibans(b, &starts, &mut add);
     }
     if wanted.has(Category::IpAddress) {
-        ipv6(text, &mut add);
+        ipv6(text, &starts, &mut add);
     }
-    digit_runs(text, &mut add);
+    digit_runs(text, &starts, &mut add);
     found.sort_by_key(|f| f.start);
     found
 }
@@ -126,9 +127,19 @@ fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
-/// True when `b[i]` is not preceded by a word character.
-fn starts_word(b: &[u8], i: usize) -> bool {
-    i == 0 || !is_word(b[i - 1])
+/// The positions not preceded by a word character, in order. Every kind but e-mail
+/// addresses starts at one, so the scanners visit these (about one byte in five of prose)
+/// instead of every byte.
+fn word_starts(b: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(b.len() / 4 + 1);
+    let mut after_word = false;
+    for (i, &c) in b.iter().enumerate() {
+        if !after_word {
+            starts.push(i);
+        }
+        after_word = is_word(c);
+    }
+    starts
 }
 
 /// A token prefix of a well-known API key, the characters that follow and how many at least.
@@ -185,11 +196,11 @@ fn opens_token(first: u8, second: u8) -> bool {
     pairs[pair / 64] & (1 << (pair % 64)) != 0
 }
 
-/// One pass: at each word start whose first two bytes open a token prefix, the prefixes.
-fn secrets(text: &str, add: &mut impl FnMut(Finding)) {
+/// At each word start whose first two bytes open a token prefix, the prefixes.
+fn secrets(text: &str, starts: &[usize], add: &mut impl FnMut(Finding)) {
     let b = text.as_bytes();
-    for start in 0..b.len().saturating_sub(1) {
-        if !opens_token(b[start], b[start + 1]) || !starts_word(b, start) {
+    for &start in starts {
+        if start + 1 >= b.len() || !opens_token(b[start], b[start + 1]) {
             continue;
         }
         for &(prefix, body, min) in TOKENS {
@@ -256,17 +267,18 @@ fn emails(b: &[u8], add: &mut impl FnMut(Finding)) {
 
 /// `CCdd` then 11 to 30 letters and digits, in groups of four separated by single spaces or
 /// not at all; the mod-97 checksum must hold for the whole or for a prefix ending at a group.
-fn ibans(b: &[u8], add: &mut impl FnMut(Finding)) {
-    let mut i = 0;
-    while i + 4 <= b.len() {
+fn ibans(b: &[u8], starts: &[usize], add: &mut impl FnMut(Finding)) {
+    let mut next = 0;
+    for &i in starts {
+        if i < next || i + 4 > b.len() {
+            continue;
+        }
         let head = &b[i..i + 4];
         let candidate = head[0].is_ascii_uppercase()
             && head[1].is_ascii_uppercase()
             && head[2].is_ascii_digit()
-            && head[3].is_ascii_digit()
-            && starts_word(b, i);
+            && head[3].is_ascii_digit();
         if !candidate {
-            i += 1;
             continue;
         }
         let mut compact = Vec::with_capacity(34);
@@ -292,16 +304,13 @@ fn ibans(b: &[u8], add: &mut impl FnMut(Finding)) {
             .iter()
             .rev()
             .find(|(n, _)| (15..=34).contains(n) && mod97(&compact[..*n]) == 1);
-        match hit {
-            Some(&(_, end)) => {
-                add(Finding {
-                    category: Category::Iban,
-                    start: i,
-                    end,
-                });
-                i = end;
-            }
-            None => i += 1,
+        if let Some(&(_, end)) = hit {
+            add(Finding {
+                category: Category::Iban,
+                start: i,
+                end,
+            });
+            next = end;
         }
     }
 }
@@ -319,17 +328,16 @@ fn mod97(iban: &[u8]) -> u32 {
 }
 
 /// Runs of hex digits and colons with at least two colons that parse as an IPv6 address.
-fn ipv6(text: &str, add: &mut impl FnMut(Finding)) {
+fn ipv6(text: &str, starts: &[usize], add: &mut impl FnMut(Finding)) {
     let b = text.as_bytes();
     // Most text has no two colons at all: no need to look at every word.
     if memchr::memchr_iter(b':', b).nth(1).is_none() {
         return;
     }
     let part = |c: u8| c.is_ascii_hexdigit() || c == b':';
-    let mut i = 0;
-    while i < b.len() {
-        if !part(b[i]) || !starts_word(b, i) {
-            i += 1;
+    let mut next = 0;
+    for &i in starts {
+        if i < next || !part(b[i]) {
             continue;
         }
         let end = i + b[i..].iter().take_while(|c| part(**c)).count();
@@ -344,20 +352,22 @@ fn ipv6(text: &str, add: &mut impl FnMut(Finding)) {
                 end,
             });
         }
-        i = end.max(i + 1);
+        next = end.max(i + 1);
     }
 }
 
 /// Numbers written with digits and separators: IPv4 addresses, SSNs, card numbers, phones.
-fn digit_runs(text: &str, add: &mut impl FnMut(Finding)) {
+fn digit_runs(text: &str, starts: &[usize], add: &mut impl FnMut(Finding)) {
     let b = text.as_bytes();
     let sep = |c: u8| matches!(c, b' ' | b'-' | b'.' | b'(' | b')');
-    let mut i = 0;
-    while i < b.len() {
+    let mut next = 0;
+    for &i in starts {
+        if i < next {
+            continue;
+        }
         let plus = b[i] == b'+' || b[i] == b'(';
         let first_digit = if plus { i + 1 } else { i };
-        if first_digit >= b.len() || !b[first_digit].is_ascii_digit() || !starts_word(b, i) {
-            i += 1;
+        if first_digit >= b.len() || !b[first_digit].is_ascii_digit() {
             continue;
         }
         // Extend over digits, and over up to two separators when a digit follows them.
@@ -381,7 +391,7 @@ fn digit_runs(text: &str, add: &mut impl FnMut(Finding)) {
                 });
             }
         }
-        i = end.max(i + 1);
+        next = end.max(i + 1);
     }
 }
 
