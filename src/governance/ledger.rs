@@ -48,9 +48,8 @@ impl Counter {
     /// Takes the shared counter's values, plus what this node settled and has not sent yet.
     fn mirror(&mut self, shared: Shared) {
         self.used = shared.used + self.unsent_used;
-        // What is left of sums and differences of the same amounts is nothing.
-        let reserved = shared.reserved + self.unsent_from_lease - self.unsent_release;
-        self.reserved = if reserved < EPSILON { 0.0 } else { reserved };
+        self.reserved =
+            at_least_nothing(shared.reserved + self.unsent_from_lease - self.unsent_release);
     }
 }
 
@@ -513,7 +512,7 @@ impl Governor {
                     // A refill on its way may hold, for this node, the headroom the claim
                     // lacked: once it is in the lease, try once more.
                     let exceeded = matches!(denial.reason, Reason::Exceeded { .. });
-                    if waited || !exceeded || !self.refilling(&wanted, &starts) {
+                    if waited || !exceeded {
                         return Err(denial);
                     }
                     drop(
@@ -521,6 +520,9 @@ impl Governor {
                             .lock()
                             .unwrap_or_else(|e| e.into_inner()),
                     );
+                    if !self.leases_grew(&wanted, &starts, &taken) {
+                        return Err(denial);
+                    }
                     waited = true;
                 }
             }
@@ -607,14 +609,23 @@ impl Governor {
         taken
     }
 
-    /// Whether a refill of a lease of these claims is asked for or on its way.
-    fn refilling(&self, wanted: &[(Arc<Rule>, String, f64)], starts: &[i64]) -> bool {
+    /// Whether a lease of these claims holds more than was `taken` from it (a refill landed).
+    fn leases_grew(
+        &self,
+        wanted: &[(Arc<Rule>, String, f64)],
+        starts: &[i64],
+        taken: &[f64],
+    ) -> bool {
         let leases = self.leases();
-        wanted.iter().zip(starts).any(|((rule, group, _), start)| {
-            leases
-                .get(&(rule.id.clone(), group.clone(), *start))
-                .is_some_and(|l| l.refilling)
-        })
+        wanted
+            .iter()
+            .zip(starts)
+            .zip(taken)
+            .any(|(((rule, group, _), start), taken)| {
+                leases
+                    .get(&(rule.id.clone(), group.clone(), *start))
+                    .is_some_and(|l| l.amount > taken + EPSILON)
+            })
     }
 
     /// Puts back into the leases what a refused admission took from them.
@@ -829,7 +840,7 @@ impl Governor {
                 if c.window_start != h.window_start {
                     continue;
                 }
-                c.reserved = (c.reserved - h.amount).max(0.0);
+                c.reserved = at_least_nothing(c.reserved - h.amount);
                 let Some(actual) = actual else {
                     continue;
                 };
@@ -864,7 +875,7 @@ impl Governor {
                     .get_mut(&(hold.rule.id.clone(), hold.group.clone()))
                     .filter(|c| c.window_start == hold.window_start)
                 {
-                    c.reserved = (c.reserved - hold.amount).max(0.0);
+                    c.reserved = at_least_nothing(c.reserved - hold.amount);
                     c.used += spent;
                     c.unsent_used += spent;
                     c.unsent_release += hold.amount;
@@ -1177,6 +1188,15 @@ fn merged(batch: VecDeque<Unsent>) -> Vec<Unsent> {
         }
     }
     out
+}
+
+/// What is left of sums and differences of the same amounts is nothing.
+fn at_least_nothing(held: f64) -> f64 {
+    if held < EPSILON {
+        0.0
+    } else {
+        held
+    }
 }
 
 /// What a held claim used, by what its rule counts.

@@ -297,12 +297,6 @@ fn shared_counters_error(why: String) -> StoreError {
 /// (`store::counters::NODE_TIMEOUT_MS`) before it gives back what the node held.
 const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// How long the sender lets settlements gather after the first of them: one statement per
-/// counter then carries the settlements and lease uses of many requests. Until they arrive the
-/// shared counters hold what the requests held, so the delay makes admission near a limit
-/// stricter for that long, never looser.
-const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(20);
-
 /// With shared counters: sends settlements and refills leases as they come, and syncs every
 /// [`SYNC_EVERY`]. A failure is said once until the database answers again; what failed is
 /// tried again.
@@ -317,9 +311,6 @@ pub async fn share_counters(state: Arc<AppState>) {
             _ = every.tick() => true,
             _ = governor.unsent_waiting.notified() => false,
         };
-        if !sync {
-            tokio::time::sleep(GATHER_FOR).await;
-        }
         let now = now_ms();
         let mut done = governor.send_settlements(now);
         if done.is_ok() {
