@@ -338,8 +338,9 @@ pub struct Governor {
     leases_trusted_until: AtomicI64,
     /// Some lease asks for a refill.
     refill_wanted: AtomicBool,
-    /// Held while leases are refilled (from the database to the leases).
-    refill_running: Mutex<()>,
+    /// Written while leases are refilled (from the database to the leases), read while a
+    /// request claims in the database.
+    refills: RwLock<()>,
 }
 
 impl Governor {
@@ -357,7 +358,7 @@ impl Governor {
             leases: Mutex::default(),
             leases_trusted_until: AtomicI64::new(0),
             refill_wanted: AtomicBool::new(false),
-            refill_running: Mutex::default(),
+            refills: RwLock::default(),
         }
     }
 
@@ -496,37 +497,26 @@ impl Governor {
             .iter()
             .map(|(rule, _, _)| rule.period.window(now_ms).0)
             .collect();
-        let mut waited = false;
-        let (taken, rest, values) = loop {
-            let taken = self.take_from_leases(&wanted, &starts, now_ms);
-            let rest: Vec<usize> = (0..wanted.len())
-                .filter(|&i| wanted[i].2 - taken[i] > EPSILON)
-                .collect();
-            if rest.is_empty() {
-                break (taken, rest, Vec::new());
-            }
-            match self.claim_shared(shared, &wanted, &starts, &taken, &rest, now_ms) {
-                Ok(values) => break (taken, rest, values),
-                Err(denial) => {
-                    self.return_to_leases(&wanted, &starts, &taken);
-                    // A refill on its way may hold, for this node, the headroom the claim
-                    // lacked: once it is in the lease, try once more.
-                    let exceeded = matches!(denial.reason, Reason::Exceeded { .. });
-                    if waited || !exceeded {
+        let mut taken = self.take_from_leases(&wanted, &starts, now_ms, true);
+        let mut values = Vec::new();
+        let mut rest = uncovered(&wanted, &taken);
+        if !rest.is_empty() {
+            // Taken again with refills kept out, so none lands between what the claim takes
+            // from the leases and the claim (its headroom would then be in the lease, unseen).
+            self.return_to_leases(&wanted, &starts, &taken);
+            let _claiming = self.refills.read().unwrap_or_else(|e| e.into_inner());
+            taken = self.take_from_leases(&wanted, &starts, now_ms, false);
+            rest = uncovered(&wanted, &taken);
+            if !rest.is_empty() {
+                match self.claim_shared(shared, &wanted, &starts, &taken, &rest, now_ms) {
+                    Ok(claimed) => values = claimed,
+                    Err(denial) => {
+                        self.return_to_leases(&wanted, &starts, &taken);
                         return Err(denial);
                     }
-                    drop(
-                        self.refill_running
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner()),
-                    );
-                    if !self.leases_grew(&wanted, &starts, &taken) {
-                        return Err(denial);
-                    }
-                    waited = true;
                 }
             }
-        };
+        }
         let mut used_leases = Vec::new();
         {
             let mut counters = self.counters();
@@ -573,12 +563,13 @@ impl Governor {
     }
 
     /// Takes what this node's leases hold of each claim (all of it, or what is left), and
-    /// counts the claims as demand; takes nothing while the leases are not trusted.
+    /// counts the claims as demand if `demand`; takes nothing while the leases are not trusted.
     fn take_from_leases(
         &self,
         wanted: &[(Arc<Rule>, String, f64)],
         starts: &[i64],
         now_ms: i64,
+        demand: bool,
     ) -> Vec<f64> {
         let trusted = now_ms < self.leases_trusted_until.load(Ordering::Relaxed);
         let mut refill = false;
@@ -597,7 +588,7 @@ impl Governor {
                         true => lease.amount,
                     };
                     lease.amount = (lease.amount - taken).max(0.0);
-                    refill |= lease.admitted(*amount);
+                    refill |= demand && lease.admitted(*amount);
                     taken
                 })
                 .collect()
@@ -607,25 +598,6 @@ impl Governor {
             self.unsent_waiting.notify_one();
         }
         taken
-    }
-
-    /// Whether a lease of these claims holds more than was `taken` from it (a refill landed).
-    fn leases_grew(
-        &self,
-        wanted: &[(Arc<Rule>, String, f64)],
-        starts: &[i64],
-        taken: &[f64],
-    ) -> bool {
-        let leases = self.leases();
-        wanted
-            .iter()
-            .zip(starts)
-            .zip(taken)
-            .any(|(((rule, group, _), start), taken)| {
-                leases
-                    .get(&(rule.id.clone(), group.clone(), *start))
-                    .is_some_and(|l| l.amount > taken + EPSILON)
-            })
     }
 
     /// Puts back into the leases what a refused admission took from them.
@@ -759,10 +731,7 @@ impl Governor {
         if !self.refill_wanted.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
-        let _running = self
-            .refill_running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _refilling = self.refills.write().unwrap_or_else(|e| e.into_inner());
         let asks: Vec<(LeaseKey, Arc<Rule>, f64)> = self
             .leases()
             .iter()
@@ -1188,6 +1157,13 @@ fn merged(batch: VecDeque<Unsent>) -> Vec<Unsent> {
         }
     }
     out
+}
+
+/// The claims (by index) that what was `taken` from the leases does not cover.
+fn uncovered(wanted: &[(Arc<Rule>, String, f64)], taken: &[f64]) -> Vec<usize> {
+    (0..wanted.len())
+        .filter(|&i| wanted[i].2 - taken[i] > EPSILON)
+        .collect()
 }
 
 /// What is left of sums and differences of the same amounts is nothing.
