@@ -467,15 +467,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn claims_hold_all_or_nothing_and_a_dead_nodes_holds_are_given_back() {
+    /// The shared counters of two nodes on a new database, or `None` with a note.
+    fn two_nodes() -> Option<(Arc<dyn SharedCounters>, Arc<dyn SharedCounters>)> {
         let Some(url) = crate::store::tests::new_postgres_database() else {
             eprintln!("note: skipped: shared counters need TOLLGATE_TEST_DATABASE_URL");
-            return;
+            return None;
         };
         let store = Store::open_postgres(&url, crate::store::Cipher::new(&[7; 32])).unwrap();
-        let a = store.shared_counters().unwrap().unwrap();
-        let b = store.shared_counters().unwrap().unwrap();
+        let node = || store.shared_counters().unwrap().unwrap();
+        Some((node(), node()))
+    }
+
+    #[test]
+    fn claims_hold_all_or_nothing_and_a_dead_nodes_holds_are_given_back() {
+        let Some((a, b)) = two_nodes() else {
+            return;
+        };
         assert_eq!(
             a.reserve(&[claim("g", 6.0)]).unwrap(),
             Admission::Held(vec![shared(0.0, 6.0)])
@@ -518,13 +525,9 @@ mod tests {
 
     #[test]
     fn leases_count_against_the_limit_shrink_near_it_and_go_back_with_a_dead_node() {
-        let Some(url) = crate::store::tests::new_postgres_database() else {
-            eprintln!("note: skipped: shared counters need TOLLGATE_TEST_DATABASE_URL");
+        let Some((a, b)) = two_nodes() else {
             return;
         };
-        let store = Store::open_postgres(&url, crate::store::Cipher::new(&[7; 32])).unwrap();
-        let a = store.shared_counters().unwrap().unwrap();
-        let b = store.shared_counters().unwrap().unwrap();
         let leased = |used, reserved, leased| Shared {
             used,
             reserved,
