@@ -4,11 +4,13 @@
 //! late settlement of an old window's call touches nothing.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::estimate::Demand;
+use super::lease::{self, Lease};
 use super::rules::{Facts, Kind, Metric, Rule};
 use super::shared::{Admission, Claim, Current, Release, Shared, SharedCounters, SharedKey};
 use crate::api::governance::{Owner, OWNER_API_KEY, OWNER_INTEGRATION, OWNER_WORKSPACE};
@@ -19,6 +21,8 @@ use crate::observe::pricing::Price;
 const EPSILON: f64 = 1e-9;
 
 type CounterKey = (Arc<str>, String);
+/// A counter's key and window start.
+type LeaseKey = (Arc<str>, String, i64);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Counter {
@@ -31,6 +35,8 @@ pub struct Counter {
     pub unsent_used: f64,
     /// With shared counters: reservation given back here and not yet in them.
     pub unsent_release: f64,
+    /// With shared counters: this node's lease turned into holds here and not yet in them.
+    pub unsent_from_lease: f64,
 }
 
 impl Counter {
@@ -42,9 +48,8 @@ impl Counter {
     /// Takes the shared counter's values, plus what this node settled and has not sent yet.
     fn mirror(&mut self, shared: Shared) {
         self.used = shared.used + self.unsent_used;
-        // What is left of sums and differences of the same amounts is nothing.
-        let reserved = shared.reserved - self.unsent_release;
-        self.reserved = if reserved < EPSILON { 0.0 } else { reserved };
+        self.reserved =
+            at_least_nothing(shared.reserved + self.unsent_from_lease - self.unsent_release);
     }
 }
 
@@ -237,10 +242,39 @@ impl Hold {
     }
 }
 
-/// A settlement the shared counters have not heard of yet.
+/// A settlement, lease use or lease give-back the shared counters have not heard of yet
+/// (see [`Release`]; `hold.amount` is what is released).
 struct Unsent {
     hold: Hold,
     spent: f64,
+    from_lease: f64,
+    give_back: f64,
+}
+
+impl Unsent {
+    fn settled(hold: Hold, spent: f64) -> Unsent {
+        Unsent {
+            hold,
+            spent,
+            from_lease: 0.0,
+            give_back: 0.0,
+        }
+    }
+
+    /// `amount` of this node's lease of `rule`'s counter given back.
+    fn give_back(rule: Arc<Rule>, group: String, window_start: i64, amount: f64) -> Unsent {
+        Unsent {
+            hold: Hold {
+                rule,
+                group,
+                window_start,
+                amount: 0.0,
+            },
+            spent: 0.0,
+            from_lease: 0.0,
+            give_back: amount,
+        }
+    }
 }
 
 /// Held against the rules until settled; released untouched if dropped unsettled (a call that
@@ -296,8 +330,17 @@ pub struct Governor {
     shared: Option<Arc<dyn SharedCounters>>,
     /// Settlements waiting to be sent to `shared`, oldest first.
     unsent: Mutex<VecDeque<Unsent>>,
-    /// Told when a settlement waits.
+    /// Told when a settlement waits or a lease runs low.
     pub unsent_waiting: tokio::sync::Notify,
+    /// With `shared`: this node's leases of allowance.
+    leases: Mutex<HashMap<LeaseKey, Lease>>,
+    /// Until when (ms) the leases may be admitted against: a while after the last sync.
+    leases_trusted_until: AtomicI64,
+    /// Some lease asks for a refill.
+    refill_wanted: AtomicBool,
+    /// Written while leases are refilled (from the database to the leases), read while a
+    /// request claims in the database.
+    refills: RwLock<()>,
 }
 
 impl Governor {
@@ -312,6 +355,10 @@ impl Governor {
             shared,
             unsent: Mutex::default(),
             unsent_waiting: tokio::sync::Notify::new(),
+            leases: Mutex::default(),
+            leases_trusted_until: AtomicI64::new(0),
+            refill_wanted: AtomicBool::new(false),
+            refills: RwLock::default(),
         }
     }
 
@@ -324,12 +371,17 @@ impl Governor {
         self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Puts `rules` in force; counters of rules that are gone are dropped.
+    /// Puts `rules` in force; counters of rules that are gone are dropped, and leases taken
+    /// under a rule that is gone or changed are given back.
     pub fn set_rules(&self, rules: Vec<Rule>) {
         let set = Arc::new(RuleSet::new(rules));
         let ids: HashSet<Arc<str>> = set.all().map(|r| r.id.clone()).collect();
-        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = set;
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = set.clone();
         self.counters().retain(|(id, _), _| ids.contains(id));
+        self.give_back_leases(|_, lease| {
+            set.get(&lease.rule.id)
+                .is_none_or(|r| r.limit != lease.rule.limit || !r.same_counting(&lease.rule))
+        });
     }
 
     fn counters(&self) -> MutexGuard<'_, HashMap<CounterKey, Counter>> {
@@ -432,8 +484,8 @@ impl Governor {
         }
     }
 
-    /// [`Governor::admit`] against the shared counters: the database decides, the local
-    /// counters take what it answers.
+    /// [`Governor::admit`] against the shared counters: what this node's leases cover is
+    /// taken from them in memory, and only the rest is claimed in the database, which decides.
     fn admit_shared(
         self: &Arc<Self>,
         shared: &dyn SharedCounters,
@@ -445,67 +497,301 @@ impl Governor {
             .iter()
             .map(|(rule, _, _)| rule.period.window(now_ms).0)
             .collect();
-        let seeds: Vec<f64> = {
+        let mut taken = self.take_from_leases(&wanted, &starts, now_ms, true);
+        let mut values = Vec::new();
+        let mut rest = uncovered(&wanted, &taken);
+        if !rest.is_empty() {
+            // Taken again with refills kept out, so none lands between what the claim takes
+            // from the leases and the claim (its headroom would then be in the lease, unseen).
+            self.return_to_leases(&wanted, &starts, &taken);
+            let _claiming = self.refills.read().unwrap_or_else(|e| e.into_inner());
+            taken = self.take_from_leases(&wanted, &starts, now_ms, false);
+            rest = uncovered(&wanted, &taken);
+            if !rest.is_empty() {
+                match self.claim_shared(shared, &wanted, &starts, &taken, &rest, now_ms) {
+                    Ok(claimed) => values = claimed,
+                    Err(denial) => {
+                        self.return_to_leases(&wanted, &starts, &taken);
+                        return Err(denial);
+                    }
+                }
+            }
+        }
+        let mut used_leases = Vec::new();
+        {
             let mut counters = self.counters();
+            for (((rule, group, _), start), taken) in wanted.iter().zip(&starts).zip(&taken) {
+                if *taken <= 0.0 {
+                    continue;
+                }
+                let c = current(&mut counters, rule, group, *start);
+                c.unsent_from_lease += taken;
+                // A request count is used at once: its part of the lease goes straight to use.
+                let counts = rule.metric == Metric::Requests;
+                if counts {
+                    c.used += taken;
+                    c.unsent_used += taken;
+                    c.unsent_release += taken;
+                } else {
+                    c.reserved += taken;
+                }
+                let counted_now = if counts { *taken } else { 0.0 };
+                used_leases.push(Unsent {
+                    hold: Hold {
+                        rule: rule.clone(),
+                        group: group.clone(),
+                        window_start: *start,
+                        amount: counted_now,
+                    },
+                    spent: counted_now,
+                    from_lease: *taken,
+                    give_back: 0.0,
+                });
+            }
+            for (i, values) in rest.iter().zip(values) {
+                let (rule, group, _) = &wanted[*i];
+                current(&mut counters, rule, group, starts[*i]).mirror(values);
+            }
+        }
+        self.queue(used_leases);
+        let admitted = wanted
+            .into_iter()
+            .zip(starts)
+            .map(|((rule, group, amount), start)| (rule, group, start, amount))
+            .collect();
+        Ok(self.reservation(admitted, counted))
+    }
+
+    /// Takes what this node's leases hold of each claim (all of it, or what is left), and
+    /// counts the claims as demand if `demand`; takes nothing while the leases are not trusted.
+    fn take_from_leases(
+        &self,
+        wanted: &[(Arc<Rule>, String, f64)],
+        starts: &[i64],
+        now_ms: i64,
+        demand: bool,
+    ) -> Vec<f64> {
+        let trusted = now_ms < self.leases_trusted_until.load(Ordering::Relaxed);
+        let mut refill = false;
+        let taken = {
+            let mut leases = self.leases();
             wanted
                 .iter()
-                .zip(&starts)
-                .map(|((rule, group, _), start)| current(&mut counters, rule, group, *start).used)
+                .zip(starts)
+                .map(|((rule, group, amount), start)| {
+                    let lease = leases
+                        .entry((rule.id.clone(), group.clone(), *start))
+                        .or_insert_with(|| Lease::new(rule.clone()));
+                    let taken = match trusted {
+                        false => 0.0,
+                        true if lease.amount >= amount - EPSILON => *amount,
+                        true => lease.amount,
+                    };
+                    lease.amount = (lease.amount - taken).max(0.0);
+                    refill |= demand && lease.admitted(*amount);
+                    taken
+                })
                 .collect()
         };
-        let claims: Vec<Claim> = wanted
+        if refill {
+            self.refill_wanted.store(true, Ordering::Relaxed);
+            self.unsent_waiting.notify_one();
+        }
+        taken
+    }
+
+    /// Puts back into the leases what a refused admission took from them.
+    fn return_to_leases(&self, wanted: &[(Arc<Rule>, String, f64)], starts: &[i64], taken: &[f64]) {
+        let mut leases = self.leases();
+        for (((rule, group, _), start), taken) in wanted.iter().zip(starts).zip(taken) {
+            if *taken > 0.0 {
+                leases
+                    .entry((rule.id.clone(), group.clone(), *start))
+                    .or_insert_with(|| Lease::new(rule.clone()))
+                    .amount += taken;
+            }
+        }
+    }
+
+    /// Claims in the database what the leases did not cover (the claims at `rest`): the
+    /// counters after it, in `rest`'s order, or the denial.
+    fn claim_shared(
+        &self,
+        shared: &dyn SharedCounters,
+        wanted: &[(Arc<Rule>, String, f64)],
+        starts: &[i64],
+        taken: &[f64],
+        rest: &[usize],
+        now_ms: i64,
+    ) -> Result<Vec<Shared>, Denial> {
+        let seeds: Vec<f64> = {
+            let mut counters = self.counters();
+            rest.iter()
+                .map(|&i| current(&mut counters, &wanted[i].0, &wanted[i].1, starts[i]).used)
+                .collect()
+        };
+        let claims: Vec<Claim> = rest
             .iter()
-            .zip(starts.iter().zip(&seeds))
-            .map(|((rule, group, amount), (start, seed))| {
+            .zip(&seeds)
+            .map(|(&i, seed)| {
+                let (rule, group, amount) = &wanted[i];
+                let need = amount - taken[i];
                 let counts = rule.metric == Metric::Requests;
                 Claim {
                     key: SharedKey {
                         rule_id: &rule.id,
                         counting: &rule.counting,
                         group,
-                        window_start: *start,
+                        window_start: starts[i],
                     },
                     seed: *seed,
-                    hold: if counts { 0.0 } else { *amount },
-                    count: if counts { *amount } else { 0.0 },
+                    hold: if counts { 0.0 } else { need },
+                    count: if counts { need } else { 0.0 },
                     below: rule.limit - EPSILON,
                     at_most: rule.limit + EPSILON,
                 }
             })
             .collect();
-        let outcome = shared.reserve(&claims);
-        let mut counters = self.counters();
-        let values = match outcome {
-            Ok(Admission::Held(values)) => values,
-            Ok(Admission::Refused(i, values)) => {
+        match shared.reserve(&claims) {
+            Ok(Admission::Held(values)) => Ok(values),
+            Ok(Admission::Refused(j, values)) => {
+                let i = rest[j];
                 let (rule, group, amount) = &wanted[i];
-                current(&mut counters, rule, group, starts[i]).mirror(values);
-                return Err(Denial {
+                current(&mut self.counters(), rule, group, starts[i]).mirror(values);
+                Err(Denial {
                     rule: rule.clone(),
                     group: group.clone(),
                     reason: Reason::Exceeded {
                         used: values.used,
-                        reserved: values.reserved,
+                        // The nodes' unused leases hold headroom as requests in flight do.
+                        reserved: values.reserved + values.leased,
                         needed: *amount,
                         resets_at: rule.period.window(now_ms).1,
                     },
-                });
+                })
             }
             Err(why) => {
-                let (rule, group, _) = &wanted[0];
-                return Err(Denial {
+                let (rule, group, _) = &wanted[rest[0]];
+                Err(Denial {
                     rule: rule.clone(),
                     group: group.clone(),
                     reason: Reason::Unavailable(why),
-                });
+                })
             }
-        };
-        let mut admitted = Vec::with_capacity(wanted.len());
-        for (((rule, group, amount), start), values) in wanted.into_iter().zip(starts).zip(values) {
-            current(&mut counters, &rule, &group, start).mirror(values);
-            admitted.push((rule, group, start, amount));
         }
-        Ok(self.reservation(admitted, counted))
+    }
+
+    fn leases(&self) -> MutexGuard<'_, HashMap<LeaseKey, Lease>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues what the shared counters have to hear of.
+    fn queue(&self, unsent: Vec<Unsent>) {
+        if unsent.is_empty() {
+            return;
+        }
+        self.unsent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(unsent);
+        self.unsent_waiting.notify_one();
+    }
+
+    /// Gives back the leases `which` picks (by window start), and forgets them.
+    fn give_back_leases(&self, mut which: impl FnMut(i64, &mut Lease) -> bool) {
+        let mut back = Vec::new();
+        self.leases().retain(|(_, group, start), lease| {
+            if !which(*start, lease) {
+                return true;
+            }
+            if lease.amount > 0.0 {
+                back.push(Unsent::give_back(
+                    lease.rule.clone(),
+                    group.clone(),
+                    *start,
+                    lease.amount,
+                ));
+            }
+            false
+        });
+        self.queue(back);
+    }
+
+    /// Gives back every lease (on shutdown).
+    pub fn give_back_all_leases(&self) {
+        self.give_back_leases(|_, _| true);
+    }
+
+    /// Refills the leases that ran low, each up to its recent demand, as far as the shared
+    /// counters' headroom allows ([`lease::size`]).
+    pub fn refill_leases(&self, now_ms: i64) -> Result<(), String> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        if !self.refill_wanted.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let _refilling = self.refills.write().unwrap_or_else(|e| e.into_inner());
+        let asks: Vec<(LeaseKey, Arc<Rule>, f64)> = self
+            .leases()
+            .iter()
+            .filter(|(_, l)| l.refilling)
+            .map(|(k, l)| (k.clone(), l.rule.clone(), (l.demand() - l.amount).max(0.0)))
+            .collect();
+        let mut failed = None;
+        for (k, rule, want) in asks {
+            let (_, group, start) = &k;
+            let got = match &failed {
+                Some(_) => None,
+                // A lease of a window that has ended is given back at the next sync.
+                None if rule.period.window(now_ms).0 != *start => None,
+                None => {
+                    let seed = current(&mut self.counters(), &rule, group, *start).used;
+                    let key = SharedKey {
+                        rule_id: &rule.id,
+                        counting: &rule.counting,
+                        group,
+                        window_start: *start,
+                    };
+                    match shared.lease(key, seed, want, rule.limit) {
+                        Ok(got) => Some(got),
+                        Err(e) => {
+                            failed = Some(e);
+                            None
+                        }
+                    }
+                }
+            };
+            let mut leases = self.leases();
+            let lease = leases.get_mut(&k);
+            let Some((amount, values)) = got else {
+                if let Some(l) = lease {
+                    l.refilling = false;
+                }
+                continue;
+            };
+            match lease {
+                Some(l) => {
+                    l.amount += amount;
+                    l.refilling = false;
+                }
+                // Given back while the refill was on its way (idle, or its rule changed).
+                None if amount > 0.0 => {
+                    drop(leases);
+                    self.queue(vec![Unsent::give_back(
+                        rule.clone(),
+                        group.clone(),
+                        *start,
+                        amount,
+                    )]);
+                    continue;
+                }
+                None => continue,
+            }
+            drop(leases);
+            current(&mut self.counters(), &rule, group, *start).mirror(values);
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     fn settle(&self, holds: Vec<Hold>, actual: Option<Actual>, now_ms: i64) {
@@ -523,7 +809,7 @@ impl Governor {
                 if c.window_start != h.window_start {
                     continue;
                 }
-                c.reserved = (c.reserved - h.amount).max(0.0);
+                c.reserved = at_least_nothing(c.reserved - h.amount);
                 let Some(actual) = actual else {
                     continue;
                 };
@@ -558,12 +844,12 @@ impl Governor {
                     .get_mut(&(hold.rule.id.clone(), hold.group.clone()))
                     .filter(|c| c.window_start == hold.window_start)
                 {
-                    c.reserved = (c.reserved - hold.amount).max(0.0);
+                    c.reserved = at_least_nothing(c.reserved - hold.amount);
                     c.used += spent;
                     c.unsent_used += spent;
                     c.unsent_release += hold.amount;
                 }
-                unsent.push_back(Unsent { hold, spent });
+                unsent.push_back(Unsent::settled(hold, spent));
             }
         }
         self.unsent_waiting.notify_one();
@@ -587,8 +873,10 @@ impl Governor {
             while let Some(u) = batch.pop() {
                 let release = Release {
                     key: u.hold.key(),
+                    from_lease: u.from_lease,
                     release: u.hold.amount,
                     spent: u.spent,
+                    give_back: u.give_back,
                 };
                 let settled = match shared.settle(&release) {
                     Ok(settled) => settled,
@@ -615,6 +903,7 @@ impl Governor {
         };
         c.unsent_used -= u.spent;
         c.unsent_release -= u.hold.amount;
+        c.unsent_from_lease -= u.from_lease;
         let Some((before, after)) = settled else {
             return;
         };
@@ -632,11 +921,16 @@ impl Governor {
     }
 
     /// Brings the local counters of every rule in force to the shared values (so usage shows
-    /// what every node spent), and keeps this node's holds alive there.
+    /// what every node spent), and keeps this node's holds and leases alive there. Gives back
+    /// the leases of windows that have ended and those nothing used since the last sync.
     pub fn sync_shared(&self, now_ms: i64) -> Result<(), String> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
+        self.give_back_leases(|start, lease| {
+            let idle = lease.next_period();
+            idle || lease.rule.period.window(now_ms).0 != start
+        });
         let rules = self.rules();
         let current_windows: Vec<Current> = rules
             .all()
@@ -646,9 +940,15 @@ impl Governor {
                 window_start: r.period.window(now_ms).0,
             })
             .collect();
-        let listed = shared.sync(now_ms, &current_windows)?;
+        let synced = shared.sync(now_ms, &current_windows)?;
+        if synced.forgotten {
+            // The other nodes gave this node's leases back already.
+            self.leases().clear();
+        }
+        self.leases_trusted_until
+            .store(now_ms + lease::TRUSTED_FOR_MS, Ordering::Relaxed);
         let mut counters = self.counters();
-        for l in listed {
+        for l in synced.listed {
             if let Some(rule) = rules.get(&l.rule_id) {
                 current(&mut counters, rule, &l.group, l.window_start).mirror(l.values);
             }
@@ -831,7 +1131,7 @@ fn current<'a>(
     c
 }
 
-/// Settlements of the same counter added up, so each counter takes one statement.
+/// What the shared counters have to hear of one counter added up, so each takes one statement.
 fn merged(batch: VecDeque<Unsent>) -> Vec<Unsent> {
     let mut index: HashMap<(Arc<str>, Arc<str>, String, i64), usize> = HashMap::new();
     let mut out: Vec<Unsent> = Vec::with_capacity(batch.len());
@@ -847,6 +1147,8 @@ fn merged(batch: VecDeque<Unsent>) -> Vec<Unsent> {
             Some(&i) => {
                 out[i].hold.amount += u.hold.amount;
                 out[i].spent += u.spent;
+                out[i].from_lease += u.from_lease;
+                out[i].give_back += u.give_back;
             }
             None => {
                 index.insert(key, out.len());
@@ -855,6 +1157,22 @@ fn merged(batch: VecDeque<Unsent>) -> Vec<Unsent> {
         }
     }
     out
+}
+
+/// The claims (by index) that what was `taken` from the leases does not cover.
+fn uncovered(wanted: &[(Arc<Rule>, String, f64)], taken: &[f64]) -> Vec<usize> {
+    (0..wanted.len())
+        .filter(|&i| wanted[i].2 - taken[i] > EPSILON)
+        .collect()
+}
+
+/// What is left of sums and differences of the same amounts is nothing.
+fn at_least_nothing(held: f64) -> f64 {
+    if held < EPSILON {
+        0.0
+    } else {
+        held
+    }
 }
 
 /// What a held claim used, by what its rule counts.

@@ -3,6 +3,7 @@
 //! log at start.
 
 pub mod estimate;
+pub mod lease;
 pub mod ledger;
 pub mod rules;
 pub mod shared;

@@ -17,7 +17,10 @@ pub struct SharedKey<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Shared {
     pub used: f64,
+    /// Held by requests in flight.
     pub reserved: f64,
+    /// Leased by nodes and not used yet ([`super::lease`]).
+    pub leased: f64,
 }
 
 /// What admission asks of one counter.
@@ -31,8 +34,8 @@ pub struct Claim<'a> {
     pub hold: f64,
     /// Counted as used at once (request-count rate limits).
     pub count: f64,
-    /// The claim fits if used stays below `below` and used + reserved + the claim at most
-    /// `at_most` (the limit, with the tolerance of floating-point sums).
+    /// The claim fits if used stays below `below` and used + reserved + leased + the claim at
+    /// most `at_most` (the limit, with the tolerance of floating-point sums).
     pub below: f64,
     pub at_most: f64,
 }
@@ -46,12 +49,16 @@ pub enum Admission {
     Refused(usize, Shared),
 }
 
-/// A held claim settled: `release` of the reservation given back, `spent` added to use.
+/// What this node sends of one counter after the fact, applied in this order: `from_lease` of
+/// its lease turned into holds (requests it admitted against the lease), `release` of its
+/// holds given back, `spent` added to use, and `give_back` of its lease returned unused.
 #[derive(Debug, Clone, Copy)]
 pub struct Release<'a> {
     pub key: SharedKey<'a>,
+    pub from_lease: f64,
     pub release: f64,
     pub spent: f64,
+    pub give_back: f64,
 }
 
 /// A counter of a rule in its current window, as listed by [`SharedCounters::sync`].
@@ -71,15 +78,35 @@ pub struct Current<'a> {
     pub window_start: i64,
 }
 
+/// What [`SharedCounters::sync`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Synced {
+    pub listed: Vec<Listed>,
+    /// The other nodes had taken this node for dead and given back what it held, its leases
+    /// too.
+    pub forgotten: bool,
+}
+
 /// The store of shared counters. Errors are messages saying what failed.
 pub trait SharedCounters: Send + Sync {
     /// Holds every claim, or none, atomically with every other node's claims (taking the
     /// counters in an order of its own, the same on every node).
     fn reserve(&self, claims: &[Claim]) -> Result<Admission, String>;
 
-    /// Gives back a held claim and adds its spend; returns the use before it and the counter
-    /// after it (`None`: the counter is gone, its window long over).
+    /// Applies a [`Release`], bounded by what this node still holds; returns the use before it
+    /// and the counter after it (`None`: the counter is gone, its window long over).
     fn settle(&self, release: &Release) -> Result<Option<(f64, Shared)>, String>;
+
+    /// Leases this node up to `demand` of the counter's headroom below `limit` (sized by
+    /// [`super::lease::size`]), making the counter from `seed` if needed; returns what it got
+    /// and the counter after it.
+    fn lease(
+        &self,
+        key: SharedKey,
+        seed: f64,
+        demand: f64,
+        limit: f64,
+    ) -> Result<(f64, Shared), String>;
 
     /// The counter, made from `seed` if it does not exist yet.
     fn seed(&self, key: SharedKey, seed: f64) -> Result<Shared, String>;
@@ -89,5 +116,5 @@ pub trait SharedCounters: Send + Sync {
 
     /// Says this node is alive, gives back what nodes not seen for a while held, drops the
     /// counters of windows that have ended, and lists the counters of `current`.
-    fn sync(&self, now_ms: i64, current: &[Current]) -> Result<Vec<Listed>, String>;
+    fn sync(&self, now_ms: i64, current: &[Current]) -> Result<Synced, String>;
 }

@@ -15,7 +15,7 @@ const DAY: i64 = 86_400_000;
 /// 2026-12-01T00:00:00Z.
 const DEC_1: i64 = 1_796_083_200_000;
 
-fn budget(id: &str, body: Value) -> Rule {
+pub(super) fn budget(id: &str, body: Value) -> Rule {
     let mut v = json!({"id": id, "name": id, "status": "active", "created_at": "",
         "last_updated_at": "", "object": "usage-limit-policy", "conditions": [], "group_by": []});
     v.as_object_mut()
@@ -351,4 +351,121 @@ fn a_rebuild_counts_the_window_after_the_last_reset() {
         "bob's spend was all before his reset"
     );
     assert_eq!(g.rebuild_from(None, DEC_1 + DAY), Some(DEC_1));
+}
+
+/// Two nodes on one Postgres database, each admitting against its leases, refilled as the
+/// server's sender task refills them.
+#[test]
+fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::shared::SharedKey;
+    use crate::observe::record::now_ms;
+
+    let Some(url) = crate::store::tests::new_postgres_database() else {
+        eprintln!("note: skipped: leases need TOLLGATE_TEST_DATABASE_URL");
+        return;
+    };
+    let store =
+        crate::store::Store::open_postgres(&url, crate::store::Cipher::new(&[7; 32])).unwrap();
+    let rule = || {
+        budget(
+            "b",
+            json!({"credit_limit": 1.0, "conditions": [{"key": "api_key", "value": "k"}]}),
+        )
+    };
+    let nodes: Vec<Arc<Governor>> = (0..2)
+        .map(|_| {
+            let g = Arc::new(Governor::new(None, store.shared_counters().unwrap()));
+            g.set_rules(vec![rule()]);
+            g.sync_shared(now_ms()).unwrap();
+            g
+        })
+        .collect();
+    let m = Map::new();
+    let cent = Actual {
+        cost: Some(0.01),
+        tokens: Some(100),
+    };
+    let admit = |g: &Arc<Governor>| g.admit(&facts("k", &m), &CENT, &mut Vec::new(), now_ms());
+
+    // The first admission claims in the database; its demand asks for a lease, and the next
+    // admission takes it from the lease without a word to the database.
+    let probe = store.shared_counters().unwrap().unwrap();
+    let counting = rule().counting;
+    let (start, _) = rule().period.window(now_ms());
+    let row = || {
+        let key = SharedKey {
+            rule_id: "b",
+            counting: &counting,
+            group: "",
+            window_start: start,
+        };
+        let v = probe.seed(key, 0.0).unwrap();
+        (v.reserved, v.leased)
+    };
+    let first = admit(&nodes[0]).unwrap();
+    nodes[0].refill_leases(now_ms()).unwrap();
+    assert_eq!(row(), (0.01, 0.01));
+    let second = admit(&nodes[0]).unwrap();
+    assert_eq!(row(), (0.01, 0.01), "taken from the lease in memory");
+    nodes[0].send_settlements(now_ms()).unwrap();
+    assert_eq!(row(), (0.02, 0.0), "the lease turned into a hold");
+    first.settle(cent, now_ms());
+    second.settle(cent, now_ms());
+
+    let admitted = AtomicUsize::new(2);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for g in &nodes {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    g.send_settlements(now_ms()).unwrap();
+                    g.refill_leases(now_ms()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            });
+        }
+        let workers: Vec<_> = (0..8)
+            .map(|i| {
+                let g = &nodes[i % 2];
+                let (admit, admitted) = (&admit, &admitted);
+                s.spawn(move || {
+                    for _ in 0..40 {
+                        if let Ok(r) = admit(g) {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                            r.settle(cent, now_ms());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    let admitted = admitted.into_inner();
+    assert!(
+        admitted <= 100,
+        "{admitted} admitted against a limit that fits 100"
+    );
+
+    // Nothing leaked: with the leases given back, the rest of the limit is admitted, exactly.
+    for g in &nodes {
+        g.give_back_all_leases();
+        g.send_settlements(now_ms()).unwrap();
+    }
+    let (reserved, leased) = row();
+    assert!(
+        reserved < 1e-9 && leased < 1e-9,
+        "{reserved} held, {leased} leased"
+    );
+    let mut more = 0;
+    while let Ok(r) = admit(&nodes[1]) {
+        more += 1;
+        r.settle(cent, now_ms());
+        nodes[1].send_settlements(now_ms()).unwrap();
+    }
+    assert_eq!(admitted + more, 100, "{admitted} admitted, then {more}");
 }

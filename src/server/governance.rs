@@ -297,8 +297,9 @@ fn shared_counters_error(why: String) -> StoreError {
 /// (`store::counters::NODE_TIMEOUT_MS`) before it gives back what the node held.
 const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// With shared counters: sends settlements as they come, and syncs every [`SYNC_EVERY`]. A
-/// failure is said once until the database answers again; what failed is tried again.
+/// With shared counters: sends settlements and refills leases as they come, and syncs every
+/// [`SYNC_EVERY`]. A failure is said once until the database answers again; what failed is
+/// tried again.
 pub async fn share_counters(state: Arc<AppState>) {
     let governor = &state.governor;
     let mut every = tokio::time::interval(SYNC_EVERY);
@@ -312,6 +313,9 @@ pub async fn share_counters(state: Arc<AppState>) {
         };
         let now = now_ms();
         let mut done = governor.send_settlements(now);
+        if done.is_ok() {
+            done = governor.refill_leases(now);
+        }
         if sync && done.is_ok() {
             done = governor.sync_shared(now);
         }

@@ -159,8 +159,9 @@ impl Server {
             task.abort();
         }
         self.state.recorder.shutdown().await;
-        // In-flight requests are done: their settlements go to the shared counters now, or the
-        // reservations stay held there until the other nodes give them back.
+        // In-flight requests are done: their settlements and this node's unused leases go to
+        // the shared counters now, or they stay held there until the other nodes give them back.
+        self.state.governor.give_back_all_leases();
         if let Err(e) = self
             .state
             .governor

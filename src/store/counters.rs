@@ -1,16 +1,17 @@
 //! Budget and rate-limit counters shared by the nodes of one Postgres database (docs/postgres.md,
 //! "Budgets and rate limits across nodes"). Admission claims with one conditional `UPDATE` per
 //! counter, which Postgres re-checks on the newest row after waiting for its lock, so the
-//! nodes' claims together never pass a limit. What each node holds is also kept per node, so
-//! the others give it back when the node stops being seen.
+//! nodes' claims together never pass a limit. What each node holds and leases is also kept per
+//! node, so the others give it back when the node stops being seen.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::db::{self, params, Db};
 use super::{new_id, Location, Store, StoreResult};
+use crate::governance::lease;
 use crate::governance::shared::{
-    Admission, Claim, Current, Listed, Release, Shared, SharedCounters, SharedKey,
+    Admission, Claim, Current, Listed, Release, Shared, SharedCounters, SharedKey, Synced,
 };
 use crate::observe::record::now_ms;
 
@@ -37,10 +38,12 @@ pub struct PgCounters {
 const KEY: &str = "rule_id = ?1::text AND counting = ?2::text AND grp = ?3::text \
     AND window_start = ?4::int8";
 
+/// Reads `used, reserved, leased` from column `from` on.
 fn values(r: &db::Row, from: usize) -> db::Result<Shared> {
     Ok(Shared {
         used: r.get(from)?,
         reserved: r.get(from + 1)?,
+        leased: r.get(from + 2)?,
     })
 }
 
@@ -58,7 +61,7 @@ impl Store {
             last_error: Mutex::default(),
         };
         counters
-            .with(|db| counters.heartbeat(db, now_ms()))
+            .with(|db| counters.heartbeat(db, now_ms()).map(drop))
             .map_err(super::StoreError::Other)?;
         Ok(Some(Arc::new(counters)))
     }
@@ -84,13 +87,16 @@ impl PgCounters {
         })
     }
 
-    fn heartbeat(&self, db: &mut Db, now: i64) -> db::Result<()> {
-        db.execute(
+    /// Says this node is alive; true if the others had taken it for dead (its row was gone).
+    fn heartbeat(&self, db: &mut Db, now: i64) -> db::Result<bool> {
+        // xmax is 0 in a row the statement inserted, not in one it updated.
+        db.query_row(
             "INSERT INTO governance_nodes (node_id, seen_ms) VALUES (?1, ?2)
-             ON CONFLICT (node_id) DO UPDATE SET seen_ms = excluded.seen_ms",
+             ON CONFLICT (node_id) DO UPDATE SET seen_ms = excluded.seen_ms
+             RETURNING xmax = 0",
             &params![self.node_id, now],
-        )?;
-        Ok(())
+            |r| r.get(0),
+        )
     }
 
     /// Holds `claim` if it fits; `None` if it does not, or the counter does not exist yet.
@@ -103,8 +109,8 @@ impl PgCounters {
                     SET used = used + ?6::float8, reserved = reserved + ?5::float8,
                         updated_ms = ?9::int8
                     WHERE {KEY} AND used < ?7::float8
-                        AND used + reserved + ?5::float8 + ?6::float8 <= ?8::float8
-                    RETURNING used, reserved
+                        AND used + reserved + leased + ?5::float8 + ?6::float8 <= ?8::float8
+                    RETURNING used, reserved, leased
                 ), held AS (
                     INSERT INTO governance_holds AS h
                         (node_id, rule_id, counting, grp, window_start, amount)
@@ -113,7 +119,7 @@ impl PgCounters {
                     ON CONFLICT (node_id, rule_id, counting, grp, window_start)
                     DO UPDATE SET amount = h.amount + excluded.amount
                 )
-                SELECT used, reserved FROM c"
+                SELECT used, reserved, leased FROM c"
             ),
             &params![
                 k.rule_id,
@@ -133,7 +139,7 @@ impl PgCounters {
 
     fn find(db: &mut Db, k: SharedKey) -> db::Result<Option<Shared>> {
         db.query_opt(
-            &format!("SELECT used, reserved FROM governance_counters WHERE {KEY}"),
+            &format!("SELECT used, reserved, leased FROM governance_counters WHERE {KEY}"),
             &params![k.rule_id, k.counting, k.group, k.window_start],
             |r| values(r, 0),
         )
@@ -147,7 +153,7 @@ impl PgCounters {
              VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
              ON CONFLICT (rule_id, counting, grp, window_start)
              DO UPDATE SET updated_ms = c.updated_ms
-             RETURNING used, reserved",
+             RETURNING used, reserved, leased",
             &params![
                 k.rule_id,
                 k.counting,
@@ -216,41 +222,115 @@ impl SharedCounters for PgCounters {
 
     fn settle(&self, r: &Release) -> Result<Option<(f64, Shared)>, String> {
         let k = &r.key;
-        // Gives back no more than this node still holds: if the others took it for dead and
-        // gave its holds back already, the counter's reservation is someone else's.
+        // Moves no more than this node still holds and leases: if the others took it for dead
+        // and gave its holds and leases back already, the counter's are someone else's.
         self.with(|db| {
             db.query_opt(
                 &format!(
                     "WITH h AS (
-                        SELECT LEAST(amount, ?5::float8) AS released FROM governance_holds
-                        WHERE node_id = ?8::text AND {KEY} FOR UPDATE
-                    ), gone AS (
-                        UPDATE governance_holds g SET amount = g.amount - h.released FROM h
-                        WHERE g.node_id = ?8::text AND g.rule_id = ?1::text
+                        SELECT amount, leased, LEAST(leased, ?5::float8) AS moved
+                        FROM governance_holds WHERE node_id = ?10::text AND {KEY} FOR UPDATE
+                    ), f AS (
+                        SELECT moved, LEAST(amount + moved, ?6::float8) AS released,
+                            LEAST(leased - moved, ?8::float8) AS given
+                        FROM h
+                    ), mine AS (
+                        UPDATE governance_holds g
+                        SET amount = g.amount + f.moved - f.released,
+                            leased = g.leased - f.moved - f.given
+                        FROM f
+                        WHERE g.node_id = ?10::text AND g.rule_id = ?1::text
                             AND g.counting = ?2::text AND g.grp = ?3::text
                             AND g.window_start = ?4::int8
                     ), c AS (
                         UPDATE governance_counters
-                        SET used = used + ?6::float8,
-                            reserved = GREATEST(reserved - COALESCE((SELECT released FROM h), 0), 0),
-                            updated_ms = ?7::int8
+                        SET used = used + ?7::float8,
+                            reserved = GREATEST(reserved
+                                + COALESCE((SELECT moved - released FROM f), 0), 0),
+                            leased = GREATEST(leased
+                                - COALESCE((SELECT moved + given FROM f), 0), 0),
+                            updated_ms = ?9::int8
                         WHERE {KEY}
-                        RETURNING used, reserved
+                        RETURNING used, reserved, leased
                     )
-                    SELECT used - ?6::float8, used, reserved FROM c"
+                    SELECT used - ?7::float8, used, reserved, leased FROM c"
                 ),
                 &params![
                     k.rule_id,
                     k.counting,
                     k.group,
                     k.window_start,
+                    r.from_lease,
                     r.release,
                     r.spent,
+                    r.give_back,
                     now_ms(),
                     self.node_id
                 ],
                 |row| Ok((row.get(0)?, values(row, 1)?)),
             )
+        })
+    }
+
+    fn lease(
+        &self,
+        k: SharedKey,
+        seed: f64,
+        demand: f64,
+        limit: f64,
+    ) -> Result<(f64, Shared), String> {
+        let locked = |db: &mut Db| {
+            db.query_opt(
+                &format!(
+                    "SELECT used, reserved, leased, (SELECT count(*) FROM governance_nodes)
+                     FROM governance_counters WHERE {KEY} FOR UPDATE"
+                ),
+                &params![k.rule_id, k.counting, k.group, k.window_start],
+                |r| Ok((values(r, 0)?, r.get::<i64>(3)?)),
+            )
+        };
+        self.with(|db| {
+            let mut tx = db.transaction()?;
+            let (found, nodes) = match locked(&mut tx)? {
+                Some(found) => found,
+                None => {
+                    PgCounters::seed_row(&mut tx, k, seed)?;
+                    locked(&mut tx)?.unwrap_or_default()
+                }
+            };
+            let headroom = limit - found.used - found.reserved - found.leased;
+            let amount = lease::size(headroom, nodes.max(0) as u64, demand);
+            if amount <= 0.0 {
+                tx.commit()?;
+                return Ok((0.0, found));
+            }
+            let after = tx.query_row(
+                &format!(
+                    "WITH mine AS (
+                        INSERT INTO governance_holds AS h
+                            (node_id, rule_id, counting, grp, window_start, amount, leased)
+                        VALUES (?7::text, ?1::text, ?2::text, ?3::text, ?4::int8, 0, ?5::float8)
+                        ON CONFLICT (node_id, rule_id, counting, grp, window_start)
+                        DO UPDATE SET leased = h.leased + excluded.leased
+                    )
+                    UPDATE governance_counters SET leased = leased + ?5::float8,
+                        updated_ms = ?6::int8
+                    WHERE {KEY}
+                    RETURNING used, reserved, leased"
+                ),
+                &params![
+                    k.rule_id,
+                    k.counting,
+                    k.group,
+                    k.window_start,
+                    amount,
+                    now_ms(),
+                    self.node_id
+                ],
+                |r| values(r, 0),
+            )?;
+            tx.commit()?;
+            Ok((amount, after))
         })
     }
 
@@ -266,14 +346,14 @@ impl SharedCounters for PgCounters {
                  VALUES (?1, ?2, ?3, ?4, 0, 0, ?5)
                  ON CONFLICT (rule_id, counting, grp, window_start)
                  DO UPDATE SET used = 0, updated_ms = excluded.updated_ms
-                 RETURNING used, reserved",
+                 RETURNING used, reserved, leased",
                 &params![k.rule_id, k.counting, k.group, k.window_start, now_ms()],
                 |r| values(r, 0),
             )
         })
     }
 
-    fn sync(&self, now: i64, current: &[Current]) -> Result<Vec<Listed>, String> {
+    fn sync(&self, now: i64, current: &[Current]) -> Result<Synced, String> {
         let current = serde_json::Value::Array(
             current
                 .iter()
@@ -288,38 +368,43 @@ impl SharedCounters for PgCounters {
         const CURRENT: &str = "WITH r AS (SELECT * FROM jsonb_to_recordset(?1::jsonb)
             AS r(rule_id text, counting text, window_start bigint))";
         self.with(|db| {
-            self.heartbeat(db, now)?;
+            let forgotten = self.heartbeat(db, now)?;
             db.execute(
                 "WITH dead AS (
                     DELETE FROM governance_nodes WHERE seen_ms < ?1 RETURNING node_id
                  ), gone AS (
                     DELETE FROM governance_holds WHERE node_id IN (SELECT node_id FROM dead)
-                    RETURNING rule_id, counting, grp, window_start, amount
+                    RETURNING rule_id, counting, grp, window_start, amount, leased
                  ), freed AS (
-                    SELECT rule_id, counting, grp, window_start, SUM(amount) AS amount
+                    SELECT rule_id, counting, grp, window_start, SUM(amount) AS amount,
+                        SUM(leased) AS leased
                     FROM gone GROUP BY rule_id, counting, grp, window_start
                  )
-                 UPDATE governance_counters c SET reserved = GREATEST(c.reserved - f.amount, 0)
+                 UPDATE governance_counters c SET reserved = GREATEST(c.reserved - f.amount, 0),
+                    leased = GREATEST(c.leased - f.leased, 0)
                  FROM freed f WHERE c.rule_id = f.rule_id AND c.counting = f.counting
                     AND c.grp = f.grp AND c.window_start = f.window_start",
                 &params![now - NODE_TIMEOUT_MS],
             )?;
             db.execute(
-                "DELETE FROM governance_holds WHERE amount <= 0.000000001",
+                "DELETE FROM governance_holds
+                 WHERE amount <= 0.000000001 AND leased <= 0.000000001",
                 &[],
             )?;
             db.execute(
                 &format!(
                     "{CURRENT} DELETE FROM governance_counters c
-                     WHERE c.reserved <= 0.000000001 AND c.updated_ms < ?2::int8
+                     WHERE c.reserved <= 0.000000001 AND c.leased <= 0.000000001
+                        AND c.updated_ms < ?2::int8
                         AND NOT EXISTS (SELECT 1 FROM r WHERE r.rule_id = c.rule_id
                             AND r.counting = c.counting AND r.window_start = c.window_start)"
                 ),
                 &params![current, now - IDLE_MS],
             )?;
-            db.query_map(
+            let listed = db.query_map(
                 &format!(
-                    "{CURRENT} SELECT c.rule_id, c.grp, c.window_start, c.used, c.reserved
+                    "{CURRENT} SELECT c.rule_id, c.grp, c.window_start, c.used, c.reserved,
+                        c.leased
                      FROM governance_counters c JOIN r ON r.rule_id = c.rule_id
                         AND r.counting = c.counting AND r.window_start = c.window_start"
                 ),
@@ -332,7 +417,8 @@ impl SharedCounters for PgCounters {
                         values: values(r, 3)?,
                     })
                 },
-            )
+            )?;
+            Ok(Synced { listed, forgotten })
         })
     }
 }
@@ -362,19 +448,41 @@ mod tests {
         }
     }
 
+    /// A held claim of `group` settled.
+    fn settled(group: &str, release: f64, spent: f64) -> Release<'_> {
+        Release {
+            key: key(group),
+            from_lease: 0.0,
+            release,
+            spent,
+            give_back: 0.0,
+        }
+    }
+
     fn shared(used: f64, reserved: f64) -> Shared {
-        Shared { used, reserved }
+        Shared {
+            used,
+            reserved,
+            leased: 0.0,
+        }
+    }
+
+    /// The shared counters of two nodes on a new database, or `None` with a note.
+    fn two_nodes() -> Option<(Arc<dyn SharedCounters>, Arc<dyn SharedCounters>)> {
+        let Some(url) = crate::store::tests::new_postgres_database() else {
+            eprintln!("note: skipped: shared counters need TOLLGATE_TEST_DATABASE_URL");
+            return None;
+        };
+        let store = Store::open_postgres(&url, crate::store::Cipher::new(&[7; 32])).unwrap();
+        let node = || store.shared_counters().unwrap().unwrap();
+        Some((node(), node()))
     }
 
     #[test]
     fn claims_hold_all_or_nothing_and_a_dead_nodes_holds_are_given_back() {
-        let Some(url) = crate::store::tests::new_postgres_database() else {
-            eprintln!("note: skipped: shared counters need TOLLGATE_TEST_DATABASE_URL");
+        let Some((a, b)) = two_nodes() else {
             return;
         };
-        let store = Store::open_postgres(&url, crate::store::Cipher::new(&[7; 32])).unwrap();
-        let a = store.shared_counters().unwrap().unwrap();
-        let b = store.shared_counters().unwrap().unwrap();
         assert_eq!(
             a.reserve(&[claim("g", 6.0)]).unwrap(),
             Admission::Held(vec![shared(0.0, 6.0)])
@@ -396,22 +504,12 @@ mod tests {
             Admission::Held(vec![shared(0.0, 5.0)])
         );
         assert_eq!(
-            b.settle(&Release {
-                key: key("g"),
-                release: 5.0,
-                spent: 4.0
-            })
-            .unwrap(),
+            b.settle(&settled("g", 5.0, 4.0)).unwrap(),
             Some((0.0, shared(4.0, 0.0)))
         );
         // a's late settlement adds its spend but gives back nothing it no longer holds.
         assert_eq!(
-            a.settle(&Release {
-                key: key("g"),
-                release: 6.0,
-                spent: 6.0
-            })
-            .unwrap(),
+            a.settle(&settled("g", 6.0, 6.0)).unwrap(),
             Some((4.0, shared(10.0, 0.0)))
         );
         assert_eq!(
@@ -422,6 +520,66 @@ mod tests {
         assert_eq!(
             a.reserve(&[claim("g", 0.5)]).unwrap(),
             Admission::Held(vec![shared(0.0, 0.5)])
+        );
+    }
+
+    #[test]
+    fn leases_count_against_the_limit_shrink_near_it_and_go_back_with_a_dead_node() {
+        let Some((a, b)) = two_nodes() else {
+            return;
+        };
+        let leased = |used, reserved, leased| Shared {
+            used,
+            reserved,
+            leased,
+        };
+        // Two live nodes: a lease is at most a quarter of the headroom, and the demand asked.
+        assert_eq!(
+            a.lease(key("g"), 0.0, 1.0, 10.0).unwrap(),
+            (1.0, leased(0.0, 0.0, 1.0))
+        );
+        assert_eq!(
+            a.lease(key("g"), 0.0, 100.0, 10.0).unwrap(),
+            (2.25, leased(0.0, 0.0, 3.25))
+        );
+        // Leases hold headroom as claims do: 6.75 is left.
+        assert_eq!(
+            b.reserve(&[claim("g", 7.0)]).unwrap(),
+            Admission::Refused(0, leased(0.0, 0.0, 3.25))
+        );
+        assert_eq!(
+            b.reserve(&[claim("g", 6.0)]).unwrap(),
+            Admission::Held(vec![leased(0.0, 6.0, 3.25)])
+        );
+        // Near the limit the lease shrinks to a quarter of the 0.75 left.
+        assert_eq!(
+            b.lease(key("g"), 0.0, 100.0, 10.0).unwrap(),
+            (0.1875, leased(0.0, 6.0, 3.4375))
+        );
+        // a admitted 2 against its lease, and settles one of them at 1.5; then gives back 0.25.
+        let sent = |from_lease, release, spent, give_back| Release {
+            key: key("g"),
+            from_lease,
+            release,
+            spent,
+            give_back,
+        };
+        assert_eq!(
+            a.settle(&sent(2.0, 1.0, 1.5, 0.25)).unwrap(),
+            Some((0.0, leased(1.5, 7.0, 1.1875)))
+        );
+        // a holds 1 for a request in flight and 1 of lease: the dead node's part goes back.
+        b.sync(now_ms() + NODE_TIMEOUT_MS + 1, &[]).unwrap();
+        assert_eq!(
+            b.reserve(&[claim("g", 0.5)]).unwrap(),
+            Admission::Held(vec![leased(1.5, 6.5, 0.1875)])
+        );
+        // a hears it was taken for dead; what it sends after moves nothing it no longer has.
+        assert!(a.sync(now_ms(), &[]).unwrap().forgotten);
+        assert!(!a.sync(now_ms(), &[]).unwrap().forgotten);
+        assert_eq!(
+            a.settle(&sent(1.0, 2.0, 1.0, 1.0)).unwrap(),
+            Some((1.5, leased(2.5, 6.5, 0.1875)))
         );
     }
 }

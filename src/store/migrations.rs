@@ -423,6 +423,8 @@ CREATE INDEX logs_user ON logs (user, created_ms) WHERE user IS NOT NULL;
     // Budget and rate-limit counters shared by nodes exist on Postgres only: one SQLite node
     // keeps its counters in memory.
     "-- nothing to change on SQLite",
+    // Leases of allowance exist on Postgres only, as the shared counters do.
+    "-- nothing to change on SQLite",
 ];
 
 /// The Postgres schema, numbered as [`SQLITE`]. Every text column sorts by bytes
@@ -718,6 +720,13 @@ CREATE TABLE governance_nodes (
     node_id TEXT PRIMARY KEY,
     seen_ms BIGINT NOT NULL
 );
+"#,
+    // Leases of allowance (src/governance/lease.rs): headroom a node took to admit against in
+    // memory and has not used yet, in all (the counter) and per node (its holds, given back
+    // with them when the node dies).
+    r#"
+ALTER TABLE governance_counters ADD COLUMN leased DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE governance_holds ADD COLUMN leased DOUBLE PRECISION NOT NULL DEFAULT 0;
 "#,
 ];
 
