@@ -18,6 +18,8 @@ import tempfile
 import time
 import urllib.request
 
+from local_server import LocalServer, isolated_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "tollgate")
 
@@ -53,25 +55,10 @@ def main():
         sys.exit(f"{BIN} is missing: run `cargo build --release` first")
 
     tmp = tempfile.mkdtemp(prefix="tollgate-bench-")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": tmp,
-        "TOLLGATE_CONFIG_DIR": os.path.join(tmp, "config"),
-        "TOLLGATE_DATA_DIR": os.path.join(tmp, "data"),
-        "TOLLGATE_NO_KEYRING": "1",
-        "NO_COLOR": "1",
-    }
-    server = subprocess.Popen([BIN, "serve", "--addr", "127.0.0.1:0"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = isolated_env(tmp)
+    local = LocalServer([BIN, "serve", "--addr", "127.0.0.1:0"], env)
+    server, admin, url = local.process, local.admin_key, local.url
     try:
-        admin = server.stdout.readline().strip()
-        url = None
-        while url is None:
-            line = server.stderr.readline()
-            if not line:
-                sys.exit("the server exited before listening")
-            if "listening on " in line:
-                url = line.split("listening on ")[1].split()[0]
         for i in range(args.keys - 1):
             req = urllib.request.Request(
                 f"{url}/v1/api-keys/workspace/service",

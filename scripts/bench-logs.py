@@ -51,6 +51,8 @@ import time
 import urllib.parse
 from datetime import datetime, timezone
 
+from local_server import LocalServer, isolated_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DAY_MS = 86_400_000
 
@@ -134,42 +136,15 @@ def rfc3339(ms):
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-class Server:
+class Server(LocalServer):
     """`tollgate serve` on a free loopback port, with its own data and config dirs."""
 
     def __init__(self, binary, root, log_bodies, database_url=None):
         self.data_dir = os.path.join(root, "data")
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": root,
-            "TOLLGATE_CONFIG_DIR": os.path.join(root, "config"),
-            "TOLLGATE_DATA_DIR": self.data_dir,
-            "TOLLGATE_NO_KEYRING": "1",
-            "TOLLGATE_LOG_BODIES": "true" if log_bodies else "false",
-            "NO_COLOR": "1",
-        }
+        env = isolated_env(root, TOLLGATE_LOG_BODIES="true" if log_bodies else "false")
         if database_url:
             env["TOLLGATE_DATABASE_URL"] = database_url
-        self.process = subprocess.Popen([binary, "serve", "--addr", "127.0.0.1:0"], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.admin_key = self.process.stdout.readline().strip()
-        self.host, self.port = self._read_address()
-        self.stderr_tail = []
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
-
-    def _read_address(self):
-        while True:
-            line = self.process.stderr.readline()
-            if not line:
-                sys.exit("the server exited before listening")
-            if "listening on " in line:
-                url = urllib.parse.urlsplit(line.split("listening on ")[1].split()[0])
-                return url.hostname, url.port
-
-    def _drain_stderr(self):
-        # An undrained pipe would block the server once it fills.
-        for line in self.process.stderr:
-            self.stderr_tail = (self.stderr_tail + [line])[-20:]
+        super().__init__([binary, "serve", "--addr", "127.0.0.1:0"], env)
 
     def connect(self):
         return http.client.HTTPConnection(self.host, self.port, timeout=120)

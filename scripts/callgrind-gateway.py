@@ -20,12 +20,12 @@ import glob
 import http.client
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
+
+from local_server import LocalServer, isolated_env
 
 PROSE = " The quick brown fox jumps over the lazy dog, then asks about the weather."
 
@@ -59,34 +59,14 @@ def main():
     )
     mock_port = int(mock.stdout.readline())
     out = os.path.join(tmp, "callgrind.out")
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": tmp,
-        "TOLLGATE_DATA_DIR": os.path.join(tmp, "data"),
-        "TOLLGATE_CONFIG_DIR": os.path.join(tmp, "config"),
-        "TOLLGATE_NO_KEYRING": "1",
-        "NO_COLOR": "1",
-    }
-    gateway = subprocess.Popen(
+    local = LocalServer(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", args.bin, "serve",
          "--addr", "127.0.0.1:0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        isolated_env(tmp),
     )
+    gateway, admin = local.process, local.admin_key
     try:
-        admin = gateway.stdout.readline().strip()
-        addr = None
-        while addr is None:
-            line = gateway.stderr.readline()
-            if not line:
-                raise SystemExit("the gateway exited before listening")
-            found = re.search(r"listening on http://(\S+)", line)
-            addr = found and found.group(1)
-        threading.Thread(target=lambda: gateway.stderr.read(), daemon=True).start()
-        host, port = addr.rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=600)
+        conn = http.client.HTTPConnection(local.host, local.port, timeout=600)
 
         def send(method, path, body=None, headers=None):
             h = {"x-portkey-api-key": admin, "content-type": "application/json"}
