@@ -249,6 +249,9 @@ struct Unsent {
     spent: f64,
     from_lease: f64,
     give_back: f64,
+    /// When settlements are merged into one: each one's spend, in order, so the events they
+    /// set off are those they would have set off one by one.
+    steps: Vec<f64>,
 }
 
 impl Unsent {
@@ -258,6 +261,7 @@ impl Unsent {
             spent,
             from_lease: 0.0,
             give_back: 0.0,
+            steps: Vec::new(),
         }
     }
 
@@ -273,6 +277,7 @@ impl Unsent {
             spent: 0.0,
             from_lease: 0.0,
             give_back: amount,
+            steps: Vec::new(),
         }
     }
 }
@@ -546,6 +551,7 @@ impl Governor {
                     spent: counted_now,
                     from_lease: *taken,
                     give_back: 0.0,
+                    steps: Vec::new(),
                 });
             }
             for (i, values) in rest.iter().zip(values) {
@@ -908,8 +914,15 @@ impl Governor {
             return;
         };
         passed(&u.hold.rule, c, before);
+        let mut events = Vec::new();
+        let mut used = before;
+        for step in &u.steps {
+            used += step;
+            c.used = used;
+            events.extend(crossings(&u.hold.rule, &u.hold.group, c, now_ms));
+        }
         c.used = after.used;
-        let events = crossings(&u.hold.rule, &u.hold.group, c, now_ms);
+        events.extend(crossings(&u.hold.rule, &u.hold.group, c, now_ms));
         c.mirror(after);
         drop(counters);
         self.send_events(events);
@@ -1145,10 +1158,18 @@ fn merged(batch: VecDeque<Unsent>) -> Vec<Unsent> {
         );
         match index.get(&key) {
             Some(&i) => {
-                out[i].hold.amount += u.hold.amount;
-                out[i].spent += u.spent;
-                out[i].from_lease += u.from_lease;
-                out[i].give_back += u.give_back;
+                let m = &mut out[i];
+                if m.steps.is_empty() {
+                    m.steps.push(m.spent);
+                }
+                match u.steps.is_empty() {
+                    true => m.steps.push(u.spent),
+                    false => m.steps.extend(&u.steps),
+                }
+                m.hold.amount += u.hold.amount;
+                m.spent += u.spent;
+                m.from_lease += u.from_lease;
+                m.give_back += u.give_back;
             }
             None => {
                 index.insert(key, out.len());

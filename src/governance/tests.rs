@@ -469,3 +469,45 @@ fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency(
     }
     assert_eq!(admitted + more, 100, "{admitted} admitted, then {more}");
 }
+
+#[test]
+fn settlements_sent_together_set_off_the_events_they_would_one_by_one() {
+    use crate::observe::record::now_ms;
+
+    let Some(url) = crate::store::tests::new_postgres_database() else {
+        eprintln!("note: skipped: shared counters need TOLLGATE_TEST_DATABASE_URL");
+        return;
+    };
+    let store =
+        crate::store::Store::open_postgres(&url, crate::store::Cipher::new(&[7; 32])).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let g = Arc::new(Governor::new(Some(tx), store.shared_counters().unwrap()));
+    g.set_rules(vec![budget(
+        "b",
+        json!({"credit_limit": 0.1, "alert_threshold": 50}),
+    )]);
+    g.sync_shared(now_ms()).unwrap();
+    let m = Map::new();
+    let held: Vec<_> = (0..10)
+        .map(|_| {
+            g.admit(&facts("k", &m), &CENT, &mut Vec::new(), now_ms())
+                .unwrap()
+        })
+        .collect();
+    // All ten settle before one send, which then carries them in one statement.
+    for r in held {
+        r.settle(
+            Actual {
+                cost: Some(0.01),
+                tokens: Some(1),
+            },
+            now_ms(),
+        );
+    }
+    g.send_settlements(now_ms()).unwrap();
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push((e.kind, (e.usage * 100.0).round() / 100.0));
+    }
+    assert_eq!(events, [("alert", 0.05), ("exhausted", 0.1)]);
+}
