@@ -513,6 +513,10 @@ impl Governor {
             taken = self.take_from_leases(&wanted, &starts, now_ms, false);
             rest = uncovered(&wanted, &taken);
             if !rest.is_empty() {
+                // Settlements this node has not sent yet still hold their reservations there:
+                // sent first, so a claim near a limit sees what was really spent. (If this
+                // fails, the claim will say why.)
+                let _ = self.send_settlements(now_ms);
                 match self.claim_shared(shared, &wanted, &starts, &taken, &rest, now_ms) {
                     Ok(claimed) => values = claimed,
                     Err(denial) => {
@@ -861,41 +865,38 @@ impl Governor {
         self.unsent_waiting.notify_one();
     }
 
-    /// Sends the queued settlements to the shared counters, one statement per counter; stops
-    /// at the first that fails, which stays queued with the rest. Budget events come from
-    /// here: the settlement that takes the shared counter across a threshold sets it off, on
-    /// whichever node it ran, so each is sent once.
+    /// Sends what is queued now to the shared counters, one statement per counter (what is
+    /// queued meanwhile waits for the next call, so a busy node's calls each carry many
+    /// requests); stops at the first that fails, which stays queued with the rest. Budget
+    /// events come from here: the settlement that takes the shared counter across a threshold
+    /// sets it off, on whichever node it ran, so each is sent once.
     pub fn send_settlements(&self, now_ms: i64) -> Result<(), String> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
         let queue = || self.unsent.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            // Taken whole, and not locked while sending: requests settle meanwhile.
-            let mut batch = merged(std::mem::take(&mut *queue()));
-            if batch.is_empty() {
-                return Ok(());
-            }
-            while let Some(u) = batch.pop() {
-                let release = Release {
-                    key: u.hold.key(),
-                    from_lease: u.from_lease,
-                    release: u.hold.amount,
-                    spent: u.spent,
-                    give_back: u.give_back,
-                };
-                let settled = match shared.settle(&release) {
-                    Ok(settled) => settled,
-                    Err(e) => {
-                        let mut queue = queue();
-                        queue.push_front(u);
-                        queue.extend(batch);
-                        return Err(e);
-                    }
-                };
-                self.settled(&u, settled, now_ms);
-            }
+        // Taken whole, and not locked while sending: requests settle meanwhile.
+        let mut batch = merged(std::mem::take(&mut *queue()));
+        while let Some(u) = batch.pop() {
+            let release = Release {
+                key: u.hold.key(),
+                from_lease: u.from_lease,
+                release: u.hold.amount,
+                spent: u.spent,
+                give_back: u.give_back,
+            };
+            let settled = match shared.settle(&release) {
+                Ok(settled) => settled,
+                Err(e) => {
+                    let mut queue = queue();
+                    queue.push_front(u);
+                    queue.extend(batch);
+                    return Err(e);
+                }
+            };
+            self.settled(&u, settled, now_ms);
         }
+        Ok(())
     }
 
     /// Takes a settlement the shared counters applied into the local counter.
@@ -915,9 +916,13 @@ impl Governor {
         };
         passed(&u.hold.rule, c, before);
         let mut events = Vec::new();
-        let mut used = before;
-        for step in &u.steps {
-            used += step;
+        // The use after each step, counted back from the counter's (`before` is a difference,
+        // so counting forward from it would report 49.99999999999999 % for 50 %).
+        let mut after_step = vec![after.used; u.steps.len()];
+        for i in (0..u.steps.len().saturating_sub(1)).rev() {
+            after_step[i] = after_step[i + 1] - u.steps[i + 1];
+        }
+        for used in after_step {
             c.used = used;
             events.extend(crossings(&u.hold.rule, &u.hold.group, c, now_ms));
         }

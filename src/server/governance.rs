@@ -369,7 +369,12 @@ pub async fn deliver_events(state: Arc<AppState>, mut events: UnboundedReceiver<
                 "value_key": e.value_key,
                 "usage": e.usage,
                 "credit_limit": e.limit,
-                "percent_used": if e.limit > 0.0 { e.usage / e.limit * 100.0 } else { 0.0 },
+                // To a millionth of a percent: sums of costs are a hair off their decimals.
+                "percent_used": if e.limit > 0.0 {
+                    (e.usage / e.limit * 1e8).round() / 1e6
+                } else {
+                    0.0
+                },
                 "window_start": &event.window_start,
                 "resets_at": e.resets_at.map(format_ms),
             });
