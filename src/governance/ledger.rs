@@ -589,9 +589,7 @@ impl Governor {
                 .iter()
                 .zip(starts)
                 .map(|((rule, group, amount), start)| {
-                    let lease = leases
-                        .entry((rule.id.clone(), group.clone(), *start))
-                        .or_insert_with(|| Lease::new(rule.clone()));
+                    let lease = lease_of(&mut leases, rule, group, *start);
                     let taken = match trusted {
                         false => 0.0,
                         true if lease.amount >= amount - EPSILON => *amount,
@@ -615,10 +613,7 @@ impl Governor {
         let mut leases = self.leases();
         for (((rule, group, _), start), taken) in wanted.iter().zip(starts).zip(taken) {
             if *taken > 0.0 {
-                leases
-                    .entry((rule.id.clone(), group.clone(), *start))
-                    .or_insert_with(|| Lease::new(rule.clone()))
-                    .amount += taken;
+                lease_of(&mut leases, rule, group, *start).amount += taken;
             }
         }
     }
@@ -915,19 +910,18 @@ impl Governor {
             return;
         };
         passed(&u.hold.rule, c, before);
-        let mut events = Vec::new();
-        // The use after each step, counted back from the counter's (`before` is a difference,
-        // so counting forward from it would report 49.99999999999999 % for 50 %).
-        let mut after_step = vec![after.used; u.steps.len()];
-        for i in (0..u.steps.len().saturating_sub(1)).rev() {
-            after_step[i] = after_step[i + 1] - u.steps[i + 1];
+        // The use after each merged settlement (just the counter's, if none was merged),
+        // counted back from the counter's: `before` is a difference, so counting forward from
+        // it would report 49.99999999999999 % for 50 %.
+        let mut after_each = vec![after.used];
+        for step in u.steps.iter().skip(1).rev() {
+            after_each.push(after_each[after_each.len() - 1] - step);
         }
-        for used in after_step {
+        let mut events = Vec::new();
+        for used in after_each.into_iter().rev() {
             c.used = used;
             events.extend(crossings(&u.hold.rule, &u.hold.group, c, now_ms));
         }
-        c.used = after.used;
-        events.extend(crossings(&u.hold.rule, &u.hold.group, c, now_ms));
         c.mirror(after);
         drop(counters);
         self.send_events(events);
@@ -1183,6 +1177,19 @@ fn merged(batch: VecDeque<Unsent>) -> Vec<Unsent> {
         }
     }
     out
+}
+
+/// This node's lease of `rule`'s counter of `group` in the window from `start`, made empty if
+/// it has none.
+fn lease_of<'a>(
+    leases: &'a mut HashMap<LeaseKey, Lease>,
+    rule: &Arc<Rule>,
+    group: &str,
+    start: i64,
+) -> &'a mut Lease {
+    leases
+        .entry((rule.id.clone(), group.to_string(), start))
+        .or_insert_with(|| Lease::new(rule.clone()))
 }
 
 /// The claims (by index) that what was `taken` from the leases does not cover.

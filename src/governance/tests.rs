@@ -362,12 +362,10 @@ fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency(
     use super::shared::SharedKey;
     use crate::observe::record::now_ms;
 
-    let Some(url) = crate::store::tests::new_postgres_database() else {
+    let Some(store) = crate::store::tests::postgres_store() else {
         eprintln!("note: skipped: leases need TOLLGATE_TEST_DATABASE_URL");
         return;
     };
-    let store =
-        crate::store::Store::open_postgres(&url, crate::store::Cipher::new(&[7; 32])).unwrap();
     let rule = || {
         budget(
             "b",
@@ -474,12 +472,10 @@ fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency(
 fn settlements_sent_together_set_off_the_events_they_would_one_by_one() {
     use crate::observe::record::now_ms;
 
-    let Some(url) = crate::store::tests::new_postgres_database() else {
+    let Some(store) = crate::store::tests::postgres_store() else {
         eprintln!("note: skipped: shared counters need TOLLGATE_TEST_DATABASE_URL");
         return;
     };
-    let store =
-        crate::store::Store::open_postgres(&url, crate::store::Cipher::new(&[7; 32])).unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let g = Arc::new(Governor::new(Some(tx), store.shared_counters().unwrap()));
     g.set_rules(vec![budget(

@@ -469,11 +469,10 @@ mod tests {
 
     /// The shared counters of two nodes on a new database, or `None` with a note.
     fn two_nodes() -> Option<(Arc<dyn SharedCounters>, Arc<dyn SharedCounters>)> {
-        let Some(url) = crate::store::tests::new_postgres_database() else {
+        let Some(store) = crate::store::tests::postgres_store() else {
             eprintln!("note: skipped: shared counters need TOLLGATE_TEST_DATABASE_URL");
             return None;
         };
-        let store = Store::open_postgres(&url, crate::store::Cipher::new(&[7; 32])).unwrap();
         let node = || store.shared_counters().unwrap().unwrap();
         Some((node(), node()))
     }

@@ -350,11 +350,16 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = super::Store::open(dir.path(), cipher()).unwrap();
         let mut stores = vec![(dir, sqlite)];
-        if let Some(url) = new_postgres_database() {
-            let pg = super::Store::open_postgres(&url, cipher()).unwrap();
+        if let Some(pg) = postgres_store() {
             stores.push((tempfile::tempdir().unwrap(), pg));
         }
         stores
+    }
+
+    /// A store on a new database in the Postgres test cluster, if one is given.
+    pub fn postgres_store() -> Option<super::Store> {
+        let url = new_postgres_database()?;
+        Some(super::Store::open_postgres(&url, super::Cipher::new(&[7; 32])).unwrap())
     }
 
     /// The ids of the records `store` lists for `query` (filter pairs), newest first.
