@@ -5,9 +5,9 @@
 
 use serde::Serialize;
 
-use super::db::{params, Db, Param, Value};
+use super::db::{self, params, Db, Param, Value};
 use super::partitions::{Partitions, DAY_MS};
-use super::{logs, migrations, Location, StoreError};
+use super::{logs, migrations, packed, Location, StoreError};
 use crate::api::prompts::DEFAULT_LABELS;
 use crate::api::workspaces::DEFAULT_WORKSPACE_ID;
 
@@ -21,6 +21,8 @@ struct Table {
     /// The rows a new database gets from its migrations (a column and its values), which an
     /// empty target may hold and the copy replaces with the source's.
     seeded: Option<(&'static str, &'static [&'static str])>,
+    /// Text columns SQLite may hold packed (store/packed.rs), copied unpacked.
+    packed: &'static [&'static str],
 }
 
 const fn plain(name: &'static str) -> Table {
@@ -29,6 +31,7 @@ const fn plain(name: &'static str) -> Table {
         from: name,
         derived: &[],
         seeded: None,
+        packed: &[],
     }
 }
 
@@ -57,7 +60,10 @@ const TABLES: &[Table] = &[
     plain("cache_entries"),
     plain("audit_logs"),
     plain("feedback"),
-    plain("logs"),
+    Table {
+        packed: &["hook_results"],
+        ..plain("logs")
+    },
     // Postgres partitions bodies by their record's time, which SQLite keeps in the record.
     Table {
         from: "log_bodies JOIN logs ON logs.seq = log_bodies.seq",
@@ -334,6 +340,10 @@ fn copy_table(
         name = table.name,
     );
     let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+    let packed: Vec<bool> = names
+        .iter()
+        .map(|name| table.packed.contains(&name.trim_matches('"')))
+        .collect();
     // Identity columns (the audit log's seq) take the copied values only when told to.
     let into = format!(
         "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE",
@@ -344,8 +354,16 @@ fn copy_table(
     loop {
         let mut values = Vec::with_capacity(BATCH as usize * columns.len());
         let rowids = from.query_map(&select, &params![after, BATCH], |r| {
-            for i in 1..=columns.len() {
-                values.push(owned(r.value(i)?));
+            for (i, packed) in (1..=columns.len()).zip(&packed) {
+                let value = r.value(i)?;
+                values.push(if *packed {
+                    let text = packed::text(value).map_err(|e| {
+                        db::Error::Type(format!("{}: {e}", names[i - 1]))
+                    })?;
+                    text.map_or(Param::Null, |t| Param::Text(t.into()))
+                } else {
+                    owned(value)
+                });
             }
             r.get::<i64>(0)
         })?;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::db::{self, params, Backend, Db, Param, Row, Value as DbValue};
 use super::listen::RECORDS;
 use super::log_blocks::{self, Blocks, Summarised, Wanted, SUMMARY_COLUMNS};
+use super::packed;
 use super::partitions::{day_of, Partitions};
 use super::{new_id, StoreError, StoreResult};
 use crate::api::logs::{
@@ -37,22 +38,28 @@ const RECORD_VALUES: usize = 33;
 struct Encoded<'a> {
     metadata: String,
     attempts: String,
-    hook_results: Option<Cow<'a, str>>,
+    /// Packed on SQLite (store/packed.rs); Postgres compresses large values itself.
+    hook_results: Param<'a>,
     user: Option<&'a str>,
 }
 
-fn encode(e: &Entry) -> Encoded<'_> {
+fn encode(e: &Entry, backend: Backend) -> Encoded<'_> {
     let r = &e.record;
+    let hook_results = match &e.hook_results_json {
+        Some(encoded) => Some(Cow::Borrowed(encoded.as_str())),
+        None => r
+            .hook_results
+            .as_ref()
+            .and_then(|h| serde_json::to_string(h).ok())
+            .map(Cow::Owned),
+    };
     Encoded {
         metadata: serde_json::to_string(&r.metadata).unwrap_or_default(),
         attempts: serde_json::to_string(&r.attempts).unwrap_or_default(),
-        hook_results: match &e.hook_results_json {
-            Some(encoded) => Some(Cow::Borrowed(encoded)),
-            None => r
-                .hook_results
-                .as_ref()
-                .and_then(|h| serde_json::to_string(h).ok())
-                .map(Cow::Owned),
+        hook_results: match (hook_results, backend) {
+            (None, _) => Param::Null,
+            (Some(json), Backend::Sqlite) => Param::Blob(packed::pack(&json).into()),
+            (Some(json), Backend::Postgres) => Param::Text(json),
         },
         user: r.metadata.get("_user").and_then(Value::as_str),
     }
@@ -216,7 +223,7 @@ fn insert_sqlite(
             "INSERT INTO log_bodies (seq, request, response) VALUES (?1, ?2, ?3)",
         )?;
         for e in entries {
-            let encoded = encode(e);
+            let encoded = encode(e, Backend::Sqlite);
             insert.execute(params_from_iter(record_params(e, &encoded).iter()))?;
             let seq = tx.last_insert_rowid();
             if e.request_body.is_some() || e.response_body.is_some() {
@@ -247,7 +254,10 @@ fn insert_partitioned<'a>(
     entries: &'a [Entry],
 ) -> StoreResult<Vec<i64>> {
     partitions.ensure(db, entries.iter().map(|e| day_of(e.created_ms)))?;
-    let encoded: Vec<Encoded> = entries.iter().map(encode).collect();
+    let encoded: Vec<Encoded> = entries
+        .iter()
+        .map(|e| encode(e, Backend::Postgres))
+        .collect();
     let values: Vec<Param> = entries
         .iter()
         .zip(&encoded)
@@ -525,8 +535,10 @@ fn read_record(row: &Row) -> db::Result<(i64, LogRecord)> {
             error: row.get(28)?,
             attempts: serde_json::from_str(&attempts).unwrap_or_default(),
             bodies_logged: row.get(30)?,
-            hook_results: row
-                .get::<Option<String>>(31)?
+            // Unreadable results (damaged in storage) leave the rest of the record readable.
+            hook_results: packed::text(row.value(31)?)
+                .ok()
+                .flatten()
                 .and_then(|text| serde_json::from_str(&text).ok()),
             cost_saved: row.get(32)?,
             request_body: None,

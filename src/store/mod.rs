@@ -16,6 +16,7 @@ pub mod listen;
 mod log_blocks;
 pub mod logs;
 mod migrations;
+mod packed;
 mod partitions;
 pub mod prompts;
 pub mod schema;

@@ -30,14 +30,20 @@ fn rows(status: &Value, table: &str) -> u64 {
         .unwrap()
 }
 
-fn chat(env: &TestEnv, key: &str, text: &str) -> Value {
+/// A chat request, through the saved `guardrail` when one is given.
+fn chat(env: &TestEnv, key: &str, text: &str, guardrail: Option<&str>) -> Value {
     let body = json!({"model": "@up/gpt-4o-mini",
                       "messages": [{"role": "user", "content": text}]});
+    let config = guardrail.map(|slug| json!({"input_guardrails": [slug]}).to_string());
+    let mut headers = vec![("x-portkey-api-key", key)];
+    if let Some(config) = &config {
+        headers.push(("x-portkey-config", config));
+    }
     let reply = http_send(
         &env.url,
         "POST",
         "/v1/chat/completions",
-        &[("x-portkey-api-key", key)],
+        &headers,
         Some(&body.to_string()),
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -93,13 +99,16 @@ fn fill(env: &TestEnv, upstream: &Upstream) -> Written {
     );
     env.run(&["budgets", "create", "--name", "team", "--budget", "50"])
         .ok();
-    for text in ["one", "two", "three"] {
-        chat(env, &key, text);
-    }
+    chat(env, &key, "one", None);
+    chat(env, &key, "two", None);
+    // The newest record carries hook results, which SQLite keeps packed (store/packed.rs).
+    chat(env, &key, "three", Some(&guardrail));
     let listed = wait_for_logs(env, "", 3);
     let id = listed[0]["id"].as_str().unwrap();
     let record = admin_get(env, &format!("/v1/logs/{id}"));
     assert!(record["request_body"].is_object(), "{record:#}");
+    let checks = &record["hook_results"]["before_request_hooks"][0]["checks"];
+    assert_eq!(checks[0]["id"], "default.regexMatch", "{record:#}");
     Written {
         key,
         config,
@@ -136,6 +145,14 @@ fn a_sqlite_store_copied_into_postgres_serves_the_same_keys_secrets_and_records(
     // A body without its record cannot be placed in a partition: the counts differ, nothing is
     // kept, and once the source is mended the same command copies everything.
     let db = rusqlite::Connection::open(env.data_dir().join("tollgate.db")).unwrap();
+    let stored: String = db
+        .query_row(
+            "SELECT typeof(hook_results) FROM logs WHERE hook_results IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, "blob", "hook results are stored packed");
     db.execute(
         "INSERT INTO log_bodies (seq, request) VALUES (999999, x'00')",
         [],
@@ -205,7 +222,7 @@ fn a_sqlite_store_copied_into_postgres_serves_the_same_keys_secrets_and_records(
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["name"], "ci-bot");
-    chat(&env, &written.key, "four");
+    chat(&env, &written.key, "four", None);
     let sent = upstream.requests();
     assert_eq!(sent.len(), 4);
     assert_eq!(
