@@ -49,24 +49,14 @@ struct Traffic {
     errors: BTreeMap<[Label; 2], f64>,
     retries: BTreeMap<[Label; 1], f64>,
     attempts: BTreeMap<[Label; 2], f64>,
-    /// Status classes and token kinds.
-    words: Words,
+    /// [`STATUS_CLASSES`], made once.
+    classes: [Label; STATUS_CLASSES.len()],
+    /// [`TOKEN_KINDS`], made once.
+    token_kinds: [Label; TOKEN_KINDS.len()],
 }
 
-/// Interned label values from a small fixed vocabulary.
-#[derive(Default)]
-struct Words(HashSet<Label>);
-
-impl Words {
-    fn get(&mut self, word: &str) -> Label {
-        if let Some(w) = self.0.get(word) {
-            return w.clone();
-        }
-        let w: Label = Arc::from(word);
-        self.0.insert(w.clone());
-        w
-    }
-}
+const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "unknown"];
+const TOKEN_KINDS: [&str; 3] = ["input", "output", "cached"];
 
 /// The distinct values a label has taken, up to a limit.
 struct BoundedLabel {
@@ -74,6 +64,9 @@ struct BoundedLabel {
     seen: HashSet<Label>,
     none: Label,
     other: Label,
+    /// The value given last: records in a row mostly share it, and comparing it costs less
+    /// than hashing.
+    last: Option<Label>,
 }
 
 impl BoundedLabel {
@@ -83,6 +76,7 @@ impl BoundedLabel {
             seen: HashSet::new(),
             none: Arc::from("none"),
             other: Arc::from("other"),
+            last: None,
         }
     }
 
@@ -90,14 +84,19 @@ impl BoundedLabel {
         let Some(raw) = raw.filter(|v| !v.is_empty()) else {
             return self.none.clone();
         };
-        if let Some(known) = self.seen.get(raw) {
-            return known.clone();
+        if let Some(last) = self.last.as_ref().filter(|l| ***l == *raw) {
+            return last.clone();
         }
-        if self.seen.len() >= self.limit {
-            return self.other.clone();
-        }
-        let value: Label = Arc::from(raw);
-        self.seen.insert(value.clone());
+        let value = match self.seen.get(raw) {
+            Some(known) => known.clone(),
+            None if self.seen.len() >= self.limit => return self.other.clone(),
+            None => {
+                let value: Label = Arc::from(raw);
+                self.seen.insert(value.clone());
+                value
+            }
+        };
+        self.last = Some(value.clone());
         value
     }
 }
@@ -121,14 +120,11 @@ impl Histogram {
     }
 }
 
-fn status_class(status: u16) -> &'static str {
+/// The index of a status's class in [`STATUS_CLASSES`].
+fn status_class(status: u16) -> usize {
     match status / 100 {
-        1 => "1xx",
-        2 => "2xx",
-        3 => "3xx",
-        4 => "4xx",
-        5 => "5xx",
-        _ => "unknown",
+        class @ 1..=5 => usize::from(class - 1),
+        _ => STATUS_CLASSES.len() - 1,
     }
 }
 
@@ -151,7 +147,8 @@ impl Traffic {
             errors: BTreeMap::new(),
             retries: BTreeMap::new(),
             attempts: BTreeMap::new(),
-            words: Words::default(),
+            classes: STATUS_CLASSES.map(Arc::from),
+            token_kinds: TOKEN_KINDS.map(Arc::from),
         }
     }
 
@@ -159,7 +156,7 @@ impl Traffic {
         let provider = self.providers.value(record.provider.as_deref());
         let model = self.models.value(record.model.as_deref());
         let endpoint = self.endpoints.value(Some(&record.endpoint));
-        let class = self.words.get(status_class(record.status));
+        let class = self.classes[status_class(record.status)].clone();
 
         add(
             &mut self.requests,
@@ -183,12 +180,13 @@ impl Traffic {
                 .or_default()
                 .observe(ttft / 1000.0);
         }
-        for (kind, n) in [
-            ("input", record.input_tokens),
-            ("output", record.output_tokens),
-            ("cached", record.cached_tokens),
-        ] {
-            let labels = [provider.clone(), model.clone(), self.words.get(kind)];
+        let counts = [
+            record.input_tokens,
+            record.output_tokens,
+            record.cached_tokens,
+        ];
+        for (kind, n) in self.token_kinds.iter().zip(counts) {
+            let labels = [provider.clone(), model.clone(), kind.clone()];
             add(&mut self.tokens, labels, n as f64);
         }
         match record.cost.filter(|c| c.is_finite()) {
@@ -204,7 +202,7 @@ impl Traffic {
             let provider = self.providers.value(Some(&attempt.provider));
             add(
                 &mut self.attempts,
-                [provider, self.words.get(status_class(attempt.status))],
+                [provider, self.classes[status_class(attempt.status)].clone()],
                 1.0,
             );
         }
@@ -233,14 +231,17 @@ impl Metrics {
         self.traffic.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one committed record.
-    pub fn observe(&self, record: &LogRecord) {
-        match record.kind.as_str() {
-            KIND_REQUEST => self.traffic().observe_request(record),
-            KIND_CUSTOM => {
-                self.custom_records.fetch_add(1, Ordering::Relaxed);
+    /// Counts committed records.
+    pub fn observe<'a>(&self, records: impl IntoIterator<Item = &'a LogRecord>) {
+        let mut traffic = self.traffic();
+        for record in records {
+            match record.kind.as_str() {
+                KIND_REQUEST => traffic.observe_request(record),
+                KIND_CUSTOM => {
+                    self.custom_records.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
 
@@ -508,10 +509,10 @@ mod tests {
             attempt("1111111111111111", 0.0, 100.0, 503),
             attempt("2222222222222222", 300.0, 100.0, 502),
         ];
-        metrics.observe(&request());
-        metrics.observe(&request());
-        metrics.observe(&retried);
-        metrics.observe(&custom());
+        metrics.observe([&request()]);
+        metrics.observe([&request()]);
+        metrics.observe([&retried]);
+        metrics.observe([&custom()]);
         metrics.recorder_waited();
         metrics.records_written(4);
         metrics.otlp_exported(5);
@@ -566,7 +567,7 @@ mod tests {
             let mut r = request();
             r.latency_ms = latency_ms;
             r.ttft_ms = ttft_ms;
-            metrics.observe(&r);
+            metrics.observe([&r]);
         }
         let text = metrics.render(&store_taking_writes(0), 1);
         let bucket = |le: &str| {
@@ -605,12 +606,12 @@ mod tests {
         for i in 0..105 {
             let mut r = request();
             r.model = Some(format!("model-{i:03}"));
-            metrics.observe(&r);
+            metrics.observe([&r]);
         }
         let mut unnamed = request();
         unnamed.provider = None;
         unnamed.model = None;
-        metrics.observe(&unnamed);
+        metrics.observe([&unnamed]);
         let text = metrics.render(&store_taking_writes(0), 1);
 
         let requests: Vec<&str> = text
@@ -627,7 +628,7 @@ mod tests {
         // A model seen before the bound keeps its own series.
         let mut again = request();
         again.model = Some("model-000".into());
-        metrics.observe(&again);
+        metrics.observe([&again]);
         let first = r#"tollgate_requests_total{provider="openai",model="model-000",endpoint="/v1/chat/completions",status_class="2xx"}"#;
         assert_eq!(
             sample(&metrics.render(&store_taking_writes(0), 1), first),
@@ -642,7 +643,7 @@ mod tests {
         let metrics = Metrics::new();
         let mut r = request();
         r.model = Some("we\"ird\\\nmodel".into());
-        metrics.observe(&r);
+        metrics.observe([&r]);
         assert!(metrics
             .render(&store_taking_writes(0), 1)
             .contains(r#"model="we\"ird\\\nmodel""#));
@@ -699,8 +700,8 @@ mod tests {
         let mut r = request();
         r.ttft_ms = Some(150.0);
         r.model = Some("a \"quoted\", {braced} model".into());
-        metrics.observe(&r);
-        metrics.observe(&custom());
+        metrics.observe([&r]);
+        metrics.observe([&custom()]);
         let text = metrics.render(&store_taking_writes(1), 2);
         assert_eq!(
             text,

@@ -357,9 +357,8 @@ fn copy_table(
             for (i, packed) in (1..=columns.len()).zip(&packed) {
                 let value = r.value(i)?;
                 values.push(if *packed {
-                    let text = packed::text(value).map_err(|e| {
-                        db::Error::Type(format!("{}: {e}", names[i - 1]))
-                    })?;
+                    let text = packed::text(value)
+                        .map_err(|e| db::Error::Type(format!("{}: {e}", names[i - 1])))?;
                     text.map_or(Param::Null, |t| Param::Text(t.into()))
                 } else {
                     owned(value)

@@ -33,10 +33,7 @@ pub fn text(stored: Value) -> Result<Option<String>, String> {
 
 fn unpack(stored: &[u8]) -> Result<String, String> {
     let Some((&LZ4, block)) = stored.split_first() else {
-        return Err(format!(
-            "unknown packed form {:?}",
-            stored.first().copied()
-        ));
+        return Err(format!("unknown packed form {:?}", stored.first().copied()));
     };
     let stated = block
         .get(..4)
@@ -44,7 +41,8 @@ fn unpack(stored: &[u8]) -> Result<String, String> {
     if stated.is_none_or(|n| n > block.len().saturating_mul(MAX_RATIO)) {
         return Err("damaged packed text: its stated length cannot be right".into());
     }
-    let bytes = lz4_flex::decompress_size_prepended(block).map_err(|e| format!("damaged packed text: {e}"))?;
+    let bytes = lz4_flex::decompress_size_prepended(block)
+        .map_err(|e| format!("damaged packed text: {e}"))?;
     String::from_utf8(bytes).map_err(|e| format!("damaged packed text: {e}"))
 }
 
@@ -54,10 +52,14 @@ mod tests {
 
     #[test]
     fn packed_text_reads_back_the_same_and_smaller() {
-        let results = r#"{"id":"default.regexMatch","verdict":true,"data":{"not":true}}"#.repeat(20);
+        let results =
+            r#"{"id":"default.regexMatch","verdict":true,"data":{"not":true}}"#.repeat(20);
         let packed = pack(&results);
         assert!(packed.len() * 4 < results.len(), "{} bytes", packed.len());
-        assert_eq!(text(Value::Blob(&packed)).unwrap().as_deref(), Some(&results[..]));
+        assert_eq!(
+            text(Value::Blob(&packed)).unwrap().as_deref(),
+            Some(&results[..])
+        );
         assert_eq!(text(Value::Blob(&pack(""))).unwrap().as_deref(), Some(""));
     }
 

@@ -93,14 +93,14 @@ impl Writer {
         };
         backlog.wrote(&entries);
         self.metrics.records_written(seqs.len() as u64);
+        self.metrics.observe(entries.iter().map(|e| &e.record));
         // A record is shared only when someone takes it: live subscribers or the exporter.
         let live = self.publish.receiver_count() > 0;
+        if !live && self.otlp.is_none() {
+            return Ok(());
+        }
         let mut exported = Vec::new();
         for (e, seq) in entries.into_iter().zip(seqs) {
-            self.metrics.observe(&e.record);
-            if !live && self.otlp.is_none() {
-                continue;
-            }
             let record = Arc::new(e.record);
             if live {
                 // A subscriber may have left since; that is not an error.
