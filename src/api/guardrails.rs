@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+mod json;
+
 /// One check of a saved guardrail or a raw hook: `{"id": "default.regexMatch", "parameters":
 /// {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -1,5 +1,7 @@
 //! Where the text of an OpenAI-shaped request or answer is: the slots checks read and the ones
-//! redactions rewrite, as JSON pointers into the body.
+//! redactions rewrite, found by walking the body (no JSON pointers to format and parse again).
+
+use std::borrow::Cow;
 
 use serde_json::Value;
 
@@ -8,87 +10,116 @@ use crate::gateway::providers::adapter::Endpoint;
 
 /// Which text slots: the current content part (Portkey's `getText`), or all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Scope {
+enum Scope {
     Current,
     All,
 }
 
-/// JSON pointers to the string slots of `body` in `scope`, in document order.
-pub(super) fn slots(stage: Stage, endpoint: Endpoint, body: &Value, scope: Scope) -> Vec<String> {
-    let mut out = Vec::new();
+/// Where a slot is in its body: the keys and indices from the top, innermost last. Built on
+/// the stack as the walk goes down; followed again only when a slot is rewritten.
+enum Path<'p> {
+    Root,
+    Key(&'p Path<'p>, &'static str),
+    Index(&'p Path<'p>, usize),
+}
+
+impl Path<'_> {
+    fn find_mut<'v>(&self, body: &'v mut Value) -> Option<&'v mut Value> {
+        match self {
+            Path::Root => Some(body),
+            Path::Key(up, key) => up.find_mut(body)?.get_mut(*key),
+            Path::Index(up, i) => up.find_mut(body)?.get_mut(*i),
+        }
+    }
+}
+
+/// What a walk calls with each string slot and where it is.
+type Found<'f, 'a> = dyn FnMut(&'a str, &Path) + 'f;
+
+/// Calls `found` with the string slots of `body` in `scope`, in document order.
+fn visit<'a>(
+    stage: Stage,
+    endpoint: Endpoint,
+    body: &'a Value,
+    scope: Scope,
+    found: &mut Found<'_, 'a>,
+) {
+    let root = Path::Root;
     match (stage, endpoint) {
         (Stage::Before, Endpoint::Chat) => {
             let messages = array(body, "messages");
-            let skip = match scope {
-                Scope::Current => messages.len().saturating_sub(1),
-                Scope::All => 0,
-            };
-            for (i, m) in messages.iter().enumerate().skip(skip) {
-                content(m.get("content"), format!("/messages/{i}/content"), &mut out);
+            let at = Path::Key(&root, "messages");
+            for (i, m) in messages
+                .iter()
+                .enumerate()
+                .skip(first(scope, messages.len()))
+            {
+                content(m.get("content"), &Path::Index(&at, i), found);
             }
         }
-        (Stage::Before, Endpoint::Completions) => strings(body, "prompt", &mut out),
-        (Stage::Before, Endpoint::Embeddings) => strings(body, "input", &mut out),
+        (Stage::Before, Endpoint::Completions) => strings(body, "prompt", found),
+        (Stage::Before, Endpoint::Embeddings) => strings(body, "input", found),
         (Stage::Before, Endpoint::Responses) => {
-            if scope == Scope::All && body.get("instructions").is_some_and(Value::is_string) {
-                out.push("/instructions".to_string());
+            if scope == Scope::All {
+                if let Some(Value::String(s)) = body.get("instructions") {
+                    found(s, &Path::Key(&root, "instructions"));
+                }
+            }
+            let at = Path::Key(&root, "input");
+            if let Some(Value::String(s)) = body.get("input") {
+                found(s, &at);
             }
             let items = array(body, "input");
-            if body.get("input").is_some_and(Value::is_string) {
-                out.push("/input".to_string());
-            }
-            let skip = match scope {
-                Scope::Current => items.len().saturating_sub(1),
-                Scope::All => 0,
-            };
-            for (i, item) in items.iter().enumerate().skip(skip) {
-                content(item.get("content"), format!("/input/{i}/content"), &mut out);
+            for (i, item) in items.iter().enumerate().skip(first(scope, items.len())) {
+                content(item.get("content"), &Path::Index(&at, i), found);
             }
         }
         (Stage::After, Endpoint::Chat) => {
+            let at = Path::Key(&root, "choices");
             for (i, c) in choices(body, scope) {
-                let msg = c.get("message");
+                let choice = Path::Index(&at, i);
+                let message = c.get("message");
                 content(
-                    msg.and_then(|m| m.get("content")),
-                    format!("/choices/{i}/message/content"),
-                    &mut out,
+                    message.and_then(|m| m.get("content")),
+                    &Path::Key(&choice, "message"),
+                    found,
                 );
             }
         }
         (Stage::After, Endpoint::Completions) => {
+            let at = Path::Key(&root, "choices");
             for (i, c) in choices(body, scope) {
-                if c.get("text").is_some_and(Value::is_string) {
-                    out.push(format!("/choices/{i}/text"));
+                if let Some(Value::String(s)) = c.get("text") {
+                    found(s, &Path::Key(&Path::Index(&at, i), "text"));
                 }
             }
         }
         (Stage::After, Endpoint::Responses) => {
+            let at = Path::Key(&root, "output");
             for (i, item) in array(body, "output").iter().enumerate() {
-                content(
-                    item.get("content"),
-                    format!("/output/{i}/content"),
-                    &mut out,
-                );
+                content(item.get("content"), &Path::Index(&at, i), found);
             }
         }
         (Stage::After, Endpoint::Embeddings) => {}
     }
-    out
 }
 
-/// The current content part's text: its non-empty slots joined by `\n`.
-pub(super) fn current(stage: Stage, endpoint: Endpoint, body: &Value) -> String {
-    let mut text = String::new();
-    for slot in slots(stage, endpoint, body, Scope::Current) {
-        if let Some(s) = body.pointer(&slot).and_then(Value::as_str) {
-            if !s.is_empty() {
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                text.push_str(s);
-            }
+/// The current content part's text: its non-empty slots joined by `\n` (borrowed when there
+/// is one).
+pub(super) fn current(stage: Stage, endpoint: Endpoint, body: &Value) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed("");
+    visit(stage, endpoint, body, Scope::Current, &mut |s, _| {
+        if s.is_empty() {
+            return;
         }
-    }
+        if text.is_empty() {
+            text = Cow::Borrowed(s);
+        } else {
+            let joined = text.to_mut();
+            joined.push('\n');
+            joined.push_str(s);
+        }
+    });
     text
 }
 
@@ -100,19 +131,13 @@ pub(super) fn rewrite_all(
     mut rewrite: impl FnMut(&str) -> Option<String>,
 ) -> Option<Value> {
     let mut copy: Option<Value> = None;
-    for slot in slots(stage, endpoint, body, Scope::All) {
-        let Some(new) = body
-            .pointer(&slot)
-            .and_then(Value::as_str)
-            .and_then(&mut rewrite)
-        else {
-            continue;
-        };
-        let target = copy.get_or_insert_with(|| body.clone());
-        if let Some(v) = target.pointer_mut(&slot) {
-            *v = Value::String(new);
+    visit(stage, endpoint, body, Scope::All, &mut |s, at| {
+        if let Some(new) = rewrite(s) {
+            if let Some(slot) = at.find_mut(copy.get_or_insert_with(|| body.clone())) {
+                *slot = Value::String(new);
+            }
         }
-    }
+    });
     copy
 }
 
@@ -123,14 +148,24 @@ fn array<'a>(body: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or_default()
 }
 
-/// A message content: a string, or an array of parts whose `text` strings count.
-fn content(v: Option<&Value>, base: String, out: &mut Vec<String>) {
+/// The first of `len` items in `scope`: the last one for the current part, all otherwise.
+fn first(scope: Scope, len: usize) -> usize {
+    match scope {
+        Scope::Current => len.saturating_sub(1),
+        Scope::All => 0,
+    }
+}
+
+/// The `content` of the item at `item`: a string, or an array of parts whose `text` strings
+/// count.
+fn content<'a>(v: Option<&'a Value>, item: &Path, found: &mut Found<'_, 'a>) {
+    let at = Path::Key(item, "content");
     match v {
-        Some(Value::String(_)) => out.push(base),
+        Some(Value::String(s)) => found(s, &at),
         Some(Value::Array(parts)) => {
             for (j, part) in parts.iter().enumerate() {
-                if part.get("text").is_some_and(Value::is_string) {
-                    out.push(format!("{base}/{j}/text"));
+                if let Some(Value::String(s)) = part.get("text") {
+                    found(s, &Path::Key(&Path::Index(&at, j), "text"));
                 }
             }
         }
@@ -139,13 +174,15 @@ fn content(v: Option<&Value>, base: String, out: &mut Vec<String>) {
 }
 
 /// `prompt` or `input`: a string or an array of strings (token arrays have no text).
-fn strings(body: &Value, key: &str, out: &mut Vec<String>) {
+fn strings<'a>(body: &'a Value, key: &'static str, found: &mut Found<'_, 'a>) {
+    let root = Path::Root;
+    let at = Path::Key(&root, key);
     match body.get(key) {
-        Some(Value::String(_)) => out.push(format!("/{key}")),
+        Some(Value::String(s)) => found(s, &at),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                if item.is_string() {
-                    out.push(format!("/{key}/{i}"));
+                if let Value::String(s) = item {
+                    found(s, &Path::Index(&at, i));
                 }
             }
         }

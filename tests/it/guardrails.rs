@@ -518,14 +518,23 @@ fn a_refused_answer_is_asked_again_where_retry_lists_446() {
     let config = json!({
         "provider": "@oa",
         "retry": {"attempts": 2, "on_status_codes": [446]},
+        "input_guardrails": [{"wordCount": {"maxWords": 100}}],
         "output_guardrails": [{"alluppercase": {"not": true}, "deny": true}]
     });
     let reply = chat(&env, &config, &ask("hi"));
     assert_eq!(reply.status, 200, "{reply}");
     assert_eq!(reply.header("x-portkey-retry-attempt-count"), Some("1"));
+    let body = reply.json();
+    assert_eq!(body["choices"][0]["message"]["content"], "Here you are.");
+    // The input hook ran once, before the first attempt; the retried answer carries it too.
+    let results = &body["hook_results"];
     assert_eq!(
-        reply.json()["choices"][0]["message"]["content"],
-        "Here you are."
+        checks(results, "before_request_hooks"),
+        [("default.wordCount".to_string(), true)]
+    );
+    assert_eq!(
+        checks(results, "after_request_hooks"),
+        [("default.alluppercase".to_string(), true)]
     );
     assert_eq!(upstream.requests().len(), 2);
 }

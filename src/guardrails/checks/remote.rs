@@ -197,7 +197,7 @@ fn context(input: &Input) -> Value {
     };
     let request_text = match s.stage {
         Stage::Before => input.text.to_string(),
-        Stage::After => text::current(Stage::Before, s.endpoint, s.request),
+        Stage::After => text::current(Stage::Before, s.endpoint, s.request).into_owned(),
     };
     json!({
         "request": {

@@ -259,3 +259,22 @@ async fn regex_replace_rewrites_every_message() {
             .verdict
     );
 }
+
+#[tokio::test]
+async fn words_are_counted_as_split_whitespace_counts_them() {
+    let texts = [
+        "",
+        "   ",
+        "one",
+        "  two   words ",
+        "tab\tnew\nline\rcr\x0bvt\x0cff end",
+        "no\x1cbreak\x1fhere",
+        "non-breaking\u{a0}space and\u{2003}em\u{3000}ideographic",
+        "caf\u{e9} ol\u{e9}\n",
+    ];
+    for text in texts {
+        let v = run_before(json!({"wordCount": {}}), text).await;
+        let counted = &v.result.checks[0].data["wordCount"];
+        assert_eq!(counted, text.split_whitespace().count(), "{text:?}");
+    }
+}

@@ -5,6 +5,7 @@ mod checks;
 mod hooks;
 mod pii;
 mod remote;
+mod text;
 
 use serde_json::{json, Map, Value};
 

@@ -499,7 +499,7 @@ async fn leaf_inner(
     };
     let mut body = body;
     let provider = resolved.provider.slug;
-    let guard =
+    let mut guard =
         match Guard::before(state, call, &inherited.hooks, endpoint, provider, &mut body).await {
             Ok(guard) => guard,
             Err(answer) => return answer,
@@ -543,7 +543,7 @@ async fn leaf_inner(
         shape,
         body,
     };
-    let mut answer = attempts(state, call, &plan, &guard, inherited, path).await;
+    let mut answer = attempts(state, call, &plan, &mut guard, inherited, path).await;
     cached::store(state, cache, &mut answer);
     match &mut answer.body {
         AnswerBody::Stream(forwarder) => forwarder.hold(reservation),
@@ -565,7 +565,7 @@ async fn attempts(
     state: &AppState,
     call: &Call,
     plan: &Plan,
-    guard: &Guard,
+    guard: &mut Guard,
     inherited: &Inherited,
     path: Option<&str>,
 ) -> Answer {
@@ -631,6 +631,7 @@ async fn attempts(
             None => backoff(state.settings.retry_base_ms, retries),
         };
         waited += wait;
+        guard.retrying(answer);
         tokio::time::sleep(wait).await;
         retries += 1;
     }

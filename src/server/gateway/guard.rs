@@ -199,21 +199,36 @@ impl Guard {
 
     /// Runs the output hooks on a 200 answer and gives it its status (446, 246 or as it was),
     /// `hook_results` in its body, and the results for the record. A stream gets the input
-    /// results as its first chunk and the output ones after its end.
-    pub async fn after(&self, state: &AppState, call: &Call, request: &Value, answer: &mut Answer) {
-        if let Some(hooks) = &self.0 {
+    /// results as its first chunk and the output ones after its end. The input results move
+    /// into the answer: an answer that is retried gives them back ([`Guard::retrying`]).
+    pub async fn after(
+        &mut self,
+        state: &AppState,
+        call: &Call,
+        request: &Value,
+        answer: &mut Answer,
+    ) {
+        if let Some(hooks) = &mut self.0 {
             hooks.after(state, call, request, answer).await;
+        }
+    }
+
+    /// Takes back the input results from an answer that is dropped for a retry, for the next
+    /// attempt's answer.
+    pub fn retrying(&mut self, answer: Answer) {
+        if let (Some(hooks), Some(results)) = (&mut self.0, answer.hook_results) {
+            hooks.input = results.before_request_hooks;
         }
     }
 }
 
 impl Hooks {
-    async fn after(&self, state: &AppState, call: &Call, request: &Value, answer: &mut Answer) {
+    async fn after(&mut self, state: &AppState, call: &Call, request: &Value, answer: &mut Answer) {
+        let input_failed = self.input.iter().any(|r| !r.verdict);
         let mut results = HookResults {
-            before_request_hooks: self.input.clone(),
+            before_request_hooks: std::mem::take(&mut self.input),
             after_request_hooks: Vec::new(),
         };
-        let input_failed = self.input.iter().any(|r| !r.verdict);
         if answer.status != 200 {
             answer.hook_results = Some(results);
             return;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::call::Call;
 use super::respond::{Answer, AnswerBody};
 use super::stream::StreamLog;
-use crate::api::guardrails::HookResult;
+use crate::api::guardrails::{HookResult, HookResults};
 use crate::api::logs::{LogRecord, KIND_REQUEST};
 use crate::guardrails::Stage;
 use crate::observe::record::{blank, kept_body, millis, set_tokens, Entry};
@@ -127,7 +127,7 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
     };
     entry.response_body = call.log_bodies.then(|| kept_body(&bytes));
     // Encoded once, for the client's body and the record.
-    let encoded = results.as_ref().and_then(|r| serde_json::to_string(r).ok());
+    let encoded = results.as_ref().map(HookResults::to_json);
     let bytes = match encoded.as_deref().filter(|_| answer.results_in_body) {
         Some(json) => with_hook_results(bytes, json),
         None => bytes,

@@ -1,0 +1,235 @@
+//! `hook_results` written straight to JSON text. They go into the body of every guarded answer
+//! and its record, and serde's generic path (calls per field, per `data` value and per string
+//! fragment) took twice the instructions (docs/performance.md, issue 7). The text is the same
+//! as `serde_json::to_string` gives: compact, fields in declaration order, `None` fields
+//! skipped where the type skips them, non-finite floats as `null`.
+
+use serde_json::ser::{CompactFormatter, Formatter};
+use serde_json::Value;
+
+use super::{CheckResult, HookResult, HookResults};
+
+impl HookResults {
+    /// The same text as `serde_json::to_string(self)`.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(b"{\"before_request_hooks\":");
+        list(&mut out, &self.before_request_hooks, hook);
+        out.extend_from_slice(b",\"after_request_hooks\":");
+        list(&mut out, &self.after_request_hooks, hook);
+        out.push(b'}');
+        // Only ever fails if a piece above were not UTF-8; serde then writes it.
+        String::from_utf8(out)
+            .ok()
+            .or_else(|| serde_json::to_string(self).ok())
+            .unwrap_or_default()
+    }
+}
+
+fn hook(out: &mut Vec<u8>, h: &HookResult) {
+    field(out, b"{\"id\":");
+    string(out, &h.id);
+    field(out, b",\"verdict\":");
+    boolean(out, h.verdict);
+    field(out, b",\"deny\":");
+    boolean(out, h.deny);
+    field(out, b",\"async\":");
+    boolean(out, h.r#async);
+    field(out, b",\"type\":");
+    string(out, &h.r#type);
+    field(out, b",\"transformed\":");
+    boolean(out, h.transformed);
+    field(out, b",\"checks\":");
+    list(out, &h.checks, check);
+    field(out, b",\"feedback\":");
+    optional(out, h.feedback.as_ref());
+    field(out, b",\"execution_time\":");
+    float(out, h.execution_time);
+    field(out, b",\"created_at\":");
+    string(out, &h.created_at);
+    if let Some(skipped) = h.skipped {
+        field(out, b",\"skipped\":");
+        boolean(out, skipped);
+    }
+    out.push(b'}');
+}
+
+fn check(out: &mut Vec<u8>, c: &CheckResult) {
+    field(out, b"{\"id\":");
+    string(out, &c.id);
+    field(out, b",\"verdict\":");
+    boolean(out, c.verdict);
+    field(out, b",\"data\":");
+    value(out, &c.data);
+    if let Some(error) = &c.error {
+        field(out, b",\"error\":");
+        string(out, error);
+    }
+    field(out, b",\"execution_time\":");
+    float(out, c.execution_time);
+    field(out, b",\"created_at\":");
+    string(out, &c.created_at);
+    field(out, b",\"transformed\":");
+    boolean(out, c.transformed);
+    if let Some(log) = &c.log {
+        field(out, b",\"log\":");
+        value(out, log);
+    }
+    field(out, b",\"fail_on_error\":");
+    boolean(out, c.fail_on_error);
+    out.push(b'}');
+}
+
+fn field(out: &mut Vec<u8>, text: &[u8]) {
+    out.extend_from_slice(text);
+}
+
+fn list<T>(out: &mut Vec<u8>, items: &[T], write: fn(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item);
+    }
+    out.push(b']');
+}
+
+fn optional(out: &mut Vec<u8>, v: Option<&Value>) {
+    match v {
+        Some(v) => value(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => boolean(out, *b),
+        Value::Number(n) => {
+            // Writing into a Vec cannot fail.
+            let _ = if let Some(u) = n.as_u64() {
+                CompactFormatter.write_u64(out, u)
+            } else if let Some(i) = n.as_i64() {
+                CompactFormatter.write_i64(out, i)
+            } else {
+                CompactFormatter.write_f64(out, n.as_f64().unwrap_or_default())
+            };
+        }
+        Value::String(s) => string(out, s),
+        Value::Array(items) => list(out, items, value),
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                string(out, key);
+                out.push(b':');
+                value(out, v);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn boolean(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// As serde_json writes an `f64`: `null` when it is not finite.
+fn float(out: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        let _ = CompactFormatter.write_f64(out, f);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// A JSON string: copied as it is when nothing in it needs escaping (the usual case), else
+/// escaped by serde_json.
+fn string(out: &mut Vec<u8>, s: &str) {
+    // Without an early exit the scan compiles to vector compares.
+    let plain = s.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::{CheckResult, HookResult, HookResults};
+
+    fn check(id: &str, data: serde_json::Value, time: f64) -> CheckResult {
+        CheckResult {
+            id: id.to_string(),
+            verdict: true,
+            data,
+            error: None,
+            execution_time: time,
+            created_at: "2026-12-01T22:50:00.000Z".to_string(),
+            transformed: false,
+            log: None,
+            fail_on_error: false,
+        }
+    }
+
+    #[test]
+    fn the_same_text_as_serde_json() {
+        let awkward = "quote \" backslash \\ slash / nl \n tab \t cr \r bs \u{8} ff \u{c} \
+                       ctl \u{1}\u{1f} del \u{7f} é 😀 \u{2028} end";
+        let mut errored = check("default.webhook", json!({"explanation": awkward}), f64::NAN);
+        errored.error = Some(awkward.to_string());
+        errored.log = Some(json!({"request": {"url": "http://x/\"y\""}, "n": [1, -2, 0.5]}));
+        errored.fail_on_error = true;
+        let numbers = json!({
+            "u": u64::MAX, "i": i64::MIN, "zero": 0, "float": 0.1, "whole": 3.0,
+            "tiny": 1e-7, "huge": 1e300, "neg": -0.0, "empty": {}, "none": [], "null": null,
+            awkward: [true, false, awkward, {"nested": {"deeper": [[]]}}],
+        });
+        let input = HookResult {
+            id: "pg-guard \"1\"".to_string(),
+            verdict: false,
+            deny: true,
+            r#async: false,
+            r#type: "guardrail".to_string(),
+            transformed: true,
+            checks: vec![
+                check("default.regexMatch", numbers, 0.012_345_678_9),
+                errored,
+                check(
+                    "portkey.pii",
+                    json!({"detected": [], "redacted": false}),
+                    f64::INFINITY,
+                ),
+            ],
+            feedback: Some(json!({"value": 5, "weight": 1.5, "metadata": {"failedChecks": "a,b"}})),
+            execution_time: 1234.5,
+            created_at: "2026-12-01T22:50:00.000Z".to_string(),
+            skipped: None,
+        };
+        let mut output = input.clone();
+        output.feedback = None;
+        output.skipped = Some(true);
+        output.checks.clear();
+        output.execution_time = 0.0;
+        for results in [
+            HookResults::default(),
+            HookResults {
+                before_request_hooks: vec![input.clone()],
+                after_request_hooks: vec![output, input],
+            },
+        ] {
+            let want = serde_json::to_string(&results).unwrap();
+            assert_eq!(results.to_json(), want);
+        }
+    }
+}
