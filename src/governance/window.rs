@@ -3,7 +3,7 @@
 
 use time::{Date, Duration, Month, OffsetDateTime, Time};
 
-const DAY_MS: i64 = 86_400_000;
+use crate::observe::record::DAY_MS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {

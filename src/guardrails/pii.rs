@@ -1,6 +1,7 @@
 //! Detection of personal data and secrets in text, by hand-written scanners rather than
-//! regexes: one pass per kind over the places words start, with checksums (Luhn, IBAN mod-97, SSN number
-//! ranges) so that random digit runs are not taken for card numbers or account numbers.
+//! regexes: one pass per kind over the places words start, with checksums (Luhn, IBAN mod-97,
+//! SSN number ranges) so that random digit runs are not taken for card numbers or account
+//! numbers.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

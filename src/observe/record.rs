@@ -105,11 +105,12 @@ pub fn now_ms() -> i64 {
 const MAX_FORMATTED_MS: i64 = 253_402_300_799_999;
 /// Days from 0000-03-01 to 1970-01-01.
 const EPOCH_SHIFT_DAYS: i64 = 719_468;
-const DAY_MS: i64 = 86_400_000;
+/// Milliseconds in a (UTC) day.
+pub const DAY_MS: i64 = 86_400_000;
 
 /// RFC 3339 with milliseconds, UTC: `2026-12-01T09:30:00.123Z`; a time outside the years
-/// 0000–9999 shows as the epoch. Written by hand: every record formats one, and this costs a
-/// twentieth of going through `time` and `format!`.
+/// 0000–9999 shows as the epoch. Written by hand: every record formats one, and through
+/// `time` and `format!` it took about 3,000 instructions.
 pub fn format_ms(ms: i64) -> String {
     let ms = if (-EPOCH_SHIFT_DAYS * DAY_MS..=MAX_FORMATTED_MS).contains(&ms) {
         ms

@@ -6,10 +6,11 @@
 use serde::Serialize;
 
 use super::db::{self, params, Db, Param, Value};
-use super::partitions::{Partitions, DAY_MS};
+use super::partitions::Partitions;
 use super::{logs, migrations, packed, Location, StoreError};
 use crate::api::prompts::DEFAULT_LABELS;
 use crate::api::workspaces::DEFAULT_WORKSPACE_ID;
+use crate::observe::record::DAY_MS;
 
 /// A table copied as it is.
 struct Table {
@@ -61,7 +62,7 @@ const TABLES: &[Table] = &[
     plain("audit_logs"),
     plain("feedback"),
     Table {
-        packed: &["hook_results"],
+        packed: logs::PACKED_COLUMNS,
         ..plain("logs")
     },
     // Postgres partitions bodies by their record's time, which SQLite keeps in the record.

@@ -33,6 +33,8 @@ const INSERT_INTO: &str = "INSERT INTO logs (id, kind, created_ms, trace_id, spa
     \"user\", stream, outcome, error, attempts, bodies_logged, hook_results, cost_saved)";
 /// Values per record.
 const RECORD_VALUES: usize = 33;
+/// The columns of `logs` that SQLite keeps packed (store/packed.rs).
+pub(super) const PACKED_COLUMNS: &[&str] = &["hook_results"];
 
 /// A record's columns that are not its fields as they are, made before its values borrow them.
 struct Encoded<'a> {
@@ -47,11 +49,7 @@ fn encode(e: &Entry, backend: Backend) -> Encoded<'_> {
     let r = &e.record;
     let hook_results = match &e.hook_results_json {
         Some(encoded) => Some(Cow::Borrowed(encoded.as_str())),
-        None => r
-            .hook_results
-            .as_ref()
-            .and_then(|h| serde_json::to_string(h).ok())
-            .map(Cow::Owned),
+        None => r.hook_results.as_ref().map(|h| Cow::Owned(h.to_json())),
     };
     Encoded {
         metadata: serde_json::to_string(&r.metadata).unwrap_or_default(),

@@ -347,7 +347,6 @@ pub(crate) mod tests {
     /// A store on SQLite, and one on a database of its own in the Postgres test cluster when
     /// `TOLLGATE_TEST_DATABASE_URL` names one.
     pub fn stores() -> Vec<(tempfile::TempDir, super::Store)> {
-        let cipher = || super::Cipher::new(&[7; 32]);
         let dir = tempfile::tempdir().unwrap();
         let sqlite = super::Store::open(dir.path(), cipher()).unwrap();
         let mut stores = vec![(dir, sqlite)];
@@ -360,7 +359,12 @@ pub(crate) mod tests {
     /// A store on a new database in the Postgres test cluster, if one is given.
     pub fn postgres_store() -> Option<super::Store> {
         let url = new_postgres_database()?;
-        Some(super::Store::open_postgres(&url, super::Cipher::new(&[7; 32])).unwrap())
+        Some(super::Store::open_postgres(&url, cipher()).unwrap())
+    }
+
+    /// The master key of test stores.
+    fn cipher() -> super::Cipher {
+        super::Cipher::new(&[7; 32])
     }
 
     /// The ids of the records `store` lists for `query` (filter pairs), newest first.

@@ -7,8 +7,7 @@ use std::collections::HashSet;
 
 use super::db::{params, Db};
 use super::StoreResult;
-
-pub const DAY_MS: i64 = 86_400_000;
+use crate::observe::record::DAY_MS;
 
 /// The partitioned tables.
 const TABLES: [&str; 2] = ["logs", "log_bodies"];
