@@ -79,34 +79,94 @@ pub(super) struct Finding {
 
 /// Everything of `wanted` in `text`, in text order, without overlaps (secrets win, then
 /// e-mail addresses, IBANs, IP addresses, then the digit-based kinds).
+///
+/// Every kind but e-mail addresses starts where a word starts, so one pass over the bytes
+/// finds the word starts and hands each to the scanners its first byte may open (in prose,
+/// few: most words start with a lowercase letter). Each scanner's findings are then offered
+/// in the order above, each taken unless it overlaps one taken before.
 pub(super) fn scan(text: &str, wanted: Categories) -> Vec<Finding> {
-    let mut found = Vec::new();
-    let mut add = |f: Finding| {
-        if wanted.has(f.category)
-            && !found
-                .iter()
-                .any(|g: &Finding| f.start < g.end && g.start < f.end)
-        {
-            found.push(f);
-        }
-    };
     let b = text.as_bytes();
-    let starts = word_starts(b);
+    let mut opens = NUMBER;
     if wanted.has(Category::Secret) {
-        secrets(text, &starts, &mut add);
-    }
-    if wanted.has(Category::Email) {
-        emails(b, &mut add);
+        opens |= TOKEN;
     }
     if wanted.has(Category::Iban) {
-        ibans(b, &starts, &mut add);
+        opens |= IBAN;
     }
-    if wanted.has(Category::IpAddress) {
-        ipv6(text, &starts, &mut add);
+    // Most text has no two colons at all, and then no IPv6 address.
+    if wanted.has(Category::IpAddress) && memchr::memchr_iter(b':', b).nth(1).is_some() {
+        opens |= HEX;
     }
-    digit_runs(text, &starts, &mut add);
+    let (mut secrets, mut ibans, mut ips, mut numbers) = (vec![], vec![], vec![], vec![]);
+    // Where each scanner that skips over its own findings may look next.
+    let (mut iban_next, mut ip_next, mut number_next) = (0, 0, 0);
+    let mut from = 0;
+    while let Some(i) = next_opening(b, from, opens) {
+        from = i + 1;
+        let opened = CLASS[usize::from(b[i])] & opens;
+        if opened & TOKEN != 0 {
+            secret_at(b, i, &mut secrets);
+        }
+        if opened & IBAN != 0 && i >= iban_next {
+            if let Some(end) = iban_at(b, i) {
+                ibans.push(finding(Category::Iban, i, end));
+                iban_next = end;
+            }
+        }
+        if opened & HEX != 0 && i >= ip_next {
+            let end = i + b[i..].iter().take_while(|c| is_ipv6_part(**c)).count();
+            if is_ipv6(text, i, end) {
+                ips.push(finding(Category::IpAddress, i, end));
+            }
+            ip_next = end.max(i + 1);
+        }
+        if opened & NUMBER != 0 && i >= number_next {
+            if let Some(end) = digit_run_end(b, i) {
+                let bounded = end == b.len() || !is_word(b[end]);
+                if let Some(category) = bounded.then(|| classify(&text[i..end])).flatten() {
+                    numbers.push(finding(category, i, end));
+                }
+                number_next = end.max(i + 1);
+            }
+        }
+    }
+    if wanted.has(Category::Secret) {
+        private_keys(text, &mut secrets);
+    }
+    let emails = if wanted.has(Category::Email) {
+        emails(b)
+    } else {
+        vec![]
+    };
+    let mut found: Vec<Finding> = Vec::new();
+    for f in [secrets, emails, ibans, ips, numbers].into_iter().flatten() {
+        let overlaps = found.iter().any(|g| f.start < g.end && g.start < f.end);
+        if wanted.has(f.category) && !overlaps {
+            found.push(f);
+        }
+    }
     found.sort_by_key(|f| f.start);
     found
+}
+
+/// The first place at or after `from` where a word starts with a byte of the classes `opens`.
+fn next_opening(b: &[u8], from: usize, opens: u8) -> Option<usize> {
+    let mut after_word = from > 0 && is_word(b[from - 1]);
+    let at = b[from..].iter().position(|&c| {
+        let class = CLASS[usize::from(c)];
+        let opening = !after_word && class & opens != 0;
+        after_word = class & WORD != 0;
+        opening
+    })?;
+    Some(from + at)
+}
+
+fn finding(category: Category, start: usize, end: usize) -> Finding {
+    Finding {
+        category,
+        start,
+        end,
+    }
 }
 
 /// `text` with each finding replaced by `[CATEGORY]`.
@@ -125,22 +185,47 @@ pub(super) fn redact(text: &str, findings: &[Finding]) -> String {
 }
 
 fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    CLASS[usize::from(c)] & WORD != 0
 }
 
-/// The positions not preceded by a word character, in order. Every kind but e-mail
-/// addresses starts at one, so the scanners visit these (about one byte in five of prose)
-/// instead of every byte.
-fn word_starts(b: &[u8]) -> Vec<usize> {
-    let mut starts = Vec::with_capacity(b.len() / 4 + 1);
-    let mut after_word = false;
-    for (i, &c) in b.iter().enumerate() {
-        if !after_word {
-            starts.push(i);
+/// Byte classes: a word character, and the first bytes of what each scanner looks for.
+const WORD: u8 = 1;
+/// The first byte of a [`TOKENS`] prefix.
+const TOKEN: u8 = 2;
+/// An IBAN's country code.
+const IBAN: u8 = 4;
+/// An IPv6 address: hex digits and colons.
+const HEX: u8 = 8;
+/// A phone, card, SSN or IPv4 number: a digit, or `+` or `(` before one.
+const NUMBER: u8 = 16;
+
+const CLASS: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut class = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            class[c] |= WORD;
         }
-        after_word = is_word(c);
+        if b.is_ascii_uppercase() {
+            class[c] |= IBAN;
+        }
+        if b.is_ascii_hexdigit() || b == b':' {
+            class[c] |= HEX;
+        }
+        if b.is_ascii_digit() || b == b'+' || b == b'(' {
+            class[c] |= NUMBER;
+        }
+        c += 1;
     }
-    starts
+    let mut t = 0;
+    while t < TOKENS.len() {
+        class[TOKENS[t].0.as_bytes()[0] as usize] |= TOKEN;
+        t += 1;
+    }
+    class
 }
 
 /// A token prefix of a well-known API key, the characters that follow and how many at least.
@@ -180,49 +265,51 @@ fn upper_alnum(c: u8) -> bool {
     c.is_ascii_uppercase() || c.is_ascii_digit()
 }
 
-/// Whether some token prefix starts with the bytes `first`, `second`: one lookup per byte of
-/// text instead of comparing every prefix at every word.
+/// Whether some token prefix starts with the bytes `first`, `second`: one lookup per word
+/// start that a token's first byte opens instead of comparing every prefix.
 fn opens_token(first: u8, second: u8) -> bool {
-    static PAIRS: std::sync::OnceLock<Vec<u64>> = std::sync::OnceLock::new();
-    let pairs = PAIRS.get_or_init(|| {
-        let mut bits = vec![0u64; 1 << 10];
-        for (prefix, ..) in TOKENS {
-            let p = prefix.as_bytes();
-            let pair = usize::from(p[0]) << 8 | usize::from(p[1]);
-            bits[pair / 64] |= 1 << (pair % 64);
-        }
-        bits
-    });
     let pair = usize::from(first) << 8 | usize::from(second);
-    pairs[pair / 64] & (1 << (pair % 64)) != 0
+    TOKEN_PAIRS[pair / 64] & (1 << (pair % 64)) != 0
 }
 
-/// At each word start whose first two bytes open a token prefix, the prefixes.
-fn secrets(text: &str, starts: &[usize], add: &mut impl FnMut(Finding)) {
-    let b = text.as_bytes();
-    for &start in starts {
-        if start + 1 >= b.len() || !opens_token(b[start], b[start + 1]) {
+/// A bit for each pair of first two bytes of [`TOKENS`].
+const TOKEN_PAIRS: [u64; 1024] = token_pairs();
+
+const fn token_pairs() -> [u64; 1024] {
+    let mut bits = [0u64; 1024];
+    let mut t = 0;
+    while t < TOKENS.len() {
+        let p = TOKENS[t].0.as_bytes();
+        let pair = (p[0] as usize) << 8 | p[1] as usize;
+        bits[pair / 64] |= 1 << (pair % 64);
+        t += 1;
+    }
+    bits
+}
+
+/// The tokens that start at `start`, when its first two bytes open a token prefix.
+fn secret_at(b: &[u8], start: usize, out: &mut Vec<Finding>) {
+    if start + 1 >= b.len() || !opens_token(b[start], b[start + 1]) {
+        return;
+    }
+    for &(prefix, body, min) in TOKENS {
+        if !b[start..].starts_with(prefix.as_bytes()) {
             continue;
         }
-        for &(prefix, body, min) in TOKENS {
-            if !b[start..].starts_with(prefix.as_bytes()) {
-                continue;
-            }
-            let rest = start + prefix.len();
-            let len = b[rest..].iter().take_while(|c| body(**c)).count();
-            let end = rest + len;
-            if len >= min && (end == b.len() || !is_word(b[end])) {
-                add(Finding {
-                    category: Category::Secret,
-                    start,
-                    end,
-                });
-            }
+        let rest = start + prefix.len();
+        let len = b[rest..].iter().take_while(|c| body(**c)).count();
+        let end = rest + len;
+        if len >= min && (end == b.len() || !is_word(b[end])) {
+            out.push(finding(Category::Secret, start, end));
         }
     }
-    // PEM private keys: from the BEGIN line through the END line.
-    for (start, _) in text.match_indices("-----BEGIN ") {
-        let after = start + "-----BEGIN ".len();
+}
+
+/// PEM private keys: from the BEGIN line through the END line.
+fn private_keys(text: &str, out: &mut Vec<Finding>) {
+    const BEGIN: &str = "-----BEGIN ";
+    for start in memchr::memmem::find_iter(text.as_bytes(), BEGIN) {
+        let after = start + BEGIN.len();
         let Some(h) = text[after..].find("-----") else {
             continue;
         };
@@ -235,18 +322,15 @@ fn secrets(text: &str, starts: &[usize], add: &mut impl FnMut(Finding)) {
         };
         let tail = body + e + "-----END ".len();
         if let Some(c) = text[tail..].find("-----") {
-            add(Finding {
-                category: Category::Secret,
-                start,
-                end: tail + c + 5,
-            });
+            out.push(finding(Category::Secret, start, tail + c + 5));
         }
     }
 }
 
-fn emails(b: &[u8], add: &mut impl FnMut(Finding)) {
+fn emails(b: &[u8]) -> Vec<Finding> {
     let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
     let domain = |c: u8| c.is_ascii_alphanumeric() || c == b'.' || c == b'-';
+    let mut out = Vec::new();
     for at in memchr::memchr_iter(b'@', b) {
         let start = at - b[..at].iter().rev().take_while(|c| local(**c)).count();
         let mut end = at + 1 + b[at + 1..].iter().take_while(|c| domain(**c)).count();
@@ -257,63 +341,47 @@ fn emails(b: &[u8], add: &mut impl FnMut(Finding)) {
         let tld = host.rsplit(|c| *c == b'.').next().unwrap_or_default();
         let dotted = host.contains(&b'.') && !host.starts_with(b".");
         if start < at && dotted && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) {
-            add(Finding {
-                category: Category::Email,
-                start,
-                end,
-            });
+            out.push(finding(Category::Email, start, end));
         }
     }
+    out
 }
 
-/// `CCdd` then 11 to 30 letters and digits, in groups of four separated by single spaces or
-/// not at all; the mod-97 checksum must hold for the whole or for a prefix ending at a group.
-fn ibans(b: &[u8], starts: &[usize], add: &mut impl FnMut(Finding)) {
-    let mut next = 0;
-    for &i in starts {
-        if i < next || i + 4 > b.len() {
-            continue;
-        }
-        let head = &b[i..i + 4];
-        let candidate = head[0].is_ascii_uppercase()
-            && head[1].is_ascii_uppercase()
-            && head[2].is_ascii_digit()
-            && head[3].is_ascii_digit();
-        if !candidate {
-            continue;
-        }
-        let mut compact = Vec::with_capacity(34);
-        let mut ends = Vec::new(); // (compact length, byte end) at each group boundary
-        let mut j = i;
-        while j < b.len() && compact.len() < 34 {
-            let c = b[j];
-            if c.is_ascii_uppercase() || c.is_ascii_digit() {
-                compact.push(c);
-                j += 1;
-            } else if c == b' ' && j + 1 < b.len() && b[j + 1].is_ascii_alphanumeric() {
-                ends.push((compact.len(), j));
-                j += 1;
-            } else {
-                break;
-            }
-        }
-        let whole_word = j == b.len() || !is_word(b[j]);
-        if whole_word {
+/// The end of the IBAN at `i`: `CCdd` then 11 to 30 letters and digits, in groups of four
+/// separated by single spaces or not at all; the mod-97 checksum must hold for the whole or
+/// for a prefix ending at a group.
+fn iban_at(b: &[u8], i: usize) -> Option<usize> {
+    let head = b.get(i..i + 4)?;
+    let candidate = head[0].is_ascii_uppercase()
+        && head[1].is_ascii_uppercase()
+        && head[2].is_ascii_digit()
+        && head[3].is_ascii_digit();
+    if !candidate {
+        return None;
+    }
+    let mut compact = Vec::with_capacity(34);
+    let mut ends = Vec::new(); // (compact length, byte end) at each group boundary
+    let mut j = i;
+    while j < b.len() && compact.len() < 34 {
+        let c = b[j];
+        if c.is_ascii_uppercase() || c.is_ascii_digit() {
+            compact.push(c);
+            j += 1;
+        } else if c == b' ' && j + 1 < b.len() && b[j + 1].is_ascii_alphanumeric() {
             ends.push((compact.len(), j));
-        }
-        let hit = ends
-            .iter()
-            .rev()
-            .find(|(n, _)| (15..=34).contains(n) && mod97(&compact[..*n]) == 1);
-        if let Some(&(_, end)) = hit {
-            add(Finding {
-                category: Category::Iban,
-                start: i,
-                end,
-            });
-            next = end;
+            j += 1;
+        } else {
+            break;
         }
     }
+    let whole_word = j == b.len() || !is_word(b[j]);
+    if whole_word {
+        ends.push((compact.len(), j));
+    }
+    ends.iter()
+        .rev()
+        .find(|(n, _)| (15..=34).contains(n) && mod97(&compact[..*n]) == 1)
+        .map(|&(_, end)| end)
 }
 
 /// ISO 13616: move the first four characters to the end, letters become 10..35, mod 97.
@@ -328,72 +396,42 @@ fn mod97(iban: &[u8]) -> u32 {
     })
 }
 
-/// Runs of hex digits and colons with at least two colons that parse as an IPv6 address.
-fn ipv6(text: &str, starts: &[usize], add: &mut impl FnMut(Finding)) {
-    let b = text.as_bytes();
-    // Most text has no two colons at all: no need to look at every word.
-    if memchr::memchr_iter(b':', b).nth(1).is_none() {
-        return;
-    }
-    let part = |c: u8| c.is_ascii_hexdigit() || c == b':';
-    let mut next = 0;
-    for &i in starts {
-        if i < next || !part(b[i]) {
-            continue;
-        }
-        let end = i + b[i..].iter().take_while(|c| part(**c)).count();
-        let run = &text[i..end];
-        let colons = run.bytes().filter(|c| *c == b':').count();
-        let hex = run.len() - colons;
-        let bounded = end == b.len() || !is_word(b[end]);
-        if colons >= 2 && hex >= 2 && bounded && run.parse::<Ipv6Addr>().is_ok() {
-            add(Finding {
-                category: Category::IpAddress,
-                start: i,
-                end,
-            });
-        }
-        next = end.max(i + 1);
-    }
+fn is_ipv6_part(c: u8) -> bool {
+    c.is_ascii_hexdigit() || c == b':'
 }
 
-/// Numbers written with digits and separators: IPv4 addresses, SSNs, card numbers, phones.
-fn digit_runs(text: &str, starts: &[usize], add: &mut impl FnMut(Finding)) {
-    let b = text.as_bytes();
+/// Whether the run of hex digits and colons `text[start..end]` is an IPv6 address: at least
+/// two colons, not followed by a word character.
+fn is_ipv6(text: &str, start: usize, end: usize) -> bool {
+    let run = &text[start..end];
+    let colons = run.bytes().filter(|c| *c == b':').count();
+    let hex = run.len() - colons;
+    let bounded = end == text.len() || !is_word(text.as_bytes()[end]);
+    colons >= 2 && hex >= 2 && bounded && run.parse::<Ipv6Addr>().is_ok()
+}
+
+/// The end of the number written at `i` with digits and separators (IPv4 addresses, SSNs,
+/// card numbers, phones), when one starts there.
+fn digit_run_end(b: &[u8], i: usize) -> Option<usize> {
     let sep = |c: u8| matches!(c, b' ' | b'-' | b'.' | b'(' | b')');
-    let mut next = 0;
-    for &i in starts {
-        if i < next {
-            continue;
-        }
-        let plus = b[i] == b'+' || b[i] == b'(';
-        let first_digit = if plus { i + 1 } else { i };
-        if first_digit >= b.len() || !b[first_digit].is_ascii_digit() {
-            continue;
-        }
-        // Extend over digits, and over up to two separators when a digit follows them.
-        let mut end = first_digit;
-        loop {
-            let digits = b[end..].iter().take_while(|c| c.is_ascii_digit()).count();
-            end += digits;
-            let seps = b[end..].iter().take(3).take_while(|c| sep(**c)).count();
-            if seps > 0 && seps <= 2 && b.get(end + seps).is_some_and(u8::is_ascii_digit) {
-                end += seps;
-            } else {
-                break;
-            }
-        }
-        if end == b.len() || !is_word(b[end]) {
-            if let Some(category) = classify(&text[i..end]) {
-                add(Finding {
-                    category,
-                    start: i,
-                    end,
-                });
-            }
-        }
-        next = end.max(i + 1);
+    let plus = b[i] == b'+' || b[i] == b'(';
+    let first_digit = if plus { i + 1 } else { i };
+    if !b.get(first_digit)?.is_ascii_digit() {
+        return None;
     }
+    // Extend over digits, and over up to two separators when a digit follows them.
+    let mut end = first_digit;
+    loop {
+        let digits = b[end..].iter().take_while(|c| c.is_ascii_digit()).count();
+        end += digits;
+        let seps = b[end..].iter().take(3).take_while(|c| sep(**c)).count();
+        if seps > 0 && seps <= 2 && b.get(end + seps).is_some_and(u8::is_ascii_digit) {
+            end += seps;
+        } else {
+            break;
+        }
+    }
+    Some(end)
 }
 
 /// National phone numbers without `+`, by their digit groups: `415 555 0123`,
