@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+mod data;
 mod json;
+
+pub use data::{CheckData, Detected};
 
 /// One check of a saved guardrail or a raw hook: `{"id": "default.regexMatch", "parameters":
 /// {...}}`.
@@ -105,7 +108,7 @@ pub struct CheckResult {
     pub verdict: bool,
     /// What the check found (matches, counts, the entities redacted, ...).
     #[schema(value_type = Object)]
-    pub data: Value,
+    pub data: CheckData,
     /// Why the check could not run; an errored check passes unless `fail_on_error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -376,7 +376,7 @@ fn show(ctx: &Ctx, result: &HookResult, transformed: Option<&Value>, stage: Stag
                 (None, true) => "pass",
                 (None, false) => "FAIL",
             };
-            let detail = c.error.clone().unwrap_or_else(|| match &c.data {
+            let detail = c.error.clone().unwrap_or_else(|| match c.data.to_value() {
                 Value::Null => String::new(),
                 other => other.to_string(),
             });

@@ -99,7 +99,7 @@ async fn evaluate(
         Ok(found) => (found.verdict, found.data, None, found.edit),
         Err(e) => (
             !check.fail_on_error,
-            json!({"explanation": e}),
+            json!({"explanation": e}).into(),
             Some(e),
             None,
         ),

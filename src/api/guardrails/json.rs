@@ -7,7 +7,7 @@
 use serde_json::ser::{CompactFormatter, Formatter};
 use serde_json::Value;
 
-use super::{CheckResult, HookResult, HookResults};
+use super::{CheckData, CheckResult, HookResult, HookResults};
 
 impl HookResults {
     /// The same text as `serde_json::to_string(self)`.
@@ -60,7 +60,7 @@ fn check(out: &mut Vec<u8>, c: &CheckResult) {
     field(out, b",\"verdict\":");
     boolean(out, c.verdict);
     field(out, b",\"data\":");
-    value(out, &c.data);
+    data(out, &c.data);
     if let Some(error) = &c.error {
         field(out, b",\"error\":");
         string(out, error);
@@ -78,6 +78,61 @@ fn check(out: &mut Vec<u8>, c: &CheckResult) {
     field(out, b",\"fail_on_error\":");
     boolean(out, c.fail_on_error);
     out.push(b'}');
+}
+
+/// The one definition of typed check data's JSON; serde writes it through this too.
+pub(super) fn data(out: &mut Vec<u8>, d: &CheckData) {
+    match d {
+        CheckData::Json(v) => value(out, v),
+        CheckData::Regex {
+            pattern,
+            not,
+            matched,
+        } => {
+            field(out, b"{\"regexPattern\":");
+            string(out, pattern);
+            field(out, b",\"not\":");
+            boolean(out, *not);
+            field(out, b",\"matchedText\":");
+            match matched {
+                Some(m) => string(out, m),
+                None => field(out, b"null"),
+            }
+            out.push(b'}');
+        }
+        CheckData::Count {
+            key,
+            count,
+            min,
+            max,
+            not,
+        } => {
+            out.push(b'{');
+            string(out, key);
+            out.push(b':');
+            integer(out, *count);
+            field(out, b",\"min\":");
+            integer(out, *min);
+            field(out, b",\"max\":");
+            integer(out, *max);
+            field(out, b",\"not\":");
+            boolean(out, *not);
+            out.push(b'}');
+        }
+        CheckData::Pii { detected, redacted } => {
+            field(out, b"{\"detected\":");
+            list(out, detected, |out, d| {
+                field(out, b"{\"category\":");
+                string(out, d.category);
+                field(out, b",\"count\":");
+                integer(out, d.count);
+                out.push(b'}');
+            });
+            field(out, b",\"redacted\":");
+            boolean(out, *redacted);
+            out.push(b'}');
+        }
+    }
 }
 
 fn field(out: &mut Vec<u8>, text: &[u8]) {
@@ -106,16 +161,16 @@ fn value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => boolean(out, *b),
-        Value::Number(n) => {
-            // Writing into a Vec cannot fail.
-            let _ = if let Some(u) = n.as_u64() {
-                CompactFormatter.write_u64(out, u)
-            } else if let Some(i) = n.as_i64() {
-                CompactFormatter.write_i64(out, i)
-            } else {
-                CompactFormatter.write_f64(out, n.as_f64().unwrap_or_default())
-            };
-        }
+        // Writing into a Vec cannot fail.
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => integer(out, u),
+            (None, Some(i)) => {
+                let _ = CompactFormatter.write_i64(out, i);
+            }
+            _ => {
+                let _ = CompactFormatter.write_f64(out, n.as_f64().unwrap_or_default());
+            }
+        },
         Value::String(s) => string(out, s),
         Value::Array(items) => list(out, items, value),
         Value::Object(map) => {
@@ -131,6 +186,10 @@ fn value(out: &mut Vec<u8>, v: &Value) {
             out.push(b'}');
         }
     }
+}
+
+fn integer(out: &mut Vec<u8>, n: u64) {
+    let _ = CompactFormatter.write_u64(out, n);
 }
 
 fn boolean(out: &mut Vec<u8>, b: bool) {
@@ -166,13 +225,13 @@ fn string(out: &mut Vec<u8>, s: &str) {
 mod tests {
     use serde_json::json;
 
-    use super::super::{CheckResult, HookResult, HookResults};
+    use super::super::{CheckData, CheckResult, Detected, HookResult, HookResults};
 
-    fn check(id: &str, data: serde_json::Value, time: f64) -> CheckResult {
+    fn check(id: &str, data: impl Into<CheckData>, time: f64) -> CheckResult {
         CheckResult {
             id: id.to_string(),
             verdict: true,
-            data,
+            data: data.into(),
             error: None,
             execution_time: time,
             created_at: "2026-12-01T22:50:00.000Z".to_string(),
@@ -180,6 +239,62 @@ mod tests {
             log: None,
             fail_on_error: false,
         }
+    }
+
+    fn regex(matched: Option<&str>) -> CheckData {
+        CheckData::Regex {
+            pattern: "(?i)pass\\s*\"".into(),
+            not: true,
+            matched: matched.map(String::from),
+        }
+    }
+
+    fn count() -> CheckData {
+        CheckData::Count {
+            key: "wordCount",
+            count: 187,
+            min: 0,
+            max: u64::MAX,
+            not: false,
+        }
+    }
+
+    fn pii() -> CheckData {
+        let detected = |category, count| Detected { category, count };
+        CheckData::Pii {
+            detected: vec![detected("EMAIL_ADDRESS", 2), detected("SSN", 1)],
+            redacted: true,
+        }
+    }
+
+    /// Typed data is the object the checks built with `json!` before it had types, keys in
+    /// the same order, and equal to that JSON.
+    #[test]
+    fn typed_data_is_the_json_the_checks_wrote() {
+        let cases = [
+            (
+                regex(Some("Password =")),
+                json!({"regexPattern": "(?i)pass\\s*\"", "not": true, "matchedText": "Password ="}),
+            ),
+            (
+                regex(None),
+                json!({"regexPattern": "(?i)pass\\s*\"", "not": true, "matchedText": null}),
+            ),
+            (
+                count(),
+                json!({"wordCount": 187, "min": 0, "max": u64::MAX, "not": false}),
+            ),
+            (
+                pii(),
+                json!({"detected": [{"category": "EMAIL_ADDRESS", "count": 2},
+                                    {"category": "SSN", "count": 1}], "redacted": true}),
+            ),
+        ];
+        for (typed, want) in cases {
+            assert_eq!(serde_json::to_string(&typed).unwrap(), want.to_string());
+            assert_eq!(typed, CheckData::Json(want));
+        }
+        assert_ne!(count(), CheckData::Json(json!({"wordCount": 186})));
     }
 
     #[test]
@@ -210,6 +325,10 @@ mod tests {
                     json!({"detected": [], "redacted": false}),
                     f64::INFINITY,
                 ),
+                check("default.regexMatch", regex(Some(awkward)), 0.5),
+                check("default.regexMatch", regex(None), 0.5),
+                check("default.wordCount", count(), 0.25),
+                check("portkey.pii", pii(), 0.75),
             ],
             feedback: Some(json!({"value": 5, "weight": 1.5, "metadata": {"failedChecks": "a,b"}})),
             execution_time: 1234.5,

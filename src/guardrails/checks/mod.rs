@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use self::params::Params;
 use super::{pii, Subject};
+use crate::api::guardrails::CheckData;
 
 /// Every check id the engine runs (`default.pii` is accepted for `portkey.pii`).
 pub(crate) const SUPPORTED: &[&str] = &[
@@ -85,15 +86,15 @@ enum Kind {
 /// What a check says about one body.
 pub(super) struct Found {
     pub(super) verdict: bool,
-    pub(super) data: Value,
+    pub(super) data: CheckData,
     pub(super) edit: Option<Edit>,
 }
 
 impl Found {
-    fn new(verdict: bool, data: Value) -> Self {
+    fn new(verdict: bool, data: impl Into<CheckData>) -> Self {
         Found {
             verdict,
-            data,
+            data: data.into(),
             edit: None,
         }
     }

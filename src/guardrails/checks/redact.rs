@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::params::Params;
 use super::{Edit, Found, Input};
+use crate::api::guardrails::{CheckData, Detected};
 use crate::guardrails::pii::{self, Categories, Category};
 use crate::guardrails::{text, Subject};
 
@@ -78,13 +79,19 @@ impl Rewrite {
         let total: usize = counts.iter().sum();
         let found = match self {
             Rewrite::Pii { redact, .. } => {
-                let detected: Vec<Value> = Category::ALL
+                let detected = Category::ALL
                     .iter()
                     .zip(counts)
                     .filter(|(_, n)| *n > 0)
-                    .map(|(c, n)| json!({"category": c.name(), "count": n}))
+                    .map(|(c, n)| Detected {
+                        category: c.name(),
+                        count: n as u64,
+                    })
                     .collect();
-                let data = json!({"detected": detected, "redacted": rewritten.is_some()});
+                let data = CheckData::Pii {
+                    detected,
+                    redacted: rewritten.is_some(),
+                };
                 Found::new(total == 0 || *redact, data)
             }
             Rewrite::Replace {

@@ -124,9 +124,8 @@ impl RemoteCheck {
                     .filter(|v| v.is_object());
                 let data = json!({"webhookUrl": to.url, "responseData": answer.get("data")});
                 Ok(Found {
-                    verdict,
-                    data,
                     edit: body.cloned().map(Edit::Replace),
+                    ..Found::new(verdict, data)
                 })
             }
             RemoteCheck::Log(to) => {

@@ -118,10 +118,14 @@ async fn redaction_covers_every_message_and_passes() {
         req["messages"][1]["content"][1]
     );
     assert_eq!(body["messages"][0]["content"], "ip [IP_ADDRESS]");
-    let detected = &v.result.checks[0].data["detected"];
+    let detected = &v.result.checks[0].data.to_value()["detected"];
     assert_eq!(detected.as_array().unwrap().len(), 3, "{detected}");
     assert!(
-        !v.result.checks[0].data.to_string().contains("jane@"),
+        !v.result.checks[0]
+            .data
+            .to_value()
+            .to_string()
+            .contains("jane@"),
         "data never carries the values"
     );
 }

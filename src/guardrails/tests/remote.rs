@@ -58,7 +58,7 @@ async fn webhook_verdicts() {
     let allow = run_before(webhook(format!("{base}/allow")), "hi").await;
     assert!(allow.result.verdict);
     assert_eq!(
-        allow.result.checks[0].data["responseData"],
+        allow.result.checks[0].data.to_value()["responseData"],
         json!({"why": "ok"})
     );
     let deny = run_before(webhook(format!("{base}/deny")), "hi").await;
