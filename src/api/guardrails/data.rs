@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use serde::Serializer;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 #[derive(Debug, Clone)]
@@ -30,6 +29,7 @@ pub enum CheckData {
         detected: Vec<Detected>,
         redacted: bool,
     },
+    /// Any other check's data, and data read back from a record or a body.
     Json(Value),
 }
 
