@@ -25,12 +25,12 @@ const COLUMNS: &str = "seq, id, kind, created_ms, trace_id, span_id, parent_span
     retry_count, last_used_option, metadata, stream, outcome, error, attempts, bodies_logged, \
     hook_results, cost_saved";
 
-/// The columns a record is inserted with, but its seq, in [`record_params`]'s order.
-const RECORD_COLUMNS: &str = "id, kind, created_ms, trace_id, span_id, parent_span_id, \
-    span_name, api_key_id, api_key_name, integration, provider, model_requested, model, \
-    endpoint, status, latency_ms, ttft_ms, input_tokens, output_tokens, cached_tokens, cost, \
-    cache_status, retry_count, last_used_option, metadata, \"user\", stream, outcome, error, \
-    attempts, bodies_logged, hook_results, cost_saved";
+/// The insert of records, without its values, which are [`record_params`].
+const INSERT_INTO: &str = "INSERT INTO logs (id, kind, created_ms, trace_id, span_id, \
+    parent_span_id, span_name, api_key_id, api_key_name, integration, provider, \
+    model_requested, model, endpoint, status, latency_ms, ttft_ms, input_tokens, \
+    output_tokens, cached_tokens, cost, cache_status, retry_count, last_used_option, metadata, \
+    \"user\", stream, outcome, error, attempts, bodies_logged, hook_results, cost_saved)";
 /// Values per record.
 const RECORD_VALUES: usize = 33;
 /// The columns of `logs` that SQLite keeps packed (store/packed.rs).
@@ -111,8 +111,8 @@ pub struct LogWriter {
 
 /// What the writer keeps up beside the records so that lists find them fast.
 enum Index {
-    /// SQLite: summaries of blocks of records (store/log_blocks.rs), and the inserts.
-    Blocks(Blocks, Inserts),
+    /// SQLite: summaries of blocks of records (store/log_blocks.rs).
+    Blocks(Blocks),
     /// Postgres: the days that have partitions.
     Partitions(Partitions),
 }
@@ -131,7 +131,7 @@ impl LogWriter {
                 let tx = conn.transaction()?;
                 let blocks = Blocks::cover(&tx)?;
                 tx.commit()?;
-                Index::Blocks(blocks, Inserts::new())
+                Index::Blocks(blocks)
             }
             Db::Pg(_) => {
                 let mut partitions = Partitions::default();
@@ -146,9 +146,7 @@ impl LogWriter {
     /// Inserts a batch in one transaction; returns each entry's `seq` (its cursor).
     pub fn insert(&mut self, entries: &[Entry]) -> StoreResult<Vec<i64>> {
         match (&mut self.db, &mut self.index) {
-            (Db::Sqlite(conn), Index::Blocks(blocks, inserts)) => {
-                insert_sqlite(conn, inserts, blocks, entries)
-            }
+            (Db::Sqlite(conn), Index::Blocks(blocks)) => insert_sqlite(conn, blocks, entries),
             (db, Index::Partitions(partitions)) => {
                 let inserted = insert_partitioned(db, partitions, entries);
                 if inserted.is_err() {
@@ -157,7 +155,7 @@ impl LogWriter {
                 }
                 inserted
             }
-            (_, Index::Blocks(..)) => unreachable!("block summaries are SQLite's"),
+            (_, Index::Blocks(_)) => unreachable!("block summaries are SQLite's"),
         }
     }
 
@@ -203,122 +201,42 @@ impl LogWriter {
     }
 }
 
-/// Rows per insert statement on SQLite: what each statement costs besides its rows (cursors
-/// opened on the table and each index, the statement's end) is shared by up to this many.
-const SQLITE_CHUNK: usize = 32;
-
-/// SQLite's inserts of records and of bodies, for each number of rows a statement takes
-/// (powers of two up to [`SQLITE_CHUNK`]), made once.
-struct Inserts {
-    records: Vec<String>,
-    bodies: Vec<String>,
-}
-
-impl Inserts {
-    fn new() -> Inserts {
-        let each = |into: &str, columns| {
-            (0..=SQLITE_CHUNK.ilog2())
-                .map(|i| values_sql(into, columns, 1 << i))
-                .collect()
-        };
-        Inserts {
-            records: each(
-                &format!("INSERT INTO logs (seq, {RECORD_COLUMNS})"),
-                RECORD_VALUES + 1,
-            ),
-            bodies: each("INSERT INTO log_bodies (seq, request, response)", 3),
-        }
-    }
-}
-
-/// SQLite's hot path: records and bodies inserted many rows per statement, with the seqs
-/// given rather than left to SQLite so that each body finds its record; block summaries
-/// updated in the same transaction.
+/// SQLite's hot path: statements prepared once, the rowid as the seq, block summaries updated
+/// in the same transaction.
 fn insert_sqlite(
     conn: &mut rusqlite::Connection,
-    inserts: &Inserts,
     current: &mut Blocks,
     entries: &[Entry],
 ) -> StoreResult<Vec<i64>> {
-    // Takes the write lock first, so no other connection adds a record after the newest
-    // seq is read.
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let first: i64 = tx
-        .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM logs")?
-        .query_row([], |r| r.get(0))?;
-    let seqs: Vec<i64> = (first..).take(entries.len()).collect();
-    let encoded: Vec<Encoded> = entries.iter().map(|e| encode(e, Backend::Sqlite)).collect();
-    let records: Vec<Param> = entries
-        .iter()
-        .zip(&encoded)
-        .zip(&seqs)
-        .flat_map(|((e, enc), seq)| std::iter::once(Param::Int(*seq)).chain(record_params(e, enc)))
-        .collect();
-    insert_chunks(&tx, &inserts.records, RECORD_VALUES + 1, &records)?;
-    let bodies = body_rows(entries, &seqs, Backend::Sqlite);
-    insert_chunks(&tx, &inserts.bodies, 3, &bodies)?;
+    let tx = conn.transaction()?;
+    let mut seqs = Vec::with_capacity(entries.len());
     // Changed only once the transaction commits.
     let mut blocks = current.clone();
-    for (e, seq) in entries.iter().zip(&seqs) {
-        blocks.add(*seq, &Summarised::of(e.created_ms, &e.record));
+    {
+        let mut insert = tx.prepare_cached(&format!(
+            "{INSERT_INTO} VALUES ({})",
+            super::placeholders(1, RECORD_VALUES)
+        ))?;
+        let mut bodies = tx.prepare_cached(
+            "INSERT INTO log_bodies (seq, request, response) VALUES (?1, ?2, ?3)",
+        )?;
+        for e in entries {
+            let encoded = encode(e, Backend::Sqlite);
+            insert.execute(params_from_iter(record_params(e, &encoded).iter()))?;
+            let seq = tx.last_insert_rowid();
+            if e.request_body.is_some() || e.response_body.is_some() {
+                bodies.execute(params_from_iter(
+                    params![seq, e.request_body.as_deref(), e.response_body.as_deref()].iter(),
+                ))?;
+            }
+            blocks.add(seq, &Summarised::of(e.created_ms, &e.record));
+            seqs.push(seq);
+        }
     }
     blocks.save(&tx)?;
     tx.commit()?;
     *current = blocks;
     Ok(seqs)
-}
-
-/// Runs `statements` (by number of rows, as [`Inserts`] makes them) on `values`, rows of
-/// `columns` values each.
-fn insert_chunks(
-    tx: &rusqlite::Transaction,
-    statements: &[String],
-    columns: usize,
-    values: &[Param],
-) -> StoreResult<()> {
-    let mut rest = values;
-    while !rest.is_empty() {
-        let rows = chunk_rows(rest.len() / columns, SQLITE_CHUNK);
-        let (chunk, after) = rest.split_at(rows * columns);
-        rest = after;
-        let sql = &statements[rows.ilog2() as usize];
-        tx.prepare_cached(sql)?.execute(params_from_iter(chunk))?;
-    }
-    Ok(())
-}
-
-/// The values of the bodies' rows: for each entry with a body, its seq, on Postgres its time
-/// (the partition key), then its request and response.
-fn body_rows<'a>(entries: &'a [Entry], seqs: &[i64], backend: Backend) -> Vec<Param<'a>> {
-    let body = |b: &'a Option<axum::body::Bytes>| {
-        b.as_deref().map_or(Param::Null, |b| Param::Blob(b.into()))
-    };
-    let mut values = Vec::new();
-    for (e, seq) in entries.iter().zip(seqs) {
-        if e.request_body.is_none() && e.response_body.is_none() {
-            continue;
-        }
-        values.push(Param::Int(*seq));
-        if backend == Backend::Postgres {
-            values.push(Param::Int(e.created_ms));
-        }
-        values.extend([body(&e.request_body), body(&e.response_body)]);
-    }
-    values
-}
-
-/// Rows in the next statement when `left` remain: a power of two up to `max`, so that a
-/// connection prepares few different statements.
-fn chunk_rows(left: usize, max: usize) -> usize {
-    max.min(1 << left.ilog2())
-}
-
-/// `{into} VALUES (?1, ...), (...)`: `rows` rows of `columns` placeholders.
-fn values_sql(into: &str, columns: usize, rows: usize) -> String {
-    let rows: Vec<String> = (0..rows)
-        .map(|i| format!("({})", super::placeholders(1 + i * columns, columns)))
-        .collect();
-    format!("{into} VALUES {}", rows.join(", "))
 }
 
 /// Held by the transaction that inserts records on Postgres.
@@ -328,10 +246,10 @@ const RECORDS_LOCK: i64 = 0x746f_6c6c_6c6f_6773;
 const PG_CHUNK: usize = 128;
 
 /// Postgres: the partitions of the batch's days made first, then the records and their bodies.
-fn insert_partitioned(
+fn insert_partitioned<'a>(
     db: &mut Db,
     partitions: &mut Partitions,
-    entries: &[Entry],
+    entries: &'a [Entry],
 ) -> StoreResult<Vec<i64>> {
     partitions.ensure(db, entries.iter().map(|e| day_of(e.created_ms)))?;
     let encoded: Vec<Encoded> = entries
@@ -350,12 +268,27 @@ fn insert_partitioned(
     tx.execute("SELECT pg_advisory_xact_lock(?1)", &params![RECORDS_LOCK])?;
     let seqs = insert_rows(
         &mut tx,
-        &format!("INSERT INTO logs ({RECORD_COLUMNS})"),
+        INSERT_INTO,
         RECORD_VALUES,
         &values,
         " RETURNING seq",
     )?;
-    let bodies = body_rows(entries, &seqs, Backend::Postgres);
+    let body = |b: &'a Option<axum::body::Bytes>| {
+        b.as_deref().map_or(Param::Null, |b| Param::Blob(b.into()))
+    };
+    let bodies: Vec<Param> = entries
+        .iter()
+        .zip(&seqs)
+        .filter(|(e, _)| e.request_body.is_some() || e.response_body.is_some())
+        .flat_map(|(e, seq)| {
+            [
+                Param::Int(*seq),
+                Param::Int(e.created_ms),
+                body(&e.request_body),
+                body(&e.response_body),
+            ]
+        })
+        .collect();
     let into = "INSERT INTO log_bodies (seq, created_ms, request, response)";
     insert_rows(&mut tx, into, 4, &bodies, "")?;
     if let Some(last) = seqs.iter().max() {
@@ -382,11 +315,15 @@ pub(super) fn insert_rows(
     let mut out = Vec::with_capacity(values.len() / columns);
     let mut rest = values;
     while !rest.is_empty() {
-        let rows = chunk_rows(rest.len() / columns, PG_CHUNK);
+        let rows = PG_CHUNK.min(1 << (rest.len() / columns).ilog2());
         let (chunk, after) = rest.split_at(rows * columns);
         rest = after;
+        let placeholders = (0..rows)
+            .map(|i| format!("({})", super::placeholders(1 + i * columns, columns)))
+            .collect::<Vec<_>>()
+            .join(", ");
         out.extend(tx.query_map(
-            &format!("{}{returning}", values_sql(into, columns, rows)),
+            &format!("{into} VALUES {placeholders}{returning}"),
             chunk,
             |r| r.get::<i64>(0),
         )?);
