@@ -13,11 +13,17 @@ const LZ4: u8 = 1;
 /// LZ4 never expands a byte into more than 255, so a longer stated length is damage.
 const MAX_RATIO: usize = 255;
 
+/// Compressed straight into the stored form, in one buffer.
 pub fn pack(text: &str) -> Vec<u8> {
-    let block = lz4_flex::compress_prepend_size(text.as_bytes());
-    let mut out = Vec::with_capacity(1 + block.len());
-    out.push(LZ4);
-    out.extend_from_slice(&block);
+    let input = text.as_bytes();
+    let head = 1 + 4;
+    let mut out = vec![0; head + lz4_flex::block::get_maximum_output_size(input.len())];
+    out[0] = LZ4;
+    out[1..head].copy_from_slice(&(input.len() as u32).to_le_bytes());
+    // The buffer has the room LZ4 asks for, so compressing into it cannot fail.
+    let n = lz4_flex::block::compress_into(input, &mut out[head..])
+        .expect("the buffer holds LZ4's largest output");
+    out.truncate(head + n);
     out
 }
 
