@@ -12,7 +12,7 @@ use crate::api::guardrails::{
 use crate::api::List;
 use crate::error::{CliError, Result};
 use crate::gateway::providers::adapter::Endpoint;
-use crate::guardrails::{Hook, Stage, Subject};
+use crate::guardrails::{Body, Hook, Stage, Subject};
 use crate::output::{Fields, Format, Row};
 
 const EXAMPLES: &str = "\
@@ -339,7 +339,7 @@ async fn test(ctx: &Ctx, args: TestArgs) -> Result<()> {
         stage,
         endpoint: Endpoint::Chat,
         request: &request,
-        response: (stage == Stage::After).then_some(&response),
+        response: (stage == Stage::After).then_some(Body::Json(&response)),
         model: &args.model,
         provider: "openai",
         metadata: &metadata,

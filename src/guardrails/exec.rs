@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
 
 use super::checks::{CompiledCheck, Edit, Input};
-use super::{text, Hook, Subject, Verdict};
+use super::{text, Body, Hook, Subject, Verdict};
 use crate::api::guardrails::{CheckResult, HookResult};
 
 pub(super) async fn run_hook(
@@ -23,7 +23,7 @@ pub(super) async fn run_hook(
     let mut changed: Option<Value> = None;
     if hook.sequential {
         for check in checks {
-            let body = changed.as_ref().unwrap_or(original);
+            let body = changed.as_ref().map_or(original, Body::Json);
             let text = text::current(subject.stage, subject.endpoint, body);
             let input = Input {
                 subject,

@@ -20,6 +20,7 @@
 //! so a redaction is never lost. With `sequential`, checks run one after another and each sees
 //! the body as the previous one left it.
 
+mod answer;
 mod checks;
 mod exec;
 mod hook;
@@ -32,6 +33,7 @@ use serde_json::Value;
 use crate::api::guardrails::HookResult;
 use crate::gateway::providers::adapter::Endpoint;
 
+pub use answer::RawAnswer;
 pub(crate) use checks::compile as compile_check;
 pub use hook::{Hook, SHORTHAND_SETTINGS};
 
@@ -58,6 +60,23 @@ impl HookKind {
     }
 }
 
+/// A body hooks look at: decoded, or an answer's JSON text as the provider's adapter gave it.
+#[derive(Clone, Copy)]
+pub enum Body<'a> {
+    Json(&'a Value),
+    Raw(&'a RawAnswer<'a>),
+}
+
+impl<'a> Body<'a> {
+    /// The whole body (a raw answer is decoded on first use).
+    pub fn value(self) -> &'a Value {
+        match self {
+            Body::Json(v) => v,
+            Body::Raw(raw) => raw.value(),
+        }
+    }
+}
+
 /// What a hook looks at. Bodies are OpenAI-shaped JSON: the request as sent to the provider
 /// (after parameter rewriting) and the answer as the client gets it.
 pub struct Subject<'a> {
@@ -65,19 +84,20 @@ pub struct Subject<'a> {
     pub endpoint: Endpoint,
     pub request: &'a Value,
     /// After only.
-    pub response: Option<&'a Value>,
+    pub response: Option<Body<'a>>,
     pub model: &'a str,
     pub provider: &'a str,
     pub metadata: &'a serde_json::Map<String, Value>,
 }
 
-impl Subject<'_> {
+impl<'a> Subject<'a> {
     /// The body the hook checks and may transform: the request before the call, the answer
     /// after it.
-    fn target(&self) -> &Value {
+    fn target(&self) -> Body<'a> {
+        static NULL: Value = Value::Null;
         match self.stage {
-            Stage::Before => self.request,
-            Stage::After => self.response.unwrap_or(&Value::Null),
+            Stage::Before => Body::Json(self.request),
+            Stage::After => self.response.unwrap_or(Body::Json(&NULL)),
         }
     }
 }

@@ -5,12 +5,12 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::Stage;
+use super::{Body, Stage};
 use crate::gateway::providers::adapter::Endpoint;
 
 /// Which text slots: the current content part (Portkey's `getText`), or all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
+pub(super) enum Scope {
     Current,
     All,
 }
@@ -106,9 +106,9 @@ fn visit<'a>(
 
 /// The current content part's text: its non-empty slots joined by `\n` (borrowed when there
 /// is one).
-pub(super) fn current(stage: Stage, endpoint: Endpoint, body: &Value) -> Cow<'_, str> {
+pub(super) fn current<'a>(stage: Stage, endpoint: Endpoint, body: Body<'a>) -> Cow<'a, str> {
     let mut text = Cow::Borrowed("");
-    visit(stage, endpoint, body, Scope::Current, &mut |s, _| {
+    let mut add = |s: &'a str| {
         if s.is_empty() {
             return;
         }
@@ -119,12 +119,37 @@ pub(super) fn current(stage: Stage, endpoint: Endpoint, body: &Value) -> Cow<'_,
             joined.push('\n');
             joined.push_str(s);
         }
-    });
+    };
+    match body {
+        Body::Json(v) => visit(stage, endpoint, v, Scope::Current, &mut |s, _| add(s)),
+        Body::Raw(raw) => raw.slots(endpoint, Scope::Current).for_each(add),
+    }
     text
 }
 
 /// A copy of `body` with `rewrite` applied to every text slot, or None when it changed none.
+/// A raw answer is decoded only when `rewrite` changed one of its slots; its slots come in
+/// the same order as the decoded answer's walk.
 pub(super) fn rewrite_all(
+    stage: Stage,
+    endpoint: Endpoint,
+    body: Body,
+    rewrite: impl FnMut(&str) -> Option<String>,
+) -> Option<Value> {
+    match body {
+        Body::Json(v) => rewrite_value(stage, endpoint, v, rewrite),
+        Body::Raw(raw) => {
+            let new: Vec<Option<String>> = raw.slots(endpoint, Scope::All).map(rewrite).collect();
+            if new.iter().all(Option::is_none) {
+                return None;
+            }
+            let mut new = new.into_iter();
+            rewrite_value(stage, endpoint, raw.value(), |_| new.next().flatten())
+        }
+    }
+}
+
+fn rewrite_value(
     stage: Stage,
     endpoint: Endpoint,
     body: &Value,

@@ -11,7 +11,7 @@ mod request;
 use serde_json::{Map, Value};
 
 use self::params::Params;
-use super::{pii, Subject};
+use super::{pii, Body, Subject};
 use crate::api::guardrails::CheckData;
 
 /// Every check id the engine runs (`default.pii` is accepted for `portkey.pii`).
@@ -113,7 +113,7 @@ pub(super) enum Edit {
 /// answer after it, as earlier sequential checks left it) and that body's current text.
 pub(super) struct Input<'a> {
     pub(super) subject: &'a Subject<'a>,
-    pub(super) body: &'a Value,
+    pub(super) body: Body<'a>,
     pub(super) text: &'a str,
     pub(super) http: &'a reqwest::Client,
 }
@@ -170,7 +170,11 @@ impl CompiledCheck {
     /// This check's redaction applied to `body`, when it redacts and found something there.
     pub(super) fn redact(&self, subject: &Subject, body: &Value) -> Option<Value> {
         match &self.kind {
-            Kind::Rewrite(r) => r.rewrite(subject, body, &mut [0; pii::Category::ALL.len()]),
+            Kind::Rewrite(r) => r.rewrite(
+                subject,
+                Body::Json(body),
+                &mut [0; pii::Category::ALL.len()],
+            ),
             _ => None,
         }
     }

@@ -9,7 +9,7 @@ use super::params::Params;
 use super::{Edit, Found, Input};
 use crate::api::guardrails::{CheckData, Detected};
 use crate::guardrails::pii::{self, Categories, Category};
-use crate::guardrails::{text, Subject};
+use crate::guardrails::{text, Body, Subject};
 
 #[derive(Debug)]
 pub(super) enum Rewrite {
@@ -114,7 +114,7 @@ impl Rewrite {
     pub(super) fn rewrite(
         &self,
         subject: &Subject,
-        body: &Value,
+        body: Body,
         counts: &mut [usize],
     ) -> Option<Value> {
         text::rewrite_all(subject.stage, subject.endpoint, body, |s| match self {

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::params::Params;
 use super::request::request_type;
 use super::{Edit, Found, Input};
-use crate::guardrails::{text, Stage};
+use crate::guardrails::{text, Body, Stage};
 
 #[derive(Debug)]
 pub(super) enum RemoteCheck {
@@ -191,12 +191,14 @@ impl Endpoint {
 fn context(input: &Input) -> Value {
     let s = input.subject;
     let (request, response) = match s.stage {
-        Stage::Before => (input.body, None),
-        Stage::After => (s.request, Some(input.body)),
+        Stage::Before => (input.body.value(), None),
+        Stage::After => (s.request, Some(input.body.value())),
     };
     let request_text = match s.stage {
         Stage::Before => input.text.to_string(),
-        Stage::After => text::current(Stage::Before, s.endpoint, s.request).into_owned(),
+        Stage::After => {
+            text::current(Stage::Before, s.endpoint, Body::Json(s.request)).into_owned()
+        }
     };
     json!({
         "request": {

@@ -9,7 +9,7 @@ mod text;
 
 use serde_json::{json, Map, Value};
 
-use super::{run, Hook, Stage, Subject, Verdict};
+use super::{run, Body, Hook, RawAnswer, Stage, Subject, Verdict};
 use crate::gateway::providers::adapter::Endpoint;
 
 /// A chat request whose last user message is `last`, after a system and an earlier turn.
@@ -36,6 +36,8 @@ async fn run_on(hook: &Hook, stage: Stage, request: &Value, response: Option<&Va
     run_with(hook, stage, Endpoint::Chat, request, response, &Map::new()).await
 }
 
+/// Runs `hook`. An answer (chat or completions) goes through both forms the gateway gives
+/// hooks, decoded and as JSON text, and both must give the same verdict.
 async fn run_with(
     hook: &Hook,
     stage: Stage,
@@ -44,7 +46,7 @@ async fn run_with(
     response: Option<&Value>,
     metadata: &Map<String, Value>,
 ) -> Verdict {
-    let subject = Subject {
+    let subject = |response| Subject {
         stage,
         endpoint,
         request,
@@ -53,7 +55,26 @@ async fn run_with(
         provider: "openai",
         metadata,
     };
-    run(hook, &subject, &reqwest::Client::new()).await
+    let http = reqwest::Client::new();
+    let verdict = run(hook, &subject(response.map(Body::Json)), &http).await;
+    let json = response.map(Value::to_string).unwrap_or_default();
+    if let Some(raw) = RawAnswer::parse(json.as_bytes()) {
+        if matches!(endpoint, Endpoint::Chat | Endpoint::Completions) {
+            let from_raw = run(hook, &subject(Some(Body::Raw(&raw))), &http).await;
+            assert_eq!(from_raw.transformed, verdict.transformed, "{json}");
+            let outcome = |v: &Verdict| {
+                let r = &v.result;
+                let checks: Vec<_> = r
+                    .checks
+                    .iter()
+                    .map(|c| (c.verdict, c.data.to_value(), c.error.clone()))
+                    .collect();
+                (r.verdict, r.deny, r.transformed, checks)
+            };
+            assert_eq!(outcome(&from_raw), outcome(&verdict), "{json}");
+        }
+    }
+    verdict
 }
 
 /// The verdict of `hook` on `request` to `endpoint`, before the call.

@@ -17,7 +17,7 @@ use super::stream::hook_chunk;
 use crate::api::guardrails::{HookResult, HookResults};
 use crate::gateway::hook_set::{HookRef, HookSet};
 use crate::gateway::providers::adapter::Endpoint;
-use crate::guardrails::{self, Hook, Stage, Subject};
+use crate::guardrails::{self, Body, Hook, RawAnswer, Stage, Subject};
 use crate::server::state::AppState;
 
 /// A sync guardrail with `deny` failed.
@@ -77,7 +77,7 @@ async fn run_stage(
     scope: &Scope,
     stage: Stage,
     request: &Value,
-    response: Option<&Value>,
+    response: Option<Body<'_>>,
 ) -> (Vec<HookResult>, Option<Value>, bool) {
     let mut results = Vec::new();
     let mut changed: Option<Value> = None;
@@ -85,7 +85,7 @@ async fn run_stage(
     for hook in hooks {
         let (request, response) = match (stage, &changed) {
             (Stage::Before, Some(c)) => (c, response),
-            (Stage::After, Some(c)) => (request, Some(c)),
+            (Stage::After, Some(c)) => (request, Some(Body::Json(c))),
             _ => (request, response),
         };
         if hook.is_async {
@@ -110,7 +110,7 @@ fn subject<'a>(
     scope: &'a Scope,
     stage: Stage,
     request: &'a Value,
-    response: Option<&'a Value>,
+    response: Option<Body<'a>>,
 ) -> Subject<'a> {
     Subject {
         stage,
@@ -129,12 +129,12 @@ fn start_async(
     scope: &Scope,
     stage: Stage,
     request: &Value,
-    response: Option<&Value>,
+    response: Option<Body>,
 ) -> tokio::task::JoinHandle<HookResult> {
     let (hook, scope, http) = (hook.clone(), scope.clone(), state.http.clone());
-    let (request, response) = (request.clone(), response.cloned());
+    let (request, response) = (request.clone(), response.map(|b| b.value().clone()));
     tokio::spawn(async move {
-        let subject = subject(&scope, stage, &request, response.as_ref());
+        let subject = subject(&scope, stage, &request, response.as_ref().map(Body::Json));
         guardrails::run(&hook, &subject, &http).await.result
     })
 }
@@ -261,13 +261,19 @@ impl Hooks {
         }
         let mut output_denied = false;
         if has_output_hooks(call) && !self.after.is_empty() {
-            let parsed: Option<Value>;
+            let (raw, parsed): (Option<RawAnswer>, Option<Value>);
             let response = match &answer.body {
                 AnswerBody::RawJson(bytes) => {
-                    parsed = serde_json::from_slice(bytes).ok();
-                    parsed.as_ref()
+                    raw = RawAnswer::parse(bytes);
+                    parsed = match raw {
+                        Some(_) => None,
+                        None => serde_json::from_slice(bytes).ok(),
+                    };
+                    raw.as_ref()
+                        .map(Body::Raw)
+                        .or(parsed.as_ref().map(Body::Json))
                 }
-                AnswerBody::Json(v) => Some(v),
+                AnswerBody::Json(v) => Some(Body::Json(v)),
                 _ => None,
             };
             if let Some(response) = response {
@@ -323,7 +329,8 @@ impl Hooks {
             Box::pin(async move {
                 let mut results = Vec::new();
                 for hook in &hooks {
-                    let subject = subject(&scope, Stage::After, &request, Some(&response));
+                    let subject =
+                        subject(&scope, Stage::After, &request, Some(Body::Json(&response)));
                     results.push(guardrails::run(hook, &subject, &http).await.result);
                 }
                 results
