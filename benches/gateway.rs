@@ -36,7 +36,9 @@
 //! user message, to measure what guardrails cost on a request of a given size.
 //! `TOLLGATE_BENCH_CACHED=1` gives the key a default config with a simple cache, so every request
 //! after the first of each kind is a cache hit, and prints the hits' server-side time from their
-//! request records.
+//! request records. `TOLLGATE_BENCH_PAIRED=N` (with one of those two) measures instead what that
+//! config adds per request: N rounds of a plain and a configured closed-loop phase in the same
+//! gateway (see `paired`; phases of 0.5 s warm-up and 2 s measured unless set).
 //!
 //! The load generator is deliberately small: pre-built requests written on raw sockets and
 //! answers framed by `Content-Length` or chunked encoding, one tokio thread for the closed
@@ -126,20 +128,29 @@ fn bench_config() -> Option<serde_json::Value> {
     (!config.is_empty()).then_some(serde_json::Value::Object(config))
 }
 
+/// Saves `config`; its slug.
+fn save_config(
+    addr: SocketAddr,
+    admin_key: &str,
+    config: serde_json::Value,
+) -> Result<String, String> {
+    let body = serde_json::json!({"name": "bench", "config": config}).to_string();
+    let auth = [("x-portkey-api-key", admin_key)];
+    let create = build_request(addr, "POST", "/v1/configs", &auth, &body);
+    let (status, body) = request_once(addr, &create).map_err(|e| format!("config: {e}"))?;
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["data"]["slug"].as_str().map(String::from))
+        .ok_or_else(|| format!("saving the bench config: {status} {body}"))
+}
+
 /// Saves `config` and makes it the bench key's default.
 fn set_default_config(
     addr: SocketAddr,
     admin_key: &str,
     config: serde_json::Value,
 ) -> Result<(), String> {
-    let body = serde_json::json!({"name": "bench", "config": config}).to_string();
-    let auth = [("x-portkey-api-key", admin_key)];
-    let create = build_request(addr, "POST", "/v1/configs", &auth, &body);
-    let (status, body) = request_once(addr, &create).map_err(|e| format!("config: {e}"))?;
-    let slug = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["data"]["slug"].as_str().map(String::from))
-        .ok_or_else(|| format!("saving the bench config: {status} {body}"))?;
+    let slug = save_config(addr, admin_key, config)?;
     update_admin_key(
         addr,
         admin_key,
@@ -185,6 +196,8 @@ struct Settings {
     rate: f64,
     rate_secs: f64,
     streams: usize,
+    /// Rounds of the paired measurement (`TOLLGATE_BENCH_PAIRED`); 0 for the usual run.
+    pairs: usize,
 }
 
 fn knob(name: &str, default: f64) -> f64 {
@@ -197,10 +210,11 @@ fn knob(name: &str, default: f64) -> f64 {
 
 impl Settings {
     fn from_env(full: bool) -> Settings {
-        let (warmup, secs, rate_secs, streams) = if full {
-            (2.0, 10.0, 10.0, 500.0)
-        } else {
-            (0.2, 1.0, 1.0, 20.0)
+        let pairs = knob("TOLLGATE_BENCH_PAIRED", 0.0) as usize;
+        let (warmup, secs, rate_secs, streams) = match (full, pairs) {
+            (true, 0) => (2.0, 10.0, 10.0, 500.0),
+            (true, _) => (0.5, 2.0, 0.0, 0.0),
+            (false, _) => (0.2, 1.0, 1.0, 20.0),
         };
         Settings {
             full,
@@ -210,6 +224,7 @@ impl Settings {
             rate: knob("TOLLGATE_BENCH_RATE", 100.0).max(1.0),
             rate_secs: knob("TOLLGATE_BENCH_RATE_SECS", rate_secs).max(0.1),
             streams: knob("TOLLGATE_BENCH_STREAMS", streams).max(1.0) as usize,
+            pairs,
         }
     }
 
@@ -218,7 +233,8 @@ impl Settings {
         let closed = 2.0 * (self.warmup + self.secs).as_secs_f64() + 1.0;
         let open = 1.0 + self.rate_secs;
         let streams = 2.0 * (20 + self.streams) as f64 * 0.05;
-        Duration::from_secs_f64(60.0 + 2.0 * (closed + open + streams))
+        let paired = 2.0 * self.pairs as f64 * closed;
+        Duration::from_secs_f64(60.0 + 2.0 * (closed + open + streams + paired))
     }
 }
 
@@ -1350,10 +1366,18 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
     if std::env::var_os("TOLLGATE_BENCH_GOVERNED").is_some() {
         govern_admin_key(gw.addr, &gw.admin_key)?;
     }
+    let gateway_auth = format!("Bearer {}", gw.admin_key);
+    if s.pairs > 0 {
+        let config = bench_config().ok_or(
+            "TOLLGATE_BENCH_PAIRED compares requests without and with the bench's config: \
+             set TOLLGATE_BENCH_GUARDED=1 or TOLLGATE_BENCH_CACHED=1 too",
+        )?;
+        let slug = save_config(gw.addr, &gw.admin_key, config)?;
+        return paired(s, &gw, &gateway_auth, &slug, pids, hz);
+    }
     if let Some(config) = bench_config() {
         set_default_config(gw.addr, &gw.admin_key, config)?;
     }
-    let gateway_auth = format!("Bearer {}", gw.admin_key);
     let cached = std::env::var_os("TOLLGATE_BENCH_CACHED").is_some();
     let gw_headers = [("authorization", gateway_auth.as_str())];
     let direct_headers = [("authorization", "Bearer sk-bench")];
@@ -1654,5 +1678,96 @@ fn cache_hit_times(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
         percentile(&times, 0.99).as_secs_f64() * 1e6,
         times.last().copied().unwrap_or_default().as_secs_f64() * 1e6,
     );
+    Ok(())
+}
+
+/// `TOLLGATE_BENCH_PAIRED=N`: what the bench's config (guardrails, cache) adds per request,
+/// measured in one gateway by alternating closed-loop phases of plain requests and requests
+/// that name the config in `x-portkey-config`, N rounds of one phase each (the order flips
+/// every round). Separate runs of the two kinds drift apart with the host's speed by more than
+/// the difference under test; phases a few seconds apart share it. Each phase's warm-up keeps
+/// the writer's commits of the phase before out of its window.
+fn paired(
+    s: &Settings,
+    gw: &Gateway,
+    auth: &str,
+    slug: &str,
+    pids: Pids,
+    hz: f64,
+) -> Result<(), String> {
+    let model = format!("@mock/{MODEL}");
+    let body = chat_body(&model, false);
+    let path = "/v1/chat/completions";
+    let plain = build_request(gw.addr, "POST", path, &[("authorization", auth)], &body);
+    let configured = build_request(
+        gw.addr,
+        "POST",
+        path,
+        &[("authorization", auth), ("x-portkey-config", slug)],
+        &body,
+    );
+    for (name, request) in [("plain", &plain), ("configured", &configured)] {
+        let (status, answer) =
+            request_once(gw.addr, request).map_err(|e| format!("check {name}: {e}"))?;
+        if status != 200 || !answer.contains(ANSWER) {
+            return Err(format!("check {name}: {status} {answer}\n{}", gw.tail()));
+        }
+    }
+    println!(
+        "tollgate gateway benchmark, paired: plain requests against requests with config {slug}"
+    );
+    println!(
+        "  {} connections; each phase {:.1} s warm-up + {:.1} s measured; load average before: {}",
+        s.conc,
+        s.warmup.as_secs_f64(),
+        s.secs.as_secs_f64(),
+        load_average()
+    );
+    println!("  round   plain µs/req   configured µs/req   added µs   (recorder threads µs/req)");
+    let per_request = |l: &ClosedLoop| {
+        let n = l.requests.max(1) as f64;
+        (l.usage.gateway * 1e6 / n, l.usage.recorder * 1e6 / n)
+    };
+    let phase = |request: &[u8]| -> Result<(f64, f64), String> {
+        let l = closed_loop(s, gw.addr, request, pids, hz)?;
+        if l.errors > 0 {
+            return Err(format!("{} requests failed\n{}", l.errors, gw.tail()));
+        }
+        Ok(per_request(&l))
+    };
+    let mut added = Vec::with_capacity(s.pairs);
+    for round in 1..=s.pairs {
+        let (p, c) = if round % 2 == 1 {
+            let p = phase(&plain)?;
+            (p, phase(&configured)?)
+        } else {
+            let c = phase(&configured)?;
+            (phase(&plain)?, c)
+        };
+        println!(
+            "  {round:5}   {:12.1}   {:17.1}   {:8.1}   ({:.1}, {:.1})",
+            p.0,
+            c.0,
+            c.0 - p.0,
+            p.1,
+            c.1
+        );
+        added.push(c.0 - p.0);
+    }
+    added.sort_by(f64::total_cmp);
+    let median = added[added.len() / 2];
+    let mean = added.iter().sum::<f64>() / added.len() as f64;
+    println!(
+        "  added per request: median {median:.1} µs, mean {mean:.1} µs, {:.1} to {:.1} µs over {} rounds",
+        added[0],
+        added[added.len() - 1],
+        added.len()
+    );
+    if std::env::var_os("TOLLGATE_BENCH_GUARDED").is_some() {
+        println!(
+            "  target (issue 7, five checks on input and output of a 1 KB request, TOLLGATE_BENCH_PAD=900): added <= 30 µs: {}",
+            verdict(median <= 30.0)
+        );
+    }
     Ok(())
 }
