@@ -118,8 +118,9 @@ async fn evaluate(
     (result, edit)
 }
 
+/// Milliseconds to the microsecond, so the JSON says `0.021`, not `0.021664000000000003`.
 fn millis(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
+    since.elapsed().as_micros() as f64 / 1000.0
 }
 
 /// `on_success.feedback` or `on_fail.feedback` with the ids of the checks that passed, failed

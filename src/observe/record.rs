@@ -15,8 +15,24 @@ pub struct Entry {
     pub request_body: Option<Bytes>,
     pub response_body: Option<Bytes>,
     /// `record.hook_results` already encoded (for the client's body), so the writer does not
-    /// encode them again; `None` when they were not, or have changed since.
+    /// encode them again; `None` when they were not, or have changed since. When this is set,
+    /// `record.hook_results` may be `None`: the worker that built the results frees them (a
+    /// free on the writer's thread costs more), and [`Entry::into_record`] reads them back.
     pub hook_results_json: Option<String>,
+}
+
+impl Entry {
+    /// The record as live tails and the exporter get it, its hook results decoded back from
+    /// their JSON if only that was kept.
+    pub fn into_record(self) -> LogRecord {
+        let mut record = self.record;
+        if record.hook_results.is_none() {
+            record.hook_results = self
+                .hook_results_json
+                .and_then(|json| serde_json::from_str(&json).ok());
+        }
+        record
+    }
 }
 
 /// The most of one body a record keeps; the rest is cut (and the stored text is then no

@@ -11,6 +11,7 @@ use crate::common::{
     add_openai_integration, gateway_env, http_send, openai_chat_json, openai_chat_sse,
     streamed_text, wait_for_logs, HttpReply, TestEnv,
 };
+use crate::logs_cli::Tail;
 use crate::upstream::{Reply, Upstream};
 
 const CHAT: &str = "/v1/chat/completions";
@@ -359,6 +360,40 @@ fn async_hooks_hold_nothing_up_and_reach_only_the_record() {
     let records = wait_for_logs(&env, "cache_status=HIT", 1);
     let hook = &records[0]["hook_results"]["before_request_hooks"][0];
     assert_eq!(hook["async"], true, "{:#}", records[0]);
+}
+
+/// The record keeps a guarded request's results as the JSON the client got; a live tail gets
+/// them back as the same object, and so does a read from the store.
+#[test]
+fn live_tails_get_the_results_the_client_got() {
+    let upstream = answering("A short answer.");
+    let env = env_with(&[("oa", &upstream)]);
+    let mut tail = Tail::start(&env, &["logs", "tail", "-o", "ndjson"]);
+    tail.wait_note("following records");
+    let config = json!({
+        "provider": "@oa",
+        "input_guardrails": [{"pii": {"redact": true}, "wordCount": {"maxWords": 50}}],
+        "output_guardrails": [{"endsWith": {"suffix": "."}}]
+    });
+    let config = config.to_string();
+    let reply = http_send(
+        &env.url,
+        "POST",
+        CHAT,
+        &[
+            ("x-portkey-api-key", env.admin_key.as_str()),
+            ("x-portkey-config", &config),
+            ("x-portkey-trace-id", "guarded-tail"),
+        ],
+        Some(&ask(&format!("Mail me at {EMAIL}")).to_string()),
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    let sent = reply.json()["hook_results"].clone();
+    assert_eq!(checks(&sent, "before_request_hooks").len(), 2, "{sent}");
+    assert_eq!(checks(&sent, "after_request_hooks").len(), 1, "{sent}");
+    assert_eq!(tail.wait_record("guarded-tail")["hook_results"], sent);
+    let stored = wait_for_logs(&env, "trace_id=guarded-tail", 1);
+    assert_eq!(stored[0]["hook_results"], sent);
 }
 
 #[test]

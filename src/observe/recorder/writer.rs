@@ -101,7 +101,7 @@ impl Writer {
         }
         let mut exported = Vec::new();
         for (e, seq) in entries.into_iter().zip(seqs) {
-            let record = Arc::new(e.record);
+            let record = Arc::new(e.into_record());
             if live {
                 // A subscriber may have left since; that is not an error.
                 let _ = self.publish.send(Committed {

@@ -132,9 +132,15 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
         Some(json) => with_hook_results(bytes, json),
         None => bytes,
     };
-    entry.record.hook_results = results;
+    let deferred = take_deferred(&call);
+    // The record keeps the results as their JSON only (see `Entry::hook_results_json`),
+    // unless async hooks will add theirs.
+    match deferred.is_empty() {
+        true => drop(results),
+        false => entry.record.hook_results = results,
+    }
     entry.hook_results_json = encoded;
-    hand_over(recorder, entry, take_deferred(&call)).await;
+    hand_over(recorder, entry, deferred).await;
     answer.body = AnswerBody::RawJson(bytes);
     answer.into_response(&call.trace.trace_id)
 }
