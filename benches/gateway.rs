@@ -36,9 +36,10 @@
 //! user message, to measure what guardrails cost on a request of a given size.
 //! `TOLLGATE_BENCH_CACHED=1` gives the key a default config with a simple cache, so every request
 //! after the first of each kind is a cache hit, and prints the hits' server-side time from their
-//! request records. `TOLLGATE_BENCH_PAIRED=N` (with one of those two) measures instead what that
-//! config adds per request: N rounds of a plain and a configured closed-loop phase in the same
-//! gateway (see `paired`; phases of 0.5 s warm-up and 2 s measured unless set).
+//! request records. `TOLLGATE_BENCH_PAIRED=N` measures instead, in N rounds of alternating
+//! closed-loop phases (0.5 s warm-up and 2 s measured unless set), what that config adds per
+//! request, or with `TOLLGATE_BENCH_BASELINE_BIN=PATH` what the build under test adds to the
+//! gateway built at PATH (see `paired`).
 //!
 //! The load generator is deliberately small: pre-built requests written on raw sockets and
 //! answers framed by `Content-Length` or chunked encoding, one tokio thread for the closed
@@ -699,6 +700,30 @@ fn gateway_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tollgate")))
 }
 
+/// Creates the integration `mock`, pointing at the mock upstream.
+fn add_mock_integration(gw: &Gateway, mock: &Mock) -> Result<(), String> {
+    let integration = serde_json::json!({
+        "slug": "mock",
+        "ai_provider_id": "openai",
+        "key": "sk-bench",
+        "configurations": {"custom_host": format!("http://{}/v1", mock.addr)},
+    })
+    .to_string();
+    let create = build_request(
+        gw.addr,
+        "POST",
+        "/v1/integrations",
+        &[("x-portkey-api-key", &gw.admin_key)],
+        &integration,
+    );
+    let (status, body) =
+        request_once(gw.addr, &create).map_err(|e| format!("creating the integration: {e}"))?;
+    if !(200..300).contains(&status) {
+        return Err(format!("creating the integration: {status} {body}"));
+    }
+    Ok(())
+}
+
 fn start_gateway(procs: &Procs, bin: &Path, dir: &Path) -> Result<Gateway, String> {
     if !bin.exists() {
         return Err(format!(
@@ -1343,41 +1368,17 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
         mock: mock.pid,
     };
 
-    // The integration `mock`, and one request of each kind that must come back right.
-    let integration = serde_json::json!({
-        "slug": "mock",
-        "ai_provider_id": "openai",
-        "key": "sk-bench",
-        "configurations": {"custom_host": format!("http://{}/v1", mock.addr)},
-    })
-    .to_string();
-    let create = build_request(
-        gw.addr,
-        "POST",
-        "/v1/integrations",
-        &[("x-portkey-api-key", &gw.admin_key)],
-        &integration,
-    );
-    let (status, body) =
-        request_once(gw.addr, &create).map_err(|e| format!("creating the integration: {e}"))?;
-    if !(200..300).contains(&status) {
-        return Err(format!("creating the integration: {status} {body}"));
-    }
+    add_mock_integration(&gw, &mock)?;
     if std::env::var_os("TOLLGATE_BENCH_GOVERNED").is_some() {
         govern_admin_key(gw.addr, &gw.admin_key)?;
     }
-    let gateway_auth = format!("Bearer {}", gw.admin_key);
     if s.pairs > 0 {
-        let config = bench_config().ok_or(
-            "TOLLGATE_BENCH_PAIRED compares requests without and with the bench's config: \
-             set TOLLGATE_BENCH_GUARDED=1 or TOLLGATE_BENCH_CACHED=1 too",
-        )?;
-        let slug = save_config(gw.addr, &gw.admin_key, config)?;
-        return paired(s, &gw, &gateway_auth, &slug, pids, hz);
+        return paired(s, procs, &gw, &mock, hz);
     }
     if let Some(config) = bench_config() {
         set_default_config(gw.addr, &gw.admin_key, config)?;
     }
+    let gateway_auth = format!("Bearer {}", gw.admin_key);
     let cached = std::env::var_os("TOLLGATE_BENCH_CACHED").is_some();
     let gw_headers = [("authorization", gateway_auth.as_str())];
     let direct_headers = [("authorization", "Bearer sk-bench")];
@@ -1681,40 +1682,101 @@ fn cache_hit_times(addr: SocketAddr, admin_key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `TOLLGATE_BENCH_PAIRED=N`: what the bench's config (guardrails, cache) adds per request,
-/// measured in one gateway by alternating closed-loop phases of plain requests and requests
-/// that name the config in `x-portkey-config`, N rounds of one phase each (the order flips
-/// every round). Separate runs of the two kinds drift apart with the host's speed by more than
-/// the difference under test; phases a few seconds apart share it. Each phase's warm-up keeps
-/// the writer's commits of the phase before out of its window.
-fn paired(
-    s: &Settings,
-    gw: &Gateway,
-    auth: &str,
-    slug: &str,
-    pids: Pids,
-    hz: f64,
-) -> Result<(), String> {
-    let model = format!("@mock/{MODEL}");
-    let body = chat_body(&model, false);
-    let path = "/v1/chat/completions";
-    let plain = build_request(gw.addr, "POST", path, &[("authorization", auth)], &body);
-    let configured = build_request(
-        gw.addr,
-        "POST",
-        path,
-        &[("authorization", auth), ("x-portkey-config", slug)],
-        &body,
-    );
-    for (name, request) in [("plain", &plain), ("configured", &configured)] {
-        let (status, answer) =
-            request_once(gw.addr, request).map_err(|e| format!("check {name}: {e}"))?;
+/// One side of a paired measurement: a gateway and the request sent to it.
+struct Side<'a> {
+    label: &'static str,
+    gw: &'a Gateway,
+    request: Vec<u8>,
+}
+
+/// The bench's chat request to `gw`, with `headers` besides its authorization.
+fn chat_request(gw: &Gateway, headers: &[(&str, &str)]) -> Vec<u8> {
+    let auth = format!("Bearer {}", gw.admin_key);
+    let mut all = vec![("authorization", auth.as_str())];
+    all.extend_from_slice(headers);
+    let body = chat_body(&format!("@mock/{MODEL}"), false);
+    build_request(gw.addr, "POST", "/v1/chat/completions", &all, &body)
+}
+
+/// `TOLLGATE_BENCH_PAIRED=N`: N rounds of two closed-loop phases, one per side, the order
+/// flipped every round. Separate runs drift apart with the host's speed by more than the
+/// differences under test; phases seconds apart share it. Each phase's warm-up keeps the
+/// writer's commits of the phase before out of its window. The sides:
+/// - by default, plain requests against requests naming the bench's config (guardrails,
+///   cache) in `x-portkey-config`, in the one gateway: what the config adds;
+/// - with `TOLLGATE_BENCH_BASELINE_BIN=PATH`, the same requests (with the bench's config as
+///   the key's default, if any) to a gateway started from PATH and to the one under test:
+///   what the build under test adds to the baseline's (such as recording, against a build
+///   that records nothing).
+fn paired(s: &Settings, procs: &Procs, gw: &Gateway, mock: &Mock, hz: f64) -> Result<(), String> {
+    let baseline_dir = tempfile::Builder::new()
+        .prefix("tollgate-bench-baseline-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
+    let baseline;
+    let baseline_bin = std::env::var_os("TOLLGATE_BENCH_BASELINE_BIN");
+    let configured = baseline_bin.is_none();
+    let sides = match baseline_bin {
+        Some(bin) => {
+            baseline = start_gateway(procs, Path::new(&bin), baseline_dir.path())?;
+            add_mock_integration(&baseline, mock)?;
+            if std::env::var_os("TOLLGATE_BENCH_GOVERNED").is_some() {
+                govern_admin_key(baseline.addr, &baseline.admin_key)?;
+            }
+            for g in [gw, &baseline] {
+                if let Some(config) = bench_config() {
+                    set_default_config(g.addr, &g.admin_key, config)?;
+                }
+            }
+            [
+                Side {
+                    label: "baseline",
+                    gw: &baseline,
+                    request: chat_request(&baseline, &[]),
+                },
+                Side {
+                    label: "build",
+                    gw,
+                    request: chat_request(gw, &[]),
+                },
+            ]
+        }
+        None => {
+            let config = bench_config().ok_or(
+                "TOLLGATE_BENCH_PAIRED compares requests without and with the bench's config: \
+                 set TOLLGATE_BENCH_GUARDED=1 or TOLLGATE_BENCH_CACHED=1, or give a \
+                 TOLLGATE_BENCH_BASELINE_BIN to compare with",
+            )?;
+            let slug = save_config(gw.addr, &gw.admin_key, config)?;
+            [
+                Side {
+                    label: "plain",
+                    gw,
+                    request: chat_request(gw, &[]),
+                },
+                Side {
+                    label: "configured",
+                    gw,
+                    request: chat_request(gw, &[("x-portkey-config", &slug)]),
+                },
+            ]
+        }
+    };
+    for side in &sides {
+        let (status, answer) = request_once(side.gw.addr, &side.request)
+            .map_err(|e| format!("check {}: {e}", side.label))?;
         if status != 200 || !answer.contains(ANSWER) {
-            return Err(format!("check {name}: {status} {answer}\n{}", gw.tail()));
+            return Err(format!(
+                "check {}: {status} {answer}\n{}",
+                side.label,
+                side.gw.tail()
+            ));
         }
     }
+    let [a, b] = &sides;
     println!(
-        "tollgate gateway benchmark, paired: plain requests against requests with config {slug}"
+        "tollgate gateway benchmark, paired: {} ({}) against {} ({})",
+        a.label, a.gw.pid, b.label, b.gw.pid
     );
     println!(
         "  {} connections; each phase {:.1} s warm-up + {:.1} s measured; load average before: {}",
@@ -1723,47 +1785,53 @@ fn paired(
         s.secs.as_secs_f64(),
         load_average()
     );
-    println!("  round   plain µs/req   configured µs/req   added µs   (recorder threads µs/req)");
-    let per_request = |l: &ClosedLoop| {
-        let n = l.requests.max(1) as f64;
-        (l.usage.gateway * 1e6 / n, l.usage.recorder * 1e6 / n)
-    };
-    let phase = |request: &[u8]| -> Result<(f64, f64), String> {
-        let l = closed_loop(s, gw.addr, request, pids, hz)?;
+    println!(
+        "  round   gateway CPU µs/req: {} then {}, added   (recorder threads µs/req)",
+        a.label, b.label
+    );
+    // Gateway CPU and recorder threads per request over one phase.
+    let phase = |side: &Side| -> Result<(f64, f64), String> {
+        let pids = Pids {
+            gateway: side.gw.pid,
+            mock: mock.pid,
+        };
+        let l = closed_loop(s, side.gw.addr, &side.request, pids, hz)?;
         if l.errors > 0 {
-            return Err(format!("{} requests failed\n{}", l.errors, gw.tail()));
+            return Err(format!("{} requests failed\n{}", l.errors, side.gw.tail()));
         }
-        Ok(per_request(&l))
+        let n = l.requests.max(1) as f64;
+        Ok((l.usage.gateway * 1e6 / n, l.usage.recorder * 1e6 / n))
     };
     let mut added = Vec::with_capacity(s.pairs);
     for round in 1..=s.pairs {
-        let (p, c) = if round % 2 == 1 {
-            let p = phase(&plain)?;
-            (p, phase(&configured)?)
+        let (pa, pb) = if round % 2 == 1 {
+            let pa = phase(a)?;
+            (pa, phase(b)?)
         } else {
-            let c = phase(&configured)?;
-            (phase(&plain)?, c)
+            let pb = phase(b)?;
+            (phase(a)?, pb)
         };
         println!(
-            "  {round:5}   {:12.1}   {:17.1}   {:8.1}   ({:.1}, {:.1})",
-            p.0,
-            c.0,
-            c.0 - p.0,
-            p.1,
-            c.1
+            "  {round:5}   {:8.1} {:8.1} {:8.1}   ({:.1}, {:.1})",
+            pa.0,
+            pb.0,
+            pb.0 - pa.0,
+            pa.1,
+            pb.1
         );
-        added.push(c.0 - p.0);
+        added.push(pb.0 - pa.0);
     }
     added.sort_by(f64::total_cmp);
     let median = added[added.len() / 2];
     let mean = added.iter().sum::<f64>() / added.len() as f64;
     println!(
-        "  added per request: median {median:.1} µs, mean {mean:.1} µs, {:.1} to {:.1} µs over {} rounds",
+        "  {} adds per request: median {median:.1} µs, mean {mean:.1} µs, {:.1} to {:.1} µs over {} rounds",
+        b.label,
         added[0],
         added[added.len() - 1],
         added.len()
     );
-    if std::env::var_os("TOLLGATE_BENCH_GUARDED").is_some() {
+    if configured && std::env::var_os("TOLLGATE_BENCH_GUARDED").is_some() {
         println!(
             "  target (issue 7, five checks on input and output of a 1 KB request, TOLLGATE_BENCH_PAD=900): added <= 30 µs: {}",
             verdict(median <= 30.0)
