@@ -1378,26 +1378,11 @@ fn run(s: &Settings, procs: &Procs) -> Result<(), String> {
     if let Some(config) = bench_config() {
         set_default_config(gw.addr, &gw.admin_key, config)?;
     }
-    let gateway_auth = format!("Bearer {}", gw.admin_key);
     let cached = std::env::var_os("TOLLGATE_BENCH_CACHED").is_some();
-    let gw_headers = [("authorization", gateway_auth.as_str())];
     let direct_headers = [("authorization", "Bearer sk-bench")];
-    let gateway_model = format!("@mock/{MODEL}");
     let path = "/v1/chat/completions";
-    let gw_json = build_request(
-        gw.addr,
-        "POST",
-        path,
-        &gw_headers,
-        &chat_body(&gateway_model, false),
-    );
-    let gw_stream = build_request(
-        gw.addr,
-        "POST",
-        path,
-        &gw_headers,
-        &chat_body(&gateway_model, true),
-    );
+    let gw_json = chat_request(&gw, false, &[]);
+    let gw_stream = chat_request(&gw, true, &[]);
     let direct_json = build_request(
         mock.addr,
         "POST",
@@ -1689,12 +1674,13 @@ struct Side<'a> {
     request: Vec<u8>,
 }
 
-/// The bench's chat request to `gw`, with `headers` besides its authorization.
-fn chat_request(gw: &Gateway, headers: &[(&str, &str)]) -> Vec<u8> {
+/// The bench's chat request to `gw` for the integration `mock`, with `headers` besides its
+/// authorization.
+fn chat_request(gw: &Gateway, stream: bool, headers: &[(&str, &str)]) -> Vec<u8> {
     let auth = format!("Bearer {}", gw.admin_key);
     let mut all = vec![("authorization", auth.as_str())];
     all.extend_from_slice(headers);
-    let body = chat_body(&format!("@mock/{MODEL}"), false);
+    let body = chat_body(&format!("@mock/{MODEL}"), stream);
     build_request(gw.addr, "POST", "/v1/chat/completions", &all, &body)
 }
 
@@ -1732,12 +1718,12 @@ fn paired(s: &Settings, procs: &Procs, gw: &Gateway, mock: &Mock, hz: f64) -> Re
                 Side {
                     label: "baseline",
                     gw: &baseline,
-                    request: chat_request(&baseline, &[]),
+                    request: chat_request(&baseline, false, &[]),
                 },
                 Side {
                     label: "build",
                     gw,
-                    request: chat_request(gw, &[]),
+                    request: chat_request(gw, false, &[]),
                 },
             ]
         }
@@ -1752,12 +1738,12 @@ fn paired(s: &Settings, procs: &Procs, gw: &Gateway, mock: &Mock, hz: f64) -> Re
                 Side {
                     label: "plain",
                     gw,
-                    request: chat_request(gw, &[]),
+                    request: chat_request(gw, false, &[]),
                 },
                 Side {
                     label: "configured",
                     gw,
-                    request: chat_request(gw, &[("x-portkey-config", &slug)]),
+                    request: chat_request(gw, false, &[("x-portkey-config", &slug)]),
                 },
             ]
         }
