@@ -397,7 +397,7 @@ fn mod97(iban: &[u8]) -> u32 {
 }
 
 fn is_ipv6_part(c: u8) -> bool {
-    c.is_ascii_hexdigit() || c == b':'
+    CLASS[usize::from(c)] & HEX != 0
 }
 
 /// Whether the run of hex digits and colons `text[start..end]` is an IPv6 address: at least

@@ -135,9 +135,10 @@ pub async fn respond(mut call: Call, mut answer: Answer) -> Response {
     let deferred = take_deferred(&call);
     // The record keeps the results as their JSON only (see `Entry::hook_results_json`),
     // unless async hooks will add theirs.
-    match deferred.is_empty() {
-        true => drop(results),
-        false => entry.record.hook_results = results,
+    if deferred.is_empty() {
+        drop(results);
+    } else {
+        entry.record.hook_results = results;
     }
     entry.hook_results_json = encoded;
     hand_over(recorder, entry, deferred).await;
