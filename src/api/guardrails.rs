@@ -2,6 +2,9 @@
 //! "Guardrails") and the results hooks give (section 5), which 246 and 446 answers, stream
 //! chunks and request records carry.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -104,7 +107,9 @@ pub struct GuardrailSaved {
 /// One check's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CheckResult {
-    pub id: String,
+    /// Shared with the check's definition: a guarded request copies no id.
+    #[schema(value_type = String)]
+    pub id: Arc<str>,
     pub verdict: bool,
     /// What the check found (matches, counts, the entities redacted, ...).
     #[schema(value_type = Object)]
@@ -114,7 +119,9 @@ pub struct CheckResult {
     pub error: Option<String>,
     /// Milliseconds.
     pub execution_time: f64,
-    pub created_at: String,
+    /// The hook's, shared by its checks.
+    #[schema(value_type = String)]
+    pub created_at: Arc<str>,
     /// Whether the check changed the request or response (a redaction).
     pub transformed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,13 +133,15 @@ pub struct CheckResult {
 /// One hook's verdict: true only if every enabled check passed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HookResult {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: Arc<str>,
     pub verdict: bool,
     /// Whether the request was refused for this hook (`deny` set and the verdict false).
     pub deny: bool,
     pub r#async: bool,
     /// `guardrail` or `mutator`.
-    pub r#type: String,
+    #[schema(value_type = String)]
+    pub r#type: Cow<'static, str>,
     pub transformed: bool,
     pub checks: Vec<CheckResult>,
     /// `on_success.feedback` or `on_fail.feedback`, with the check ids that passed, failed and
@@ -141,7 +150,8 @@ pub struct HookResult {
     pub feedback: Option<Value>,
     /// Milliseconds.
     pub execution_time: f64,
-    pub created_at: String,
+    #[schema(value_type = String)]
+    pub created_at: Arc<str>,
     /// Set when the hook did not run (an endpoint hooks do not apply to).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<bool>,

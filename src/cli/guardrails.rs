@@ -381,7 +381,7 @@ fn show(ctx: &Ctx, result: &HookResult, transformed: Option<&Value>, stage: Stag
                 other => other.to_string(),
             });
             vec![
-                c.id.clone(),
+                c.id.to_string(),
                 verdict.to_string(),
                 detail,
                 format!("{:.2} ms", c.execution_time),

@@ -1,5 +1,7 @@
 //! Hooks as configs write them, compiled: raw hooks, shorthand objects and saved guardrails.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::checks::{self, CompiledCheck};
@@ -10,7 +12,7 @@ use crate::gateway::config::check::snake_case;
 /// One compiled hook. Its checks are parsed once, here; running it parses nothing.
 #[derive(Debug)]
 pub struct Hook {
-    pub id: String,
+    pub id: Arc<str>,
     pub kind: HookKind,
     pub deny: bool,
     pub is_async: bool,
@@ -66,7 +68,7 @@ impl Hook {
             ),
         }
         if hook.id.is_empty() {
-            hook.id = format!("hook_{}", crate::store::random_suffix(8));
+            hook.id = format!("hook_{}", crate::store::random_suffix(8)).into();
         }
         hook.finish(errors)
     }
@@ -138,7 +140,7 @@ impl Hook {
 
     fn new(id: String) -> Hook {
         Hook {
-            id,
+            id: id.into(),
             kind: HookKind::Guardrail,
             deny: false,
             is_async: false,
@@ -177,7 +179,7 @@ impl Hook {
             "on_fail" => self.on_fail = Some(value.clone()),
             "on_success" => self.on_success = Some(value.clone()),
             "id" => match value.as_str() {
-                Some(s) if !s.trim().is_empty() => self.id = s.to_string(),
+                Some(s) if !s.trim().is_empty() => self.id = s.into(),
                 _ => errors.push(format!("{key}: expected a non-empty string")),
             },
             "type" => match value.as_str() {

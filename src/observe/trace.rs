@@ -104,7 +104,7 @@ fn with_hook_spans(r: &LogRecord, start: f64, attempts: Vec<Span>) -> Vec<Span> 
                 .checks
                 .iter()
                 .filter(|c| !c.verdict)
-                .map(|c| c.id.as_str())
+                .map(|c| &*c.id)
                 .collect();
             spans.push(Span {
                 span_id: format!("{}-{stage}-{}", r.span_id, spans.len() + 1),

@@ -229,12 +229,12 @@ mod tests {
 
     fn check(id: &str, data: impl Into<CheckData>, time: f64) -> CheckResult {
         CheckResult {
-            id: id.to_string(),
+            id: id.into(),
             verdict: true,
             data: data.into(),
             error: None,
             execution_time: time,
-            created_at: "2026-12-01T22:50:00.000Z".to_string(),
+            created_at: "2026-12-01T22:50:00.000Z".into(),
             transformed: false,
             log: None,
             fail_on_error: false,
@@ -311,11 +311,11 @@ mod tests {
             awkward: [true, false, awkward, {"nested": {"deeper": [[]]}}],
         });
         let input = HookResult {
-            id: "pg-guard \"1\"".to_string(),
+            id: "pg-guard \"1\"".into(),
             verdict: false,
             deny: true,
             r#async: false,
-            r#type: "guardrail".to_string(),
+            r#type: "guardrail".into(),
             transformed: true,
             checks: vec![
                 check("default.regexMatch", numbers, 0.012_345_678_9),
@@ -332,7 +332,7 @@ mod tests {
             ],
             feedback: Some(json!({"value": 5, "weight": 1.5, "metadata": {"failedChecks": "a,b"}})),
             execution_time: 1234.5,
-            created_at: "2026-12-01T22:50:00.000Z".to_string(),
+            created_at: "2026-12-01T22:50:00.000Z".into(),
             skipped: None,
         };
         let mut output = input.clone();

@@ -8,6 +8,8 @@ mod redact;
 mod remote;
 mod request;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use self::params::Params;
@@ -68,7 +70,7 @@ impl CheckError {
 /// One check, ready to run.
 #[derive(Debug)]
 pub(crate) struct CompiledCheck {
-    pub(crate) id: String,
+    pub(crate) id: Arc<str>,
     pub(crate) enabled: bool,
     pub(crate) fail_on_error: bool,
     kind: Kind,
@@ -148,7 +150,7 @@ pub(crate) fn compile(
     };
     let kind = p.finish(kind)?;
     Ok(CompiledCheck {
-        id: id.to_string(),
+        id: id.into(),
         enabled: true,
         fail_on_error,
         kind,
@@ -165,6 +167,12 @@ impl CompiledCheck {
             Kind::Remote(c) => c.evaluate(input).await,
             Kind::Rewrite(c) => Ok(c.evaluate(input)),
         }
+    }
+
+    /// Whether evaluating waits on something else (a webhook): only such checks gain from
+    /// running concurrently.
+    pub(super) fn waits(&self) -> bool {
+        matches!(self.kind, Kind::Remote(_))
     }
 
     /// This check's redaction applied to `body`, when it redacts and found something there.

@@ -35,10 +35,7 @@ async fn verdict_deny_and_feedback() {
     .unwrap();
     let v = run_on(&h, Stage::Before, &chat("a b c"), None).await;
     let r = v.result;
-    assert_eq!(
-        (r.id.as_str(), r.r#type.as_str(), r.r#async),
-        ("h1", "mutator", true)
-    );
+    assert_eq!((&*r.id, &*r.r#type, r.r#async), ("h1", "mutator", true));
     assert!(!r.verdict && r.deny);
     assert_eq!(r.checks.len(), 3, "disabled checks do not run");
     assert_eq!(
@@ -121,7 +118,7 @@ fn constructor_errors_name_the_path() {
         },
     )
     .unwrap();
-    assert_eq!((ok.id.as_str(), ok.deny), ("pg-x", true));
+    assert_eq!((&*ok.id, ok.deny), ("pg-x", true));
 }
 
 #[test]
@@ -131,11 +128,11 @@ fn shorthand_takes_its_own_id() {
         "gen".into(),
     )
     .unwrap();
-    assert_eq!(h.id, "mine");
+    assert_eq!(&*h.id, "mine");
     assert_eq!(
         Hook::from_shorthand(&json!({"notNull": {}}), "gen".into())
             .unwrap()
             .id,
-        "gen"
+        "gen".into()
     );
 }
