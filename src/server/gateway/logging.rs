@@ -154,14 +154,15 @@ fn with_hook_results(body: Bytes, results: &str) -> Bytes {
         return body;
     };
     let results = results.as_bytes();
-    let empty = inner.trim_ascii_end().ends_with(b"{");
-    let mut out = Vec::with_capacity(body.len() + results.len() + 20);
-    out.extend_from_slice(inner);
-    out.extend_from_slice(if empty {
+    let key: &[u8] = if inner.trim_ascii_end().ends_with(b"{") {
         b"\"hook_results\":"
     } else {
         b",\"hook_results\":"
-    });
+    };
+    // Sized exactly: `Bytes` takes a full vector without allocating again.
+    let mut out = Vec::with_capacity(inner.len() + key.len() + results.len() + 1);
+    out.extend_from_slice(inner);
+    out.extend_from_slice(key);
     out.extend_from_slice(results);
     out.push(b'}');
     Bytes::from(out)
