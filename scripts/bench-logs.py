@@ -19,10 +19,12 @@ and config dirs and posts custom records (`POST /v1/logs`, arrays of --batch):
 
 The records: ~20 models over 5 providers (skewed popularity), statuses mostly 200 with some
 429/500/502, `_user` among 10,000 users, metadata `team` among 20 values, traces of 1-4 spans,
-a chat request body and a response body with usage (1% long-context outliers). The server sets
-a custom record's created_at to its arrival minus `response.response_time`, so records are
-spread over the last --spread-days (oldest first) by adding each record's age to its response
-time; that also makes their `latency_ms` that large, which no figure here reads.
+a chat request body and a response body with usage (1% long-context outliers). The admin key
+posts them; a second key posts one more record after every RARE_KEY_EVERY arrays, for a rare
+`api_key` value. The server sets a custom record's created_at to its arrival minus
+`response.response_time`, so records are spread over the last --spread-days (oldest first) by
+adding each record's age to its response time; that also makes their `latency_ms` that large,
+which no figure here reads.
 
 The insert rate is given over the wall time and over the time spent waiting for the server's
 answers (the next batch is generated meanwhile, on the other core). List latency is the client's
@@ -100,6 +102,9 @@ FILTERS = [
     ("trace_id=T", "trace_id={trace}"),
     ("min_cost=C", "min_cost={min_cost}"),
     ("cursor (deep page)", "cursor={cursor}"),
+    ("model=rare (0.7 %)", "model={rare_model}"),
+    ("api_key=K (every record)", "api_key={key}"),
+    ("api_key=NAME (every record)", "api_key={key_name}"),
 ]
 # Filters that match fewer rows than the page holds: the worst case of a filter without an
 # index of its own, which before block summaries read the whole table (up to a second), so they
@@ -117,8 +122,13 @@ SPARSE_FILTERS = [
     ("provider=P&min_cost=1000 (no rows)", "provider={provider}&min_cost=1000"),
     ("cache_status=HIT (no rows)", "cache_status=HIT"),
     ("kind=request (no rows)", "kind=request"),
+    ("model=absent (no rows)", "model=absent"),
+    ("api_key=rare (0.01 %)", "api_key={rare_key}"),
+    ("api_key=absent (no rows)", "api_key=absent"),
 ]
 SPARSE_RUNS, SPARSE_WARMUPS = 5, 1
+# A second key posts one record after every this many arrays, for the rare `api_key` filter.
+RARE_KEY_EVERY = 10
 
 
 def weighted(pairs):
@@ -149,11 +159,11 @@ class Server(LocalServer):
     def connect(self):
         return http.client.HTTPConnection(self.host, self.port, timeout=120)
 
-    def headers(self):
-        return {"x-portkey-api-key": self.admin_key, "content-type": "application/json"}
+    def headers(self, key=None):
+        return {"x-portkey-api-key": key or self.admin_key, "content-type": "application/json"}
 
-    def call(self, conn, method, path, body=None):
-        conn.request(method, path, body=body, headers=self.headers())
+    def call(self, conn, method, path, body=None, key=None):
+        conn.request(method, path, body=body, headers=self.headers(key))
         response = conn.getresponse()
         data = response.read()
         if response.status != 200:
@@ -249,8 +259,9 @@ def load_prices():
     return {(p, m): (table[p][m]["input"], table[p][m]["output"]) for (p, m), _ in MODELS}
 
 
-def insert(server, records, batch):
-    """Posts every record, generating the next batch while the server stores the last one."""
+def insert(server, records, batch, rare):
+    """Posts every record, generating the next batch while the server stores the last one, and
+    after every RARE_KEY_EVERY arrays one record of `rare` with the second key."""
     ready = queue.Queue(maxsize=4)
 
     def produce():
@@ -262,6 +273,8 @@ def insert(server, records, batch):
     conn = server.connect()
     posted = 0
     answering = 0.0  # time spent waiting for the server's answers
+    rare_key = server.call(conn, "POST", "/v1/api-keys/workspace/service",
+                           json.dumps({"name": "bench-rare", "scopes": ["logs.write"]}).encode())
     started = time.perf_counter()
     while (item := ready.get()) is not None:
         count, body = item
@@ -269,6 +282,9 @@ def insert(server, records, batch):
         answer = server.call(conn, "POST", "/v1/logs", body)
         answering += time.perf_counter() - sent
         assert len(answer["log_ids"]) == count, answer
+        if posted % (batch * RARE_KEY_EVERY) == 0:
+            server.call(conn, "POST", "/v1/logs", json.dumps(rare.one(posted)).encode(),
+                        key=rare_key["key"])
         posted += count
         if posted % (batch * 100) == 0:
             rate = posted / (time.perf_counter() - started)
@@ -277,7 +293,8 @@ def insert(server, records, batch):
     conn.close()
     return {"records": posted, "seconds": round(seconds, 1),
             "records_per_s": round(posted / seconds),
-            "records_per_s_of_server_time": round(posted / answering)}
+            "records_per_s_of_server_time": round(posted / answering),
+            "rare_key_id": rare_key["id"]}
 
 
 def disk_bytes(data_dir):
@@ -343,17 +360,19 @@ def timed_queries(server, params, filters, runs, warmups):
     return results
 
 
-def query_params(server, records, until_ms):
+def query_params(server, records, until_ms, rare_key_id):
     """Values for the filter placeholders, all drawn from the inserted records."""
     conn = server.connect()
     page = server.call(conn, "GET", "/v1/logs?limit=1&until=" + urllib.parse.quote(rfc3339(until_ms)))
+    admin = server.call(conn, "GET", "/v1/api-keys/self")
     conn.close()
     costs = sorted(records.costs)
     return {
         "model": "claude-sonnet-4-5", "provider": "google", "user": "user-04242",
         "team": "team-07", "trace": records.middle_trace,
         "min_cost": f"{percentile(costs, 99):.4f}", "rare_cost": f"{percentile(costs, 99.99):.4f}",
-        "cursor": page["next_cursor"],
+        "cursor": page["next_cursor"], "rare_model": "deepseek-v3.2",
+        "key": admin["id"], "key_name": admin["name"], "rare_key": rare_key_id,
     }
 
 
@@ -424,11 +443,12 @@ def run_mode(args, root, log_bodies, measure_reads):
     print(f"[{mode}] starting the server", file=sys.stderr)
     server = Server(args.bin, os.path.join(root, mode), log_bodies, args.database_url)
     records = Records(args.records, args.spread_days * DAY_MS, load_prices())
+    rare = Records(args.records, args.spread_days * DAY_MS, load_prices(), seed=8)
     result = {"mode": mode}
     try:
         print(f"[{mode}] inserting {args.records:,} records", file=sys.stderr)
         insert_started_ms = time.time() * 1000
-        result["insert"] = insert(server, records, args.batch)
+        result["insert"] = insert(server, records, args.batch, rare)
         if measure_reads:
             insert_ms = time.time() * 1000 - insert_started_ms
             if args.database_url:
@@ -438,7 +458,7 @@ def run_mode(args, root, log_bodies, measure_reads):
                 print(f"[{mode}] analyzing the records' partitions", file=sys.stderr)
                 psql(args.database_url, "ANALYZE logs")
             middle_ms = insert_started_ms + insert_ms / 2 - records.age_ms(records.total // 2)
-            params = query_params(server, records, middle_ms)
+            params = query_params(server, records, middle_ms, result["insert"]["rare_key_id"])
             print(f"[{mode}] timing list filters", file=sys.stderr)
             result["list"] = timed_queries(server, params, FILTERS, args.runs, args.warmups)
             result["list"].update(timed_queries(server, params, SPARSE_FILTERS, SPARSE_RUNS,
