@@ -1,9 +1,9 @@
 //! Block summaries of the request log. For each run of [`BLOCK_RECORDS`] consecutive records
 //! (by `seq`), `log_blocks` keeps the range of their times, the ranges of the costs of the answered
 //! (2xx) and of the other records, their highest latency and a Bloom filter of the values that list filters compare for equality. A filter that no index serves
-//! in time order (provider, cache status, kind, metadata, cost and latency bounds) then reads
-//! only the blocks that may hold a match, newest first: a value that matches nothing reads no
-//! records at all, a rare one reads only the blocks it is in.
+//! in time order (model, API key, provider, cache status, kind, metadata, cost and latency
+//! bounds) then reads only the blocks that may hold a match, newest first: a value that matches
+//! nothing reads no records at all, a rare one reads only the blocks it is in.
 //!
 //! This costs the recorder a few hashes per record and one summary row per commit, where an
 //! index per filter would cost a B-tree insert per record each (and, for cost and latency, a
@@ -19,9 +19,10 @@
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
+use super::logs::KEY_NAMED;
 use super::StoreResult;
 use crate::api::logs::{LogFilter, LogRecord};
 
@@ -53,11 +54,16 @@ fn metadata_tag(key: &str, value: &str) -> u64 {
     tag(&["metadata", key, value])
 }
 
+fn key_tag(api_key_id: &str) -> u64 {
+    tag(&["api_key", api_key_id])
+}
+
 /// What a summary needs of a record: its own struct so the writer can summarise records it
 /// reads back from the table as well as those it inserts.
 pub struct Summarised<'a> {
     pub created_ms: i64,
     pub trace_id: &'a str,
+    pub api_key_id: Option<&'a str>,
     pub model: Option<&'a str>,
     pub provider: Option<&'a str>,
     pub kind: &'a str,
@@ -115,6 +121,7 @@ impl<'a> Summarised<'a> {
         Summarised {
             created_ms,
             trace_id: &r.trace_id,
+            api_key_id: r.api_key_id.as_deref(),
             model: r.model.as_deref(),
             provider: r.provider.as_deref(),
             kind: &r.kind,
@@ -180,6 +187,9 @@ impl Block {
         self.tags.insert(tag(&["trace", r.trace_id]));
         self.tags.insert(tag(&["kind", r.kind]));
         self.tags.insert(tag(&["cache_status", r.cache_status]));
+        if let Some(k) = r.api_key_id {
+            self.tags.insert(key_tag(k));
+        }
         if let Some(m) = r.model {
             self.tags.insert(tag(&["model", m]));
         }
@@ -279,7 +289,7 @@ impl Blocks {
         let mut blocks = Blocks::default();
         let mut stmt = conn.prepare(
             "SELECT seq, created_ms, model, provider, kind, cache_status, metadata, cost, \
-             latency_ms, status, trace_id FROM logs \
+             latency_ms, status, trace_id, api_key_id FROM logs \
              WHERE seq > (SELECT COALESCE(MAX(last_seq), 0) FROM log_blocks) ORDER BY seq",
         )?;
         let mut rows = stmt.query([])?;
@@ -287,12 +297,13 @@ impl Blocks {
             let text = |i: usize| -> rusqlite::Result<Option<String>> { row.get(i) };
             let (model, provider) = (text(2)?, text(3)?);
             let (kind, cache_status): (String, String) = (row.get(4)?, row.get(5)?);
-            let trace_id: String = row.get(10)?;
+            let (trace_id, api_key_id): (String, Option<String>) = (row.get(10)?, row.get(11)?);
             let metadata: Map<String, Value> =
                 serde_json::from_str(&row.get::<_, String>(6)?).unwrap_or_default();
             let summarised = Summarised {
                 created_ms: row.get(1)?,
                 trace_id: &trace_id,
+                api_key_id: api_key_id.as_deref(),
                 model: model.as_deref(),
                 provider: provider.as_deref(),
                 kind: &kind,
@@ -326,7 +337,9 @@ pub fn prune(conn: &Connection, last_seq: i64, before_ms: i64) -> rusqlite::Resu
 /// can. A trace has few records: they are read through [`trace_ranges`] instead.
 pub fn serves(f: &LogFilter) -> bool {
     f.trace_id.is_none()
-        && (f.provider.is_some()
+        && (f.model.is_some()
+            || f.api_key.is_some()
+            || f.provider.is_some()
             || f.cache_status.is_some()
             || f.kind.is_some()
             || f.metadata.iter().any(|(k, _)| k != "_user")
@@ -337,7 +350,9 @@ pub fn serves(f: &LogFilter) -> bool {
 
 /// What a filter asks of a block's summary.
 pub struct Wanted {
-    tags: Vec<u64>,
+    /// For each condition, the tags of the values it accepts: a block may hold a match when its
+    /// filter may hold one tag of each.
+    tags: Vec<Vec<u64>>,
     min_cost: Option<f64>,
     max_cost: Option<f64>,
     min_latency_ms: Option<f64>,
@@ -351,38 +366,42 @@ pub const SUMMARY_COLUMNS: &str = "first_seq, last_seq, max_created_ms, max_late
     min_cost, max_cost, ok_min_cost, ok_max_cost, failed_min_cost, failed_max_cost";
 
 impl Wanted {
-    pub fn new(f: &LogFilter) -> Wanted {
-        let mut tags = Vec::new();
+    /// What `f` asks, its API key resolved on `conn` as the list's SQL resolves it.
+    pub fn new(conn: &Connection, f: &LogFilter) -> rusqlite::Result<Wanted> {
+        let mut tags: Vec<Vec<u64>> = Vec::new();
+        if let Some(v) = &f.api_key {
+            tags.push(key_tags(conn, v)?);
+        }
         if let Some(v) = &f.model {
-            tags.push(tag(&["model", v]));
+            tags.push(vec![tag(&["model", v])]);
         }
         if let Some(v) = &f.provider {
-            tags.push(tag(&["provider", v]));
+            tags.push(vec![tag(&["provider", v])]);
         }
         if let Some(v) = &f.kind {
-            tags.push(tag(&["kind", v]));
+            tags.push(vec![tag(&["kind", v])]);
         }
         if let Some(v) = &f.cache_status {
-            tags.push(tag(&["cache_status", &v.to_ascii_uppercase()]));
+            tags.push(vec![tag(&["cache_status", &v.to_ascii_uppercase()])]);
         }
         if let Some(v) = &f.user {
-            tags.push(metadata_tag("_user", v));
+            tags.push(vec![metadata_tag("_user", v)]);
         }
         for (k, v) in &f.metadata {
-            tags.push(metadata_tag(k, v));
+            tags.push(vec![metadata_tag(k, v)]);
         }
         let cost_columns = match f.status.map(|s| s.range()) {
             Some((lo, hi)) if answered(lo) && answered(hi) => 7,
             Some((lo, hi)) if hi < 200 || lo >= 300 => 9,
             _ => 5,
         };
-        Wanted {
+        Ok(Wanted {
             tags,
             min_cost: f.min_cost,
             max_cost: f.max_cost,
             min_latency_ms: f.min_latency_ms,
             cost_columns,
-        }
+        })
     }
 
     /// Whether the block in `row` (of [`SUMMARY_COLUMNS`]) may hold a matching record.
@@ -401,8 +420,24 @@ impl Wanted {
             return Ok(false);
         }
         let bloom = row.get_ref(4)?.as_blob()?;
-        Ok(self.tags.iter().all(|&t| may_hold(bloom, t)))
+        Ok(self
+            .tags
+            .iter()
+            .all(|any| any.iter().any(|&t| may_hold(bloom, t))))
     }
+}
+
+/// The tags of the keys an `api_key` filter's value stands for: the key with that id and the
+/// key with that name ([`KEY_NAMED`]), as records store key ids.
+fn key_tags(conn: &Connection, value: &str) -> rusqlite::Result<Vec<u64>> {
+    let named: Option<String> = conn
+        .prepare_cached(KEY_NAMED)?
+        .query_row([value], |r| r.get(0))
+        .optional()?;
+    Ok(std::iter::once(value)
+        .chain(named.as_deref())
+        .map(key_tag)
+        .collect())
 }
 
 /// Whether a block's Bloom filter may hold `tag` (an empty filter may hold anything).
@@ -488,6 +523,158 @@ mod tests {
             .unwrap()
             .execute(&format!("DELETE FROM log_blocks {filter}"), [])
             .unwrap();
+    }
+
+    /// Adds an API key named `name` with the id `id`.
+    fn add_key(dir: &tempfile::TempDir, id: &str, name: &str) {
+        Connection::open(dir.path().join(DB_FILE))
+            .unwrap()
+            .execute(
+                "INSERT INTO api_keys (id, name, key_type, hash, masked, scopes, creation_mode, \
+                 created_at, updated_at) \
+                 VALUES (?1, ?2, 'organisation-service', ?1, 'm', '[]', 'api', 't', 't')",
+                [id, name],
+            )
+            .unwrap();
+    }
+
+    /// How many stored summaries may hold a record matching `query` (filter pairs).
+    fn blocks_that_may_hold(dir: &tempfile::TempDir, query: &[(&str, &str)]) -> usize {
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let f = LogFilter::from_pairs(query.iter().copied()).unwrap();
+        let wanted = Wanted::new(&conn, &f).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("SELECT {SUMMARY_COLUMNS} FROM log_blocks"))
+            .unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        let mut n = 0;
+        while let Some(row) = rows.next().unwrap() {
+            n += usize::from(wanted.may_hold(row).unwrap());
+        }
+        n
+    }
+
+    /// Ten records of the middle block have a model and an API key of their own (named
+    /// `rare-name`), five of them a user of their own; the others the same model and key.
+    fn rare(i: i64) -> bool {
+        (1500..1510).contains(&i)
+    }
+
+    fn stored_with_rare_models_and_keys() -> (tempfile::TempDir, Store, Vec<Entry>) {
+        let (dir, store, entries) = stored(|i, e| {
+            if rare(i) {
+                e.record.model = Some("rare-model".into());
+                e.record.api_key_id = Some("key_rare".into());
+            }
+            if i % 2 == 0 {
+                e.record.metadata.insert("_user".into(), "few".into());
+            }
+        });
+        add_key(&dir, "key_rare", "rare-name");
+        (dir, store, entries)
+    }
+
+    /// Checks that the model and API key filters list exactly the records of
+    /// [`stored_with_rare_models_and_keys`] that match.
+    fn check_rare_models_and_keys(store: &Store, entries: &[Entry]) {
+        let newest_first = |pick: &dyn Fn(i64) -> bool| -> Vec<String> {
+            let mut ids: Vec<String> = (0..2500)
+                .rev()
+                .filter(|&i| pick(i))
+                .map(|i| entries[i as usize].record.id.clone())
+                .collect();
+            ids.truncate(50);
+            ids
+        };
+        for query in [
+            [("model", "rare-model")],
+            [("api_key", "key_rare")],
+            [("api_key", "rare-name")],
+        ] {
+            assert_eq!(ids(store, &query), newest_first(&rare), "{query:?}");
+        }
+        assert_eq!(
+            ids(store, &[("user", "few"), ("model", "rare-model")]),
+            newest_first(&|i| rare(i) && i % 2 == 0)
+        );
+        assert_eq!(
+            ids(store, &[("api_key", "key_1"), ("provider", "rare")]),
+            newest_first(&|i| i % 1000 == 7)
+        );
+        assert_eq!(
+            ids(
+                store,
+                &[("model", "gpt-4o-2024-08-06"), ("min_cost", "0.0024")]
+            ),
+            newest_first(&|i| i >= 2400 && !rare(i))
+        );
+        for query in [[("model", "absent")], [("api_key", "absent")]] {
+            assert!(ids(store, &query).is_empty(), "{query:?}");
+        }
+        let f = LogFilter::from_pairs([("api_key", "rare-name")]).unwrap();
+        assert_eq!(store.log_count(&f).unwrap(), 10);
+    }
+
+    #[test]
+    fn models_and_keys_are_found_through_the_blocks_that_may_hold_them() {
+        let (dir, store, entries) = stored_with_rare_models_and_keys();
+        check_rare_models_and_keys(&store, &entries);
+        for query in [
+            [("model", "rare-model")],
+            [("api_key", "key_rare")],
+            [("api_key", "rare-name")],
+        ] {
+            assert_eq!(blocks_that_may_hold(&dir, &query), 1, "{query:?}");
+        }
+        assert_eq!(blocks_that_may_hold(&dir, &[("api_key", "key_1")]), 3);
+        assert_eq!(blocks_that_may_hold(&dir, &[("api_key", "absent")]), 0);
+        // Records no block summarises yet are read all the same.
+        forget_blocks(&dir, "WHERE first_seq > 1");
+        check_rare_models_and_keys(&store, &entries);
+        // The next writer summarises them with their keys.
+        drop(store.log_writer().unwrap());
+        assert_eq!(blocks_that_may_hold(&dir, &[("api_key", "rare-name")]), 1);
+        check_rare_models_and_keys(&store, &entries);
+    }
+
+    #[test]
+    fn a_store_with_model_and_key_indexes_loses_them_and_is_summarised_again() {
+        let (dir, store, entries) = stored_with_rare_models_and_keys();
+        drop(store);
+        // As the version before the migration left the store: with both indexes, and with
+        // summaries whose Bloom filters hold no API key (here, nothing at all).
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(
+            "CREATE INDEX logs_model ON logs (model, created_ms);
+             CREATE INDEX logs_api_key ON logs (api_key_id, created_ms);
+             UPDATE log_blocks SET bloom = zeroblob(8);",
+        )
+        .unwrap();
+        let before = crate::store::migrations::latest(crate::store::db::Backend::Sqlite) - 1;
+        conn.pragma_update(None, "user_version", before).unwrap();
+        drop(conn);
+
+        let store = Store::open(dir.path(), Cipher::new(&[7; 32])).unwrap();
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'logs' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            ["logs", "logs_created", "logs_status", "logs_user"]
+        );
+        check_rare_models_and_keys(&store, &entries);
+        drop(store.log_writer().unwrap());
+        let blocks: i64 = conn
+            .query_row("SELECT COUNT(*) FROM log_blocks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(blocks, 3);
+        assert_eq!(blocks_that_may_hold(&dir, &[("api_key", "rare-name")]), 1);
+        check_rare_models_and_keys(&store, &entries);
     }
 
     #[test]

@@ -357,6 +357,11 @@ impl Clause {
     }
 }
 
+/// The key an `api_key` filter's value names when it is a name rather than an id: the oldest
+/// key of that name.
+pub(super) const KEY_NAMED: &str =
+    "SELECT id FROM api_keys WHERE name = ? ORDER BY created_at, id LIMIT 1";
+
 fn text(s: &str) -> Param<'static> {
     Param::Text(s.to_string().into())
 }
@@ -400,8 +405,7 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime, backend: Backend) -> StoreRe
     }
     if let Some(v) = &f.api_key {
         c.push(
-            "api_key_id IN (?, (SELECT id FROM api_keys WHERE name = ? \
-             ORDER BY created_at, id LIMIT 1))",
+            &format!("api_key_id IN (?, ({KEY_NAMED}))"),
             [text(v), text(v)],
         );
     }
@@ -470,8 +474,8 @@ fn clause_on(db: &Db, f: &LogFilter) -> StoreResult<Clause> {
                 .into_iter()
                 .flat_map(|(first, last)| [Param::Int(first), Param::Int(last)]),
         );
-        // Read by seq: an index the planner might choose for another condition (a model's)
-        // could lead through far more records. `FROM logs {sql}` takes the hint.
+        // Read by seq: an index the planner might choose for another condition (the time's
+        // or a user's) could lead through far more records. `FROM logs {sql}` takes the hint.
         c.sql.insert_str(0, "NOT INDEXED ");
     }
     Ok(c)
@@ -548,33 +552,24 @@ fn read_record(row: &Row) -> db::Result<(i64, LogRecord)> {
 /// Records an index may lead to before reading them that way stops beating the blocks.
 const FEW: i64 = 5000;
 
-/// The index of a filter's user or model, when that value has fewer than [`FEW`] records:
-/// reading them through it (already newest first) beats reading the blocks they are in.
-fn few_through_index(
-    conn: &rusqlite::Connection,
-    f: &LogFilter,
-) -> StoreResult<Option<&'static str>> {
+/// Whether the filter names a user with fewer than [`FEW`] records: reading them through the
+/// user index (already newest first) beats reading the blocks they are in.
+fn few_of_user(conn: &rusqlite::Connection, f: &LogFilter) -> StoreResult<bool> {
     let user = f.user.as_deref().or_else(|| {
         f.metadata
             .iter()
             .find_map(|(k, v)| (k == "_user").then_some(v.as_str()))
     });
-    for (index, column, value) in [
-        ("logs_user", "user", user),
-        ("logs_model", "model", f.model.as_deref()),
-    ] {
-        let Some(value) = value else { continue };
-        let n: i64 = conn
-            .prepare_cached(&format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM logs INDEXED BY {index} \
-                 WHERE {column} = ?1 LIMIT {FEW})"
-            ))?
-            .query_row([value], |r| r.get(0))?;
-        if n < FEW {
-            return Ok(Some(index));
-        }
-    }
-    Ok(None)
+    let Some(user) = user else {
+        return Ok(false);
+    };
+    let n: i64 = conn
+        .prepare_cached(&format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM logs INDEXED BY logs_user \
+             WHERE user = ?1 LIMIT {FEW})"
+        ))?
+        .query_row([user], |r| r.get(0))?;
+    Ok(n < FEW)
 }
 
 /// The `n` newest records matching `c`, read block by block (see [`log_blocks`]): the blocks
@@ -612,7 +607,7 @@ fn newest_by_blocks(
         Ok(())
     };
     read(&mut found, log_blocks::covered(&tx)? + 1, i64::MAX)?;
-    let wanted = Wanted::new(f);
+    let wanted = Wanted::new(&tx, f)?;
     let mut blocks = tx.prepare(&format!(
         "SELECT {SUMMARY_COLUMNS} FROM log_blocks WHERE max_created_ms >= ?1 \
          AND min_created_ms < ?2 ORDER BY max_created_ms DESC"
@@ -699,18 +694,22 @@ impl super::Store {
         }
         let limit = f.limit();
         // On SQLite, a filter no index serves in time order is read through the block
-        // summaries, unless its user or model has few records.
-        let (by_blocks, index) = match &*conn {
+        // summaries, unless its user has few records.
+        let (by_blocks, by_user) = match &*conn {
             Db::Sqlite(sqlite) if log_blocks::serves(f) => {
-                let index = few_through_index(sqlite, f)?;
-                (index.is_none(), index)
+                let few = few_of_user(sqlite, f)?;
+                (!few, few)
             }
-            _ => (false, None),
+            _ => (false, false),
         };
         let mut rows = match &mut *conn {
             Db::Sqlite(sqlite) if by_blocks => newest_by_blocks(sqlite, f, c, limit as usize + 1)?,
             db => {
-                let from = index.map_or("logs".into(), |i| format!("logs INDEXED BY {i}"));
+                let from = if by_user {
+                    "logs INDEXED BY logs_user"
+                } else {
+                    "logs"
+                };
                 db.query_map(
                     &format!(
                         "SELECT {COLUMNS} FROM {from} {} ORDER BY created_ms DESC, seq DESC LIMIT {}",
