@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::db::{self, params, Param, Row};
+use super::db::{self, params, Db, Param, Row};
+use super::log_blocks;
 use super::{new_id, now, placeholders, Store, StoreError, StoreResult};
 use crate::api::governance::{
     BudgetEvent, Condition, GroupBy, Owner, RateLimit, RateLimitPolicy, UsageLimitPolicy,
@@ -375,7 +376,8 @@ impl Store {
     }
 
     /// Gateway requests since `from_ms` that reached a provider: what the counters count. With
-    /// `keys`, only those keys' requests (read through the key index).
+    /// `keys`, only those keys' requests: on Postgres through the key index, on SQLite, which
+    /// has no key index, through the blocks that may hold them (store/log_blocks.rs).
     pub fn spent_records(
         &self,
         from_ms: i64,
@@ -389,28 +391,62 @@ impl Store {
             }
             None => String::new(),
         };
-        let rows = self.logs_conn().query_map(
-            &format!(
+        let select = |from: &str| {
+            format!(
                 "SELECT created_ms, api_key_id, integration, provider, model, metadata, cost,
-                input_tokens + output_tokens FROM logs
-             WHERE created_ms >= ?1 AND kind = 'request' AND attempts != '[]'
-                AND api_key_id IS NOT NULL {by_key}"
-            ),
-            &values,
-            |r| {
-                let metadata: String = r.get(5)?;
-                Ok(SpentRecord {
-                    created_ms: r.get(0)?,
-                    api_key: r.get(1)?,
-                    integration: r.get(2)?,
-                    provider: r.get::<Option<String>>(3)?.unwrap_or_default(),
-                    model: r.get::<Option<String>>(4)?.unwrap_or_default(),
-                    metadata: serde_json::from_str(&metadata).unwrap_or_default(),
-                    cost: r.get(6)?,
-                    tokens: r.get(7)?,
-                })
-            },
-        )?;
-        Ok(rows)
+                    input_tokens + output_tokens FROM {from}
+                 WHERE created_ms >= ?1 AND kind = 'request' AND attempts != '[]'
+                    AND api_key_id IS NOT NULL {by_key}"
+            )
+        };
+        let mut conn = self.logs_conn();
+        if let (Db::Sqlite(sqlite), Some(keys)) = (&*conn, keys) {
+            let in_range = format!(
+                "{} AND seq BETWEEN ?{} AND ?{}",
+                select("logs NOT INDEXED"),
+                values.len() + 1,
+                values.len() + 2
+            );
+            return spent_by_blocks(sqlite, keys, from_ms, &in_range, &values);
+        }
+        Ok(conn.query_map(&select("logs"), &values, spent_record)?)
     }
+}
+
+/// The records of `keys` that `in_range` (a select of [`spent_record`]'s columns, its last two
+/// parameters the bounds of `seq`) selects with `values`, read range by range from the blocks
+/// that may hold them.
+fn spent_by_blocks(
+    conn: &rusqlite::Connection,
+    keys: &[String],
+    from_ms: i64,
+    in_range: &str,
+    values: &[Param],
+) -> StoreResult<Vec<SpentRecord>> {
+    // One snapshot, as the one query without keys reads: the summaries and the records agree.
+    let tx = conn.unchecked_transaction()?;
+    let mut stmt = tx.prepare(in_range)?;
+    let mut records = Vec::new();
+    for (first, last) in log_blocks::key_ranges(&tx, keys, from_ms)? {
+        let bounds = [Param::Int(first), Param::Int(last)];
+        let mut rows = stmt.query(rusqlite::params_from_iter(values.iter().chain(&bounds)))?;
+        while let Some(row) = rows.next()? {
+            records.push(spent_record(&Row::Sqlite(row))?);
+        }
+    }
+    Ok(records)
+}
+
+fn spent_record(r: &Row) -> db::Result<SpentRecord> {
+    let metadata: String = r.get(5)?;
+    Ok(SpentRecord {
+        created_ms: r.get(0)?,
+        api_key: r.get(1)?,
+        integration: r.get(2)?,
+        provider: r.get::<Option<String>>(3)?.unwrap_or_default(),
+        model: r.get::<Option<String>>(4)?.unwrap_or_default(),
+        metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+        cost: r.get(6)?,
+        tokens: r.get(7)?,
+    })
 }

@@ -447,25 +447,53 @@ fn may_hold(bloom: &[u8], tag: u64) -> bool {
 }
 
 /// The ranges of `seq` (first, last) that may hold records of a trace made between `since_ms`
-/// (inclusive) and `until_ms` (exclusive): the blocks whose filter may hold it, then every
-/// record past the last block. A trace's records are few and close in time, so this replaces
-/// an index on `trace_id`, which would cost the recorder a B-tree insert per record at a
-/// random place (trace ids from clients are random).
+/// (inclusive) and `until_ms` (exclusive). A trace's records are few and close in time, so this
+/// replaces an index on `trace_id`, which would cost the recorder a B-tree insert per record at
+/// a random place (trace ids from clients are random).
 pub fn trace_ranges(
     conn: &Connection,
     trace_id: &str,
     since_ms: i64,
     until_ms: i64,
 ) -> rusqlite::Result<Vec<(i64, i64)>> {
-    let wanted = tag(&["trace", trace_id]);
-    let mut stmt = conn.prepare_cached(
-        "SELECT first_seq, last_seq, bloom FROM log_blocks \
-         WHERE max_created_ms >= ?1 AND min_created_ms < ?2 ORDER BY first_seq",
-    )?;
+    let tags = [tag(&["trace", trace_id])];
+    ranges(conn, since_ms, until_ms, |row| holds_any(row, &tags))
+}
+
+/// The ranges of `seq` (first, last) that may hold records of any of the API keys `ids` made
+/// since `since_ms`.
+pub fn key_ranges(
+    conn: &Connection,
+    ids: &[String],
+    since_ms: i64,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    let tags: Vec<u64> = ids.iter().map(|id| key_tag(id)).collect();
+    ranges(conn, since_ms, i64::MAX, |row| holds_any(row, &tags))
+}
+
+/// Whether the filter of the block in `row` (of [`SUMMARY_COLUMNS`]) may hold any of `tags`.
+fn holds_any(row: &Row, tags: &[u64]) -> rusqlite::Result<bool> {
+    let bloom = row.get_ref(4)?.as_blob()?;
+    Ok(tags.iter().any(|&t| may_hold(bloom, t)))
+}
+
+/// The ranges of `seq` (first, last) that may hold records made between `since_ms`
+/// (inclusive) and `until_ms` (exclusive) that `wanted` (given a row of [`SUMMARY_COLUMNS`])
+/// looks for: the blocks it may be in, then every record past the last block.
+fn ranges(
+    conn: &Connection,
+    since_ms: i64,
+    until_ms: i64,
+    wanted: impl Fn(&Row) -> rusqlite::Result<bool>,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM log_blocks \
+         WHERE max_created_ms >= ?1 AND min_created_ms < ?2 ORDER BY first_seq"
+    ))?;
     let mut rows = stmt.query(params![since_ms, until_ms])?;
     let mut ranges: Vec<(i64, i64)> = Vec::new();
     while let Some(row) = rows.next()? {
-        if !may_hold(row.get_ref(2)?.as_blob()?, wanted) {
+        if !wanted(row)? {
             continue;
         }
         let (first, last): (i64, i64) = (row.get(0)?, row.get(1)?);
@@ -675,6 +703,48 @@ mod tests {
         assert_eq!(blocks, 3);
         assert_eq!(blocks_that_may_hold(&dir, &[("api_key", "rare-name")]), 1);
         check_rare_models_and_keys(&store, &entries);
+    }
+
+    #[test]
+    fn a_keys_spend_is_read_through_the_blocks_that_may_hold_it() {
+        let (dir, store, entries) = stored(|i, e| {
+            let key = match i {
+                _ if i % 1000 == 7 => "key_rare",
+                _ if i % 2 == 0 => "key_even",
+                _ => "key_odd",
+            };
+            e.record.api_key_id = Some(key.into());
+        });
+        let from_ms = entries[600].created_ms;
+        let spent = |keys: Option<&[&str]>| -> Vec<(i64, String, Option<f64>)> {
+            let keys: Option<Vec<String>> = keys.map(|k| k.iter().map(|k| k.to_string()).collect());
+            let mut spent: Vec<_> = store
+                .spent_records(from_ms, keys.as_deref())
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.created_ms, r.api_key, r.cost))
+                .collect();
+            spent.sort_by_key(|r| r.0);
+            spent
+        };
+        let all = spent(None);
+        assert_eq!(all.len(), 1900);
+        let check = || {
+            let key_sets: [&[&str]; 3] = [&["key_rare"], &["key_rare", "key_even"], &["absent"]];
+            for keys in key_sets {
+                let of_keys: Vec<_> = all
+                    .iter()
+                    .filter(|r| keys.contains(&r.1.as_str()))
+                    .cloned()
+                    .collect();
+                assert_eq!(spent(Some(keys)), of_keys, "{keys:?}");
+            }
+        };
+        check();
+        assert_eq!(spent(Some(&["key_rare"])).len(), 2);
+        // Records no block summarises yet are read all the same.
+        forget_blocks(&dir, "WHERE first_seq > 1");
+        check();
     }
 
     #[test]
