@@ -425,6 +425,17 @@ impl Wanted {
             .iter()
             .all(|any| any.iter().any(|&t| may_hold(bloom, t))))
     }
+
+    /// The ranges of `seq` (first, last) that may hold a match made between `since_ms`
+    /// (inclusive) and `until_ms` (exclusive).
+    pub fn ranges(
+        &self,
+        conn: &Connection,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> rusqlite::Result<Vec<(i64, i64)>> {
+        ranges(conn, since_ms, until_ms, |row| self.may_hold(row))
+    }
 }
 
 /// The tags of the keys an `api_key` filter's value stands for: the key with that id and the

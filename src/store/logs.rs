@@ -355,7 +355,30 @@ impl Clause {
         self.sql.push_str(condition);
         self.params.extend(values);
     }
+
+    /// Restricts the records to `ranges` of `seq` (first, last) that hold every match, read by
+    /// seq: an index the planner might choose for another condition (the time's or a user's)
+    /// could lead through far more records. More than [`MAX_RANGES`] are left out: the query
+    /// then reads as if there were no ranges.
+    fn within(&mut self, ranges: Vec<(i64, i64)>) {
+        if ranges.len() > MAX_RANGES {
+            return;
+        }
+        let condition = vec!["seq BETWEEN ? AND ?"; ranges.len()].join(" OR ");
+        self.push(
+            &format!("({condition})"),
+            ranges
+                .into_iter()
+                .flat_map(|(first, last)| [Param::Int(first), Param::Int(last)]),
+        );
+        // `FROM logs {sql}` takes the hint.
+        self.sql.insert_str(0, "NOT INDEXED ");
+    }
 }
+
+/// The most ranges of `seq` a query reads by: each range nests the condition one level deeper,
+/// and SQLite refuses an expression nested more than 1,000 levels.
+const MAX_RANGES: usize = 500;
 
 /// The key an `api_key` filter's value names when it is a name rather than an id: the oldest
 /// key of that name.
@@ -466,17 +489,22 @@ fn clause(f: &LogFilter, now: time::OffsetDateTime, backend: Backend) -> StoreRe
 fn clause_on(db: &Db, f: &LogFilter) -> StoreResult<Clause> {
     let mut c = clause(f, time::OffsetDateTime::now_utc(), db.backend())?;
     if let (Db::Sqlite(conn), Some(trace_id)) = (db, &f.trace_id) {
-        let ranges = log_blocks::trace_ranges(conn, trace_id, c.since_ms, c.until_ms)?;
-        let condition = vec!["seq BETWEEN ? AND ?"; ranges.len()].join(" OR ");
-        c.push(
-            &format!("({condition})"),
-            ranges
-                .into_iter()
-                .flat_map(|(first, last)| [Param::Int(first), Param::Int(last)]),
-        );
-        // Read by seq: an index the planner might choose for another condition (the time's
-        // or a user's) could lead through far more records. `FROM logs {sql}` takes the hint.
-        c.sql.insert_str(0, "NOT INDEXED ");
+        c.within(log_blocks::trace_ranges(
+            conn, trace_id, c.since_ms, c.until_ms,
+        )?);
+    }
+    Ok(c)
+}
+
+/// [`clause_on`] for a query that reads every match (a count, usage totals): on SQLite, a
+/// filter that the block summaries serve reads only the blocks that may hold a match, unless
+/// it names a user with few records (read through the user index).
+fn clause_of_all(db: &Db, f: &LogFilter) -> StoreResult<Clause> {
+    let mut c = clause_on(db, f)?;
+    if let Db::Sqlite(conn) = db {
+        if log_blocks::serves(f) && !few_of_user(conn, f)? {
+            c.within(Wanted::new(conn, f)?.ranges(conn, c.since_ms, c.until_ms)?);
+        }
     }
     Ok(c)
 }
@@ -739,7 +767,7 @@ impl super::Store {
 
     pub fn log_count(&self, f: &LogFilter) -> StoreResult<u64> {
         let mut conn = self.logs_conn();
-        let c = clause_on(&conn, f)?;
+        let c = clause_of_all(&conn, f)?;
         super::total(&mut conn, "logs", &c.sql, &c.params)
     }
 
@@ -866,7 +894,7 @@ impl super::Store {
     pub fn usage_groups(&self, by: &GroupBy, f: &LogFilter) -> StoreResult<Vec<UsageGroup>> {
         let mut conn = self.logs_conn();
         let backend = conn.backend();
-        let c = clause_on(&conn, f)?;
+        let c = clause_of_all(&conn, f)?;
         let mut params = c.params;
         let key = match by {
             GroupBy::Model => "model".to_string(),
@@ -1166,6 +1194,28 @@ mod tests {
     fn metadata_keys_become_quoted_json_paths() {
         assert_eq!(json_path("team"), "$.\"team\"");
         assert_eq!(json_path("a.b\"c"), "$.\"a.b\\\"c\"");
+    }
+
+    #[test]
+    fn too_many_ranges_of_seq_are_left_out_rather_than_refused() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE logs (seq INTEGER PRIMARY KEY)")
+            .unwrap();
+        let ranges = |n: i64| (0..n).map(|i| (3 * i, 3 * i + 1)).collect::<Vec<_>>();
+        let mut most = Clause::new();
+        most.within(ranges(MAX_RANGES as i64));
+        assert!(most
+            .sql
+            .starts_with("NOT INDEXED WHERE TRUE AND (seq BETWEEN ? AND ? OR"));
+        let count = format!("SELECT COUNT(*) FROM logs {}", most.sql);
+        let n: i64 = conn
+            .query_row(&count, params_from_iter(most.params.iter()), |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        let mut too_many = Clause::new();
+        too_many.within(ranges(MAX_RANGES as i64 + 1));
+        assert_eq!(too_many.sql, "WHERE TRUE");
+        assert!(too_many.params.is_empty());
     }
 
     #[test]
