@@ -609,8 +609,8 @@ fn newest_by_blocks(
     c: Clause,
     n: usize,
 ) -> StoreResult<Vec<(i64, LogRecord)>> {
-    // One snapshot: a commit between reading the summaries and the records cannot leave
-    // records out.
+    // One snapshot: a commit between reading the records past the last block and reading the
+    // summaries could save a block over some of them, which would then be read twice.
     let tx = conn.unchecked_transaction()?;
     let mut scan = tx.prepare(&format!(
         "SELECT {COLUMNS} FROM logs NOT INDEXED {} AND seq BETWEEN ? AND ? \
