@@ -419,11 +419,8 @@ impl Wanted {
         {
             return Ok(false);
         }
-        let bloom = row.get_ref(4)?.as_blob()?;
-        Ok(self
-            .tags
-            .iter()
-            .all(|any| any.iter().any(|&t| may_hold(bloom, t))))
+        let bloom = bloom(row)?;
+        Ok(self.tags.iter().all(|any| may_hold_any(bloom, any)))
     }
 
     /// The ranges of `seq` (first, last) that may hold a match made between `since_ms`
@@ -484,8 +481,17 @@ pub fn key_ranges(
 
 /// Whether the filter of the block in `row` (of [`SUMMARY_COLUMNS`]) may hold any of `tags`.
 fn holds_any(row: &Row, tags: &[u64]) -> rusqlite::Result<bool> {
-    let bloom = row.get_ref(4)?.as_blob()?;
-    Ok(tags.iter().any(|&t| may_hold(bloom, t)))
+    Ok(may_hold_any(bloom(row)?, tags))
+}
+
+/// The Bloom filter of the block in `row` (of [`SUMMARY_COLUMNS`]).
+fn bloom<'r>(row: &'r Row) -> rusqlite::Result<&'r [u8]> {
+    Ok(row.get_ref(4)?.as_blob()?)
+}
+
+/// Whether a block's Bloom filter may hold any of `tags`.
+fn may_hold_any(bloom: &[u8], tags: &[u64]) -> bool {
+    tags.iter().any(|&t| may_hold(bloom, t))
 }
 
 /// The ranges of `seq` (first, last) that may hold records made between `since_ms`
