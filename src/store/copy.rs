@@ -3,11 +3,13 @@
 //! written in one Postgres transaction, so an interrupted or failed copy leaves the target as
 //! it found it: migrated and empty, ready for another try.
 
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::db::{self, params, Db, Param, Value};
 use super::partitions::Partitions;
-use super::{logs, migrations, packed, Location, StoreError};
+use super::payloads::{self, Chunk, Parts};
+use super::{logs, migrations, packed, Location, StoreError, StoreResult};
 use crate::api::prompts::DEFAULT_LABELS;
 use crate::api::workspaces::DEFAULT_WORKSPACE_ID;
 use crate::observe::record::DAY_MS;
@@ -75,7 +77,7 @@ const TABLES: &[Table] = &[
 
 /// SQLite's summaries of blocks of records (store/log_blocks.rs): Postgres indexes its
 /// partitions instead.
-const SQLITE_ONLY: &[&str] = &["log_blocks"];
+const SQLITE_ONLY: &[&str] = &["log_blocks", "log_payloads"];
 
 /// Set by the target's own migrations; and the counters nodes share (store/counters.rs), which
 /// the first node to need one starts from the copied request log.
@@ -200,9 +202,16 @@ pub fn copy(
     let mut from = from.transaction()?;
     let mut counts = Vec::with_capacity(TABLES.len());
     for table in TABLES {
+        let mut source = super::total(&mut from, table.name, "", &[])?;
+        if table.name == "log_bodies" {
+            each_payload_body(&mut from, |_, _, _| {
+                source += 1;
+                Ok(())
+            })?;
+        }
         counts.push(Counted {
             table: table.name,
-            source: super::total(&mut from, table.name, "", &[])?,
+            source,
             target: 0,
         });
     }
@@ -228,6 +237,9 @@ pub fn copy(
     for (table, count) in TABLES.iter().zip(&mut counts) {
         progress.table(table.name);
         copy_table(&mut from, &mut to, table, progress)?;
+        if table.name == "log_bodies" {
+            copy_payload_bodies(&mut from, &mut to, progress)?;
+        }
         count.target = super::total(&mut to, table.name, "", &[])?;
     }
     if counts.iter().any(|c| c.source != c.target) {
@@ -352,17 +364,25 @@ fn copy_table(
         names.join(", ")
     );
     let mut after = i64::MIN;
+    let mut reader = payloads::Reader::default();
     loop {
         let mut values = Vec::with_capacity(BATCH as usize * columns.len());
+        // The values that are in the rows' payloads: where they go, and the rows' seqs.
+        let mut in_payloads = Vec::new();
         let rowids = from.query_map(&select, &params![after, BATCH], |r| {
             for (i, packed) in (1..=columns.len()).zip(&packed) {
                 let value = r.value(i)?;
-                values.push(if *packed {
-                    let text = packed::text(value)
-                        .map_err(|e| db::Error::Type(format!("{}: {e}", names[i - 1])))?;
-                    text.map_or(Param::Null, |t| Param::Text(t.into()))
-                } else {
-                    owned(value)
+                values.push(match value {
+                    Value::Blob(b) if *packed && b == payloads::RESULTS_IN_PAYLOAD => {
+                        in_payloads.push((values.len(), r.get::<i64>(0)?));
+                        Param::Null
+                    }
+                    _ if *packed => {
+                        let text = packed::text(value)
+                            .map_err(|e| db::Error::Type(format!("{}: {e}", names[i - 1])))?;
+                        text.map_or(Param::Null, |t| Param::Text(t.into()))
+                    }
+                    _ => owned(value),
                 });
             }
             r.get::<i64>(0)
@@ -370,11 +390,94 @@ fn copy_table(
         let Some(&last) = rowids.last() else {
             return Ok(());
         };
+        if let Db::Sqlite(conn) = &*from {
+            for (at, seq) in in_payloads {
+                let results = reader
+                    .parts(conn, seq)
+                    .map_err(StoreError::from)?
+                    .and_then(|p| p.results);
+                let Some(json) = results.and_then(|r| std::str::from_utf8(r).ok()) else {
+                    return Err(damaged(table.name, seq).into());
+                };
+                values[at] = Param::Text(json.to_string().into());
+            }
+        }
         logs::insert_rows(to, &into, columns.len(), &values, "")
             .map_err(|e| StoreError::Other(format!("copying {}: {e}", table.name)))?;
         progress.copied(rowids.len() as u64);
         after = last;
     }
+}
+
+fn damaged(table: &str, seq: i64) -> StoreError {
+    StoreError::Other(format!(
+        "copying {table}: the payload of the record with seq {seq} is missing or damaged \
+         (log_payloads)"
+    ))
+}
+
+/// Calls `f` with each body kept in SQLite's payloads (store/payloads.rs) whose record is
+/// there: its seq, its record's time and its parts.
+fn each_payload_body(
+    from: &mut Db,
+    mut f: impl FnMut(i64, i64, Parts) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let Db::Sqlite(conn) = &*from else {
+        return Ok(());
+    };
+    let mut chunks =
+        conn.prepare("SELECT first_seq, last_seq, data FROM log_payloads ORDER BY first_seq")?;
+    let mut created = conn.prepare_cached("SELECT created_ms FROM logs WHERE seq = ?1")?;
+    let mut rows = chunks.query([])?;
+    while let Some(row) = rows.next()? {
+        let first: i64 = row.get(0)?;
+        let data: Vec<u8> = row.get(2)?;
+        let chunk =
+            Chunk::decode(first, row.get(1)?, &data).ok_or_else(|| damaged("log_bodies", first))?;
+        for (seq, parts) in chunk.each() {
+            if parts.request.is_none() && parts.response.is_none() {
+                continue;
+            }
+            // A chunk stays while one of its records does: the others' bodies go with them.
+            let Some(created_ms) = created.query_row([seq], |r| r.get(0)).optional()? else {
+                continue;
+            };
+            f(seq, created_ms, parts)?;
+        }
+    }
+    Ok(())
+}
+
+/// The bodies in SQLite's payloads, as rows of Postgres's `log_bodies`.
+fn copy_payload_bodies(
+    from: &mut Db,
+    to: &mut Db,
+    progress: &mut dyn Progress,
+) -> Result<(), CopyError> {
+    let into = "INSERT INTO log_bodies (seq, created_ms, request, response)";
+    let blob = |b: Option<&[u8]>| b.map_or(Param::Null, |b| Param::Blob(b.to_vec().into()));
+    let mut values = Vec::new();
+    let mut flush = |values: &mut Vec<Param<'static>>| -> StoreResult<()> {
+        logs::insert_rows(to, into, 4, values, "")
+            .map_err(|e| StoreError::Other(format!("copying log_bodies: {e}")))?;
+        progress.copied(values.len() as u64 / 4);
+        values.clear();
+        Ok(())
+    };
+    each_payload_body(from, |seq, created_ms, parts| {
+        values.extend([
+            Param::Int(seq),
+            Param::Int(created_ms),
+            blob(parts.request),
+            blob(parts.response),
+        ]);
+        if values.len() >= BATCH as usize * 4 {
+            flush(&mut values)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut values)?;
+    Ok(())
 }
 
 fn owned(v: Value) -> Param<'static> {

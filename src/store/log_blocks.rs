@@ -686,16 +686,18 @@ mod tests {
     fn a_store_with_model_and_key_indexes_loses_them_and_is_summarised_again() {
         let (dir, store, entries) = stored_with_rare_models_and_keys();
         drop(store);
-        // As the version before the migration left the store: with both indexes, and with
-        // summaries whose Bloom filters hold no API key (here, nothing at all).
+        // As the version before the migration left the store: with both indexes, with
+        // summaries whose Bloom filters hold no API key (here, nothing at all), and without
+        // the payloads of the migration after it (these records have none).
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
         conn.execute_batch(
             "CREATE INDEX logs_model ON logs (model, created_ms);
              CREATE INDEX logs_api_key ON logs (api_key_id, created_ms);
-             UPDATE log_blocks SET bloom = zeroblob(8);",
+             UPDATE log_blocks SET bloom = zeroblob(8);
+             DROP TABLE log_payloads;",
         )
         .unwrap();
-        let before = crate::store::migrations::latest(crate::store::db::Backend::Sqlite) - 1;
+        let before = crate::store::migrations::latest(crate::store::db::Backend::Sqlite) - 2;
         conn.pragma_update(None, "user_version", before).unwrap();
         drop(conn);
 

@@ -12,6 +12,7 @@ use super::listen::RECORDS;
 use super::log_blocks::{self, Blocks, Summarised, Wanted, SUMMARY_COLUMNS};
 use super::packed;
 use super::partitions::{day_of, Partitions};
+use super::payloads::{self, Parts};
 use super::{new_id, StoreError, StoreResult};
 use crate::api::logs::{
     parse_time_bound, CreateFeedback, Feedback, LogFilter, LogRecord, UsageGroup,
@@ -33,37 +34,43 @@ const INSERT_INTO: &str = "INSERT INTO logs (id, kind, created_ms, trace_id, spa
     \"user\", stream, outcome, error, attempts, bodies_logged, hook_results, cost_saved)";
 /// Values per record.
 const RECORD_VALUES: usize = 33;
-/// The columns of `logs` that SQLite keeps packed (store/packed.rs).
+/// The columns of `logs` that SQLite kept packed before payloads (store/packed.rs).
 pub(super) const PACKED_COLUMNS: &[&str] = &["hook_results"];
 
 /// A record's columns that are not its fields as they are, made before its values borrow them.
 struct Encoded<'a> {
     metadata: String,
     attempts: String,
-    /// Packed on SQLite (store/packed.rs); Postgres compresses large values itself.
+    /// Postgres keeps the hook results' JSON in the row (and compresses large values itself);
+    /// SQLite keeps a mark there, and the JSON in `payload_results`.
     hook_results: Param<'a>,
+    payload_results: Option<Cow<'a, str>>,
     user: Option<&'a str>,
 }
 
 fn encode(e: &Entry, backend: Backend) -> Encoded<'_> {
     let r = &e.record;
-    let hook_results = match &e.hook_results_json {
+    let results = match &e.hook_results_json {
         Some(encoded) => Some(Cow::Borrowed(encoded.as_str())),
         None => r.hook_results.as_ref().map(|h| Cow::Owned(h.to_json())),
+    };
+    let (hook_results, payload_results) = match (results, backend) {
+        (None, _) => (Param::Null, None),
+        (Some(json), Backend::Sqlite) => {
+            (Param::Blob(payloads::RESULTS_IN_PAYLOAD.into()), Some(json))
+        }
+        (Some(json), Backend::Postgres) => (Param::Text(json), None),
     };
     Encoded {
         metadata: serde_json::to_string(&r.metadata).unwrap_or_default(),
         attempts: serde_json::to_string(&r.attempts).unwrap_or_default(),
-        hook_results: match (hook_results, backend) {
-            (None, _) => Param::Null,
-            (Some(json), Backend::Sqlite) => Param::Blob(packed::pack(&json).into()),
-            (Some(json), Backend::Postgres) => Param::Text(json),
-        },
+        hook_results,
+        payload_results,
         user: r.metadata.get("_user").and_then(Value::as_str),
     }
 }
 
-/// The values of [`INSERT`].
+/// The values of [`INSERT_INTO`].
 fn record_params<'a>(e: &'a Entry, enc: &'a Encoded) -> [Param<'a>; RECORD_VALUES] {
     let r = &e.record;
     params![
@@ -195,14 +202,15 @@ impl LogWriter {
         )?;
         if let Db::Sqlite(conn) = &*tx {
             log_blocks::prune(conn, last, before_ms)?;
+            payloads::prune(conn, last)?;
         }
         tx.commit()?;
         Ok(n)
     }
 }
 
-/// SQLite's hot path: statements prepared once, the rowid as the seq, block summaries updated
-/// in the same transaction.
+/// SQLite's hot path: statements prepared once, the rowid as the seq, the payloads and the
+/// block summaries written in the same transaction.
 fn insert_sqlite(
     conn: &mut rusqlite::Connection,
     current: &mut Blocks,
@@ -210,6 +218,7 @@ fn insert_sqlite(
 ) -> StoreResult<Vec<i64>> {
     let tx = conn.transaction()?;
     let mut seqs = Vec::with_capacity(entries.len());
+    let mut results = Vec::with_capacity(entries.len());
     // Changed only once the transaction commits.
     let mut blocks = current.clone();
     {
@@ -217,22 +226,21 @@ fn insert_sqlite(
             "{INSERT_INTO} VALUES ({})",
             super::placeholders(1, RECORD_VALUES)
         ))?;
-        let mut bodies = tx.prepare_cached(
-            "INSERT INTO log_bodies (seq, request, response) VALUES (?1, ?2, ?3)",
-        )?;
         for e in entries {
             let encoded = encode(e, Backend::Sqlite);
             insert.execute(params_from_iter(record_params(e, &encoded).iter()))?;
             let seq = tx.last_insert_rowid();
-            if e.request_body.is_some() || e.response_body.is_some() {
-                bodies.execute(params_from_iter(
-                    params![seq, e.request_body.as_deref(), e.response_body.as_deref()].iter(),
-                ))?;
-            }
             blocks.add(seq, &Summarised::of(e.created_ms, &e.record));
             seqs.push(seq);
+            results.push(encoded.payload_results);
         }
     }
+    let parts = entries.iter().zip(&results).map(|(e, results)| Parts {
+        request: e.request_body.as_deref(),
+        response: e.response_body.as_deref(),
+        results: results.as_deref().map(str::as_bytes),
+    });
+    payloads::save(&tx, seqs.iter().copied().zip(parts))?;
     blocks.save(&tx)?;
     tx.commit()?;
     *current = blocks;
@@ -526,15 +534,27 @@ fn cursor(value: &str) -> StoreResult<(i64, i64)> {
         })
 }
 
-fn read_record(row: &Row) -> db::Result<(i64, LogRecord)> {
+/// A record as its row gives it; [`complete`] adds what the row does not hold.
+struct Stored {
+    seq: i64,
+    record: LogRecord,
+    /// SQLite: the hook results are in the record's payload (store/payloads.rs).
+    results_in_payload: bool,
+}
+
+fn read_record(row: &Row) -> db::Result<Stored> {
     let json_map = |i: usize| -> db::Result<Map<String, Value>> {
         let text: String = row.get(i)?;
         Ok(serde_json::from_str(&text).unwrap_or_default())
     };
     let attempts: String = row.get(29)?;
-    Ok((
-        row.get(0)?,
-        LogRecord {
+    let results = row.value(31)?;
+    let results_in_payload =
+        matches!(results, DbValue::Blob(b) if b == payloads::RESULTS_IN_PAYLOAD);
+    Ok(Stored {
+        seq: row.get(0)?,
+        results_in_payload,
+        record: LogRecord {
             id: row.get(1)?,
             kind: row.get(2)?,
             created_at: format_ms(row.get(3)?),
@@ -566,15 +586,54 @@ fn read_record(row: &Row) -> db::Result<(i64, LogRecord)> {
             attempts: serde_json::from_str(&attempts).unwrap_or_default(),
             bodies_logged: row.get(30)?,
             // Unreadable results (damaged in storage) leave the rest of the record readable.
-            hook_results: packed::text(row.value(31)?)
-                .ok()
+            hook_results: (!results_in_payload)
+                .then(|| packed::text(results).ok().flatten())
                 .flatten()
                 .and_then(|text| serde_json::from_str(&text).ok()),
             cost_saved: row.get(32)?,
             request_body: None,
             response_body: None,
         },
-    ))
+    })
+}
+
+/// The records of `rows` with their hook results from their payloads and, if asked, their
+/// bodies.
+fn complete(
+    db: &mut Db,
+    rows: Vec<Stored>,
+    with_bodies: bool,
+) -> StoreResult<Vec<(i64, LogRecord)>> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut reader = payloads::Reader::default();
+    for Stored {
+        seq,
+        mut record,
+        results_in_payload,
+    } in rows
+    {
+        let mut bodies_found = false;
+        if let Db::Sqlite(conn) = &*db {
+            if results_in_payload || with_bodies {
+                let parts = reader.parts(conn, seq)?.unwrap_or_default();
+                if results_in_payload {
+                    record.hook_results = parts
+                        .results
+                        .and_then(|json| serde_json::from_slice(json).ok());
+                }
+                if with_bodies && (parts.request.is_some() || parts.response.is_some()) {
+                    record.request_body = body_value(parts.request);
+                    record.response_body = body_value(parts.response);
+                    bodies_found = true;
+                }
+            }
+        }
+        if with_bodies && !bodies_found {
+            add_bodies(db, seq, &mut record)?;
+        }
+        out.push((seq, record));
+    }
+    Ok(out)
 }
 
 /// Records an index may lead to before reading them that way stops beating the blocks.
@@ -608,7 +667,7 @@ fn newest_by_blocks(
     f: &LogFilter,
     c: Clause,
     n: usize,
-) -> StoreResult<Vec<(i64, LogRecord)>> {
+) -> StoreResult<Vec<Stored>> {
     // One snapshot: a commit between reading the records past the last block and reading the
     // summaries could save a block over some of them, which would then be read twice.
     let tx = conn.unchecked_transaction()?;
@@ -617,8 +676,8 @@ fn newest_by_blocks(
          ORDER BY created_ms DESC, seq DESC LIMIT {n}",
         c.sql
     ))?;
-    // (created_ms, seq, record): newest first, at most n.
-    type Found = Vec<(i64, i64, LogRecord)>;
+    // With each record's created_ms: newest first, at most n.
+    type Found = Vec<(i64, Stored)>;
     let mut found = Vec::new();
     // Adds the matches among the records from `first` to `last` (by seq).
     let mut read = |found: &mut Found, first: i64, last: i64| -> StoreResult<()> {
@@ -627,10 +686,9 @@ fn newest_by_blocks(
         let mut rows = scan.query(params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             let row = Row::Sqlite(row);
-            let (seq, record) = read_record(&row)?;
-            found.push((row.get(3)?, seq, record));
+            found.push((row.get(3)?, read_record(&row)?));
         }
-        found.sort_unstable_by_key(|&(ms, seq, _)| std::cmp::Reverse((ms, seq)));
+        found.sort_unstable_by_key(|(ms, stored)| std::cmp::Reverse((*ms, stored.seq)));
         found.truncate(n);
         Ok(())
     };
@@ -650,31 +708,29 @@ fn newest_by_blocks(
             read(&mut found, block.get(0)?, block.get(1)?)?;
         }
     }
-    Ok(found
-        .into_iter()
-        .map(|(_, seq, record)| (seq, record))
-        .collect())
+    Ok(found.into_iter().map(|(_, stored)| stored).collect())
 }
 
 /// A stored body: JSON when it parses, else the text as a string.
-fn body_value(bytes: Option<Vec<u8>>) -> Option<Value> {
+fn body_value(bytes: Option<&[u8]>) -> Option<Value> {
     let bytes = bytes?;
     Some(
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned())),
     )
 }
 
-/// Fills in a record's bodies, if it has any.
+/// Fills in a record's bodies from its `log_bodies` row, if it has one (on SQLite, only
+/// records written before payloads do).
 fn add_bodies(conn: &mut Db, seq: i64, record: &mut LogRecord) -> StoreResult<()> {
     let bodies = conn.query_opt(
         "SELECT request, response FROM log_bodies WHERE seq = ?1",
         &params![seq],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get::<Option<Vec<u8>>>(0)?, r.get::<Option<Vec<u8>>>(1)?)),
     )?;
     if let Some((req, resp)) = bodies {
-        record.request_body = body_value(req);
-        record.response_body = body_value(resp);
+        record.request_body = body_value(req.as_deref());
+        record.response_body = body_value(resp.as_deref());
     }
     Ok(())
 }
@@ -751,17 +807,19 @@ impl super::Store {
         };
         let next = (rows.len() > limit as usize).then(|| {
             rows.truncate(limit as usize);
-            rows.last().and_then(|(seq, r)| {
-                let t = super::parse_time(&r.created_at)?;
-                Some(format!("{}-{seq}", t.unix_timestamp_nanos() / 1_000_000))
+            rows.last().and_then(|last| {
+                let t = super::parse_time(&last.record.created_at)?;
+                Some(format!(
+                    "{}-{}",
+                    t.unix_timestamp_nanos() / 1_000_000,
+                    last.seq
+                ))
             })
         });
-        if f.include_bodies {
-            for (seq, r) in &mut rows {
-                add_bodies(&mut conn, *seq, r)?;
-            }
-        }
-        let records = rows.into_iter().map(|(_, r)| r).collect();
+        let records = complete(&mut conn, rows, f.include_bodies)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         Ok((records, next.flatten()))
     }
 
@@ -781,14 +839,15 @@ impl super::Store {
         let mut conn = self.logs_conn();
         let mut c = clause_on(&conn, f)?;
         c.push("seq > ?", [Param::Int(seq)]);
-        Ok(conn.query_map(
+        let rows = conn.query_map(
             &format!(
                 "SELECT {COLUMNS} FROM logs {} ORDER BY seq LIMIT {limit}",
                 c.sql
             ),
             &c.params,
             read_record,
-        )?)
+        )?;
+        complete(&mut conn, rows, false)
     }
 
     /// One record with its bodies.
@@ -796,14 +855,16 @@ impl super::Store {
         let missing = || StoreError::NotFound(format!("no log with id {id:?}"));
         let created_ms = super::id_time(id).ok_or_else(missing)?;
         let mut conn = self.logs_conn();
-        let (seq, mut record) = conn
+        let stored = conn
             .query_opt(
                 &format!("SELECT {COLUMNS} FROM logs WHERE created_ms = ?1 AND id = ?2"),
                 &params![created_ms, id],
                 read_record,
             )?
             .ok_or_else(missing)?;
-        add_bodies(&mut conn, seq, &mut record)?;
+        let (_, record) = complete(&mut conn, vec![stored], true)?
+            .pop()
+            .expect("one record in, one out");
         Ok(record)
     }
 
@@ -823,7 +884,8 @@ impl super::Store {
             &c.params,
             read_record,
         )?;
-        Ok(rows.into_iter().map(|(_, record)| record).collect())
+        let records = complete(&mut conn, rows, false)?;
+        Ok(records.into_iter().map(|(_, record)| record).collect())
     }
 
     pub fn add_feedback(&self, f: &CreateFeedback, created_ms: i64) -> StoreResult<Feedback> {
@@ -1098,6 +1160,9 @@ mod tests {
                 if i % 5 == 0 {
                     e.response_body = Some(format!("{{\"answer\":{i}}}").into());
                 }
+                if i % 7 == 0 {
+                    e.hook_results_json = Some(results_json(i));
+                }
                 e
             })
             .collect();
@@ -1123,8 +1188,66 @@ mod tests {
                     record.response_body,
                     want(i % 5 == 0, serde_json::json!({"answer": i}))
                 );
+                let results = (i % 7 == 0).then(|| serde_json::from_str(&results_json(i)).unwrap());
+                assert_eq!(record.hook_results, results);
             }
         }
+    }
+
+    /// Hook results that name the record they belong to.
+    fn results_json(i: impl std::fmt::Display) -> String {
+        format!(
+            r#"{{"before_request_hooks":[{{"id":"hook-{i}","type":"guardrail","verdict":true,"deny":false,"async":false,"transformed":false,"checks":[],"feedback":null,"execution_time":1,"created_at":"2025-12-01T00:00:00.000Z"}}],"after_request_hooks":[]}}"#
+        )
+    }
+
+    /// Records written before payloads keep their bodies in `log_bodies` and their hook
+    /// results (packed) in their row; both read back from there.
+    #[test]
+    fn records_written_before_payloads_read_back_from_where_they_were_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), crate::store::tests::cipher()).unwrap();
+        let entries: Vec<Entry> = (0..3)
+            .map(|i| {
+                let mut e = test_support::entry_at(1_764_547_200_000 + i as i64, "t");
+                e.request_body = Some(format!("{{\"n\":{i}}}").into());
+                e.hook_results_json = Some(results_json(i));
+                e
+            })
+            .collect();
+        let mut writer = store.log_writer().unwrap();
+        let seqs: Vec<i64> = entries
+            .chunks(1)
+            .map(|e| writer.insert(e).unwrap()[0])
+            .collect();
+        // Record 1 as an earlier version wrote it: no payload.
+        let conn = rusqlite::Connection::open(dir.path().join(crate::store::DB_FILE)).unwrap();
+        conn.execute("DELETE FROM log_payloads WHERE first_seq = ?1", [seqs[1]])
+            .unwrap();
+        conn.execute(
+            "INSERT INTO log_bodies (seq, request, response) VALUES (?1, ?2, NULL)",
+            rusqlite::params![seqs[1], br#"{"old":1}"#],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE logs SET hook_results = ?2 WHERE seq = ?1",
+            rusqlite::params![seqs[1], packed::pack_bytes(results_json(7).as_bytes())],
+        )
+        .unwrap();
+        for (i, want) in [(0, 0), (1, 7), (2, 2)] {
+            let record = store.log(&entries[i].record.id).unwrap();
+            let results = serde_json::from_str(&results_json(want)).unwrap();
+            assert_eq!(record.hook_results, Some(results), "record {i}");
+            let body = match i {
+                1 => serde_json::json!({"old": 1}),
+                _ => serde_json::json!({"n": i}),
+            };
+            assert_eq!(record.request_body, Some(body), "record {i}");
+        }
+        let payloads: i64 = conn
+            .query_row("SELECT COUNT(*) FROM log_payloads", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(payloads, 2);
     }
 
     #[test]

@@ -433,6 +433,15 @@ DROP INDEX logs_model;
 DROP INDEX logs_api_key;
 DELETE FROM log_blocks;
 "#,
+    // Records' bodies and hook results, several records per row (store/payloads.rs). The rows
+    // of `log_bodies` written before stay where they are and are read from there.
+    r#"
+CREATE TABLE log_payloads (
+    first_seq INTEGER PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+"#,
 ];
 
 /// The Postgres schema, numbered as [`SQLITE`]. Every text column sorts by bytes
@@ -738,6 +747,8 @@ ALTER TABLE governance_holds ADD COLUMN leased DOUBLE PRECISION NOT NULL DEFAULT
 "#,
     // SQLite drops its model and API key indexes for its block summaries; Postgres keeps no
     // summaries, so it keeps both indexes.
+    "-- nothing to change on Postgres",
+    // Postgres keeps a record's bodies in its `log_bodies` row, compressed by TOAST.
     "-- nothing to change on Postgres",
 ];
 

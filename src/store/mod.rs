@@ -18,6 +18,7 @@ pub mod logs;
 mod migrations;
 mod packed;
 mod partitions;
+mod payloads;
 pub mod prompts;
 pub mod schema;
 pub mod secrets;
@@ -363,7 +364,7 @@ pub(crate) mod tests {
     }
 
     /// The master key of test stores.
-    fn cipher() -> super::Cipher {
+    pub fn cipher() -> super::Cipher {
         super::Cipher::new(&[7; 32])
     }
 

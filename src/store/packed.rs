@@ -1,8 +1,9 @@
-//! Text stored compressed. The request log's `hook_results` are about 2.6 KB of very repetitive
-//! JSON for ten checks (a fifth of that compressed); on SQLite every byte of a record is
-//! written twice (the WAL, then the database), and a row that large takes a page of its own.
+//! Data stored compressed: on SQLite, the request log's payloads (store/payloads.rs), and the
+//! `hook_results` of records written before those existed. On SQLite every byte of a record is
+//! written twice (the WAL, then the database), and request bodies and hook results (about
+//! 2.6 KB of very repetitive JSON for ten checks) are most of those bytes.
 //!
-//! The stored form is a BLOB: a format byte, then an LZ4 block with the text's length before it
+//! The stored form is a BLOB: a format byte, then an LZ4 block with the data's length before it
 //! (little-endian u32). Values stored as TEXT (before this form existed) read back as they are.
 
 use super::db::Value;
@@ -14,8 +15,7 @@ const LZ4: u8 = 1;
 const MAX_RATIO: usize = 255;
 
 /// Compressed straight into the stored form, in one buffer.
-pub fn pack(text: &str) -> Vec<u8> {
-    let input = text.as_bytes();
+pub fn pack_bytes(input: &[u8]) -> Vec<u8> {
     let head = 1 + 4;
     let mut out = vec![0; head + lz4_flex::block::get_maximum_output_size(input.len())];
     out[0] = LZ4;
@@ -38,6 +38,11 @@ pub fn text(stored: Value) -> Result<Option<String>, String> {
 }
 
 fn unpack(stored: &[u8]) -> Result<String, String> {
+    String::from_utf8(unpack_bytes(stored)?).map_err(|e| format!("damaged packed text: {e}"))
+}
+
+/// The bytes [`pack_bytes`] stored.
+pub fn unpack_bytes(stored: &[u8]) -> Result<Vec<u8>, String> {
     let Some((&LZ4, block)) = stored.split_first() else {
         return Err(format!("unknown packed form {:?}", stored.first().copied()));
     };
@@ -45,16 +50,18 @@ fn unpack(stored: &[u8]) -> Result<String, String> {
         .get(..4)
         .map(|n| u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize);
     if stated.is_none_or(|n| n > block.len().saturating_mul(MAX_RATIO)) {
-        return Err("damaged packed text: its stated length cannot be right".into());
+        return Err("damaged packed data: its stated length cannot be right".into());
     }
-    let bytes = lz4_flex::decompress_size_prepended(block)
-        .map_err(|e| format!("damaged packed text: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| format!("damaged packed text: {e}"))
+    lz4_flex::decompress_size_prepended(block).map_err(|e| format!("damaged packed data: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pack(text: &str) -> Vec<u8> {
+        pack_bytes(text.as_bytes())
+    }
 
     #[test]
     fn packed_text_reads_back_the_same_and_smaller() {

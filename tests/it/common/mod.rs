@@ -490,6 +490,22 @@ impl TestEnv {
             "no tollgate.db in {}",
             self.data_dir().display()
         );
+        // Records' bodies and hook results are kept compressed, several records to a row of
+        // `log_payloads` (src/store/payloads.rs): their stored form (src/store/packed.rs) is a
+        // format byte, 1 for LZ4, then an LZ4 block with its length before it.
+        let db = rusqlite::Connection::open_with_flags(
+            self.data_dir().join("tollgate.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open the store");
+        let mut payloads = db.prepare("SELECT data FROM log_payloads").unwrap();
+        for data in payloads.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
+            let data = data.unwrap();
+            assert_eq!(data.first(), Some(&1), "a payload is an LZ4 block");
+            bytes.extend(
+                lz4_flex::decompress_size_prepended(&data[1..]).expect("a payload decompresses"),
+            );
+        }
         bytes
     }
 
