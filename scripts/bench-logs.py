@@ -14,7 +14,8 @@ and config dirs and posts custom records (`POST /v1/logs`, arrays of --batch):
 * `no-bodies`: the server runs with TOLLGATE_LOG_BODIES=false, so the records carry model,
   tokens and cost from the posted bodies but the bodies are not stored; the server is then
   stopped (it commits and checkpoints) and the database's bytes per record are measured.
-* `bodies`: the same records with their bodies stored; then the list filters are timed, the
+* `bodies`: the same records with their bodies stored; then the list filters are timed, then
+  `GET /v1/logs/{id}` of records spread over the time range (one read each, with bodies), the
   live tail is measured, and the bytes per record are measured as above.
 
 The records: ~20 models over 5 providers (skewed popularity), statuses mostly 200 with some
@@ -127,6 +128,8 @@ SPARSE_FILTERS = [
     ("api_key=absent (no rows)", "api_key=absent"),
 ]
 SPARSE_RUNS, SPARSE_WARMUPS = 5, 1
+# Records read one by one (each from a different payload chunk) for the `get` figure.
+GET_SAMPLES = 40
 # A second key posts one record after every this many arrays, for the rare `api_key` filter.
 RARE_KEY_EVERY = 10
 
@@ -376,6 +379,29 @@ def query_params(server, records, until_ms, rare_key_id):
     }
 
 
+def timed_gets(server, spread_ms, samples):
+    """`GET /v1/logs/{id}` (the record with its bodies) for records spread over the time
+    range, each read once: each is in a payload chunk of its own that the server decompresses."""
+    conn = server.connect()
+    now_ms = time.time() * 1000
+    ids = []
+    for i in range(samples):
+        until = rfc3339(now_ms - spread_ms * (i + 0.5) / samples)
+        page = server.call(conn, "GET", "/v1/logs?limit=1&until=" + urllib.parse.quote(until))
+        ids.extend(r["id"] for r in page["data"])
+    times = []
+    for record_id in ids:
+        start = time.perf_counter()
+        record = server.call(conn, "GET", f"/v1/logs/{record_id}")
+        times.append((time.perf_counter() - start) * 1000)
+        if "request_body" not in record:
+            sys.exit(f"GET /v1/logs/{record_id} came without its request body")
+    conn.close()
+    times.sort()
+    return {"records": len(times), "median_ms": round(statistics.median(times), 1),
+            "p95_ms": round(percentile(times, 95), 1)}
+
+
 class Tail:
     """Reads `GET /v1/logs/stream` on a thread and notes when each record's event arrives."""
 
@@ -463,6 +489,9 @@ def run_mode(args, root, log_bodies, measure_reads):
             result["list"] = timed_queries(server, params, FILTERS, args.runs, args.warmups)
             result["list"].update(timed_queries(server, params, SPARSE_FILTERS, SPARSE_RUNS,
                                                 SPARSE_WARMUPS))
+            if log_bodies:
+                print(f"[{mode}] timing reads of one record with its bodies", file=sys.stderr)
+                result["get"] = timed_gets(server, args.spread_days * DAY_MS, GET_SAMPLES)
             print(f"[{mode}] measuring the live tail", file=sys.stderr)
             result["tail"] = tail_latency(server, records, args.tail_samples, args.tail_gap_ms / 1000)
     finally:
@@ -492,6 +521,10 @@ def print_table(results, args):
             verdict = "ok" if q["p95_ms"] < 100 else "MISSED"
             row(f"list {name}: median / p95 ({q['rows']} rows, {q['runs']} runs)",
                 f"{q['median_ms']} / {q['p95_ms']} ms", f"< 100 ms: {verdict}")
+        if "get" in r:
+            g = r["get"]
+            row(f"get one record with bodies: median / p95 ({g['records']} records)",
+                f"{g['median_ms']} / {g['p95_ms']} ms")
         if "tail" in r:
             t = r["tail"]
             for label, key in (("tail, POST answered → event: median / p99", "from_post_answer"),
