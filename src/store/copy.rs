@@ -75,8 +75,9 @@ const TABLES: &[Table] = &[
     },
 ];
 
-/// SQLite's summaries of blocks of records (store/log_blocks.rs): Postgres indexes its
-/// partitions instead.
+/// SQLite's summaries of blocks of records (store/log_blocks.rs), which Postgres does without
+/// (it indexes its partitions), and its payloads (store/payloads.rs), which the copy turns into
+/// `log_bodies` rows and `hook_results` values.
 const SQLITE_ONLY: &[&str] = &["log_blocks", "log_payloads"];
 
 /// Set by the target's own migrations; and the counters nodes share (store/counters.rs), which
@@ -409,6 +410,7 @@ fn copy_table(
     }
 }
 
+/// A payload the copy needs and cannot read: `seq` is its record's, or its chunk's first.
 fn damaged(table: &str, seq: i64) -> StoreError {
     StoreError::Other(format!(
         "copying {table}: the payload of the record with seq {seq} is missing or damaged \
