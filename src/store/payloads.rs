@@ -60,12 +60,12 @@ pub fn save<'a>(
         seqs = Some((first, seq));
         // Seqs are handed out in order, so a chunk's records span far fewer than 2^32 seqs.
         raw.extend_from_slice(&((seq - first) as u32).to_le_bytes());
-        let [request, response, results] = [parts.request, parts.response, parts.results];
-        for part in [request, response, results] {
+        let parts = [parts.request, parts.response, parts.results];
+        for part in parts {
             let len = part.map_or(ABSENT, |p| p.len() as u32);
             raw.extend_from_slice(&len.to_le_bytes());
         }
-        for part in [request, response, results].into_iter().flatten() {
+        for part in parts.into_iter().flatten() {
             raw.extend_from_slice(part);
         }
         if raw.len() >= CHUNK {
@@ -92,6 +92,7 @@ pub fn prune(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
 
 /// A chunk decompressed: its bytes, and where each record's parts are in them.
 pub struct Chunk {
+    first_seq: i64,
     last_seq: i64,
     raw: Vec<u8>,
     /// By seq, ascending: the ranges of the request, the response and the results.
@@ -125,6 +126,7 @@ impl Chunk {
             entries.push((seq, ranges));
         }
         Some(Chunk {
+            first_seq,
             last_seq,
             raw,
             entries,
@@ -156,15 +158,13 @@ impl Chunk {
 /// Reads records' payloads, keeping the chunk it read last.
 #[derive(Default)]
 pub struct Reader {
-    /// The chunk and its first seq.
-    last: Option<(i64, Option<Chunk>)>,
+    last: Option<Chunk>,
 }
 
 impl Reader {
     /// The payload of the record `seq`; `None` when it has none (or its chunk is damaged).
     pub fn parts(&mut self, conn: &Connection, seq: i64) -> rusqlite::Result<Option<Parts<'_>>> {
-        let held =
-            matches!(&self.last, Some((first, Some(c))) if *first <= seq && seq <= c.last_seq);
+        let held = (self.last.as_ref()).is_some_and(|c| c.first_seq <= seq && seq <= c.last_seq);
         if !held {
             let row: Option<(i64, i64, Vec<u8>)> = conn
                 .prepare_cached(
@@ -174,16 +174,11 @@ impl Reader {
                 .query_row(params![seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
             self.last = match row {
-                Some((_, last, _)) if last < seq => return Ok(None),
-                Some((first, last, data)) => Some((first, Chunk::decode(first, last, &data))),
-                None => return Ok(None),
+                Some((first, last, data)) if seq <= last => Chunk::decode(first, last, &data),
+                _ => return Ok(None),
             };
         }
-        Ok(self
-            .last
-            .as_ref()
-            .and_then(|(_, chunk)| chunk.as_ref())
-            .and_then(|chunk| chunk.parts(seq)))
+        Ok(self.last.as_ref().and_then(|chunk| chunk.parts(seq)))
     }
 }
 
