@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use rusqlite::params_from_iter;
 use serde_json::{Map, Value};
 
+use super::attempts;
 use super::db::{self, params, Backend, Db, Param, Row, Value as DbValue};
 use super::listen::RECORDS;
 use super::log_blocks::{self, Blocks, Summarised, Wanted, SUMMARY_COLUMNS};
@@ -63,7 +64,7 @@ fn encode(e: &Entry, backend: Backend) -> Encoded<'_> {
     };
     Encoded {
         metadata: serde_json::to_string(&r.metadata).unwrap_or_default(),
-        attempts: serde_json::to_string(&r.attempts).unwrap_or_default(),
+        attempts: attempts::encode(r),
         hook_results,
         payload_results,
         user: r.metadata.get("_user").and_then(Value::as_str),
@@ -547,53 +548,55 @@ fn read_record(row: &Row) -> db::Result<Stored> {
         let text: String = row.get(i)?;
         Ok(serde_json::from_str(&text).unwrap_or_default())
     };
-    let attempts: String = row.get(29)?;
+    let stored_attempts: String = row.get(29)?;
     let results = row.value(31)?;
     let results_in_payload =
         matches!(results, DbValue::Blob(b) if b == payloads::RESULTS_IN_PAYLOAD);
+    let mut record = LogRecord {
+        id: row.get(1)?,
+        kind: row.get(2)?,
+        created_at: format_ms(row.get(3)?),
+        trace_id: row.get(4)?,
+        span_id: row.get(5)?,
+        parent_span_id: row.get(6)?,
+        span_name: row.get(7)?,
+        api_key_id: row.get(8)?,
+        api_key_name: row.get(9)?,
+        integration: row.get(10)?,
+        provider: row.get(11)?,
+        model_requested: row.get(12)?,
+        model: row.get(13)?,
+        endpoint: row.get(14)?,
+        status: row.get(15)?,
+        latency_ms: row.get(16)?,
+        ttft_ms: row.get(17)?,
+        input_tokens: row.get(18)?,
+        output_tokens: row.get(19)?,
+        cached_tokens: row.get(20)?,
+        cost: row.get(21)?,
+        cache_status: row.get(22)?,
+        retry_count: row.get(23)?,
+        last_used_option: row.get(24)?,
+        metadata: json_map(25)?,
+        stream: row.get(26)?,
+        outcome: row.get(27)?,
+        error: row.get(28)?,
+        attempts: Vec::new(),
+        bodies_logged: row.get(30)?,
+        // Unreadable results (damaged in storage) leave the rest of the record readable.
+        hook_results: (!results_in_payload)
+            .then(|| packed::text(results).ok().flatten())
+            .flatten()
+            .and_then(|text| serde_json::from_str(&text).ok()),
+        cost_saved: row.get(32)?,
+        request_body: None,
+        response_body: None,
+    };
+    record.attempts = attempts::decode(&stored_attempts, &record);
     Ok(Stored {
         seq: row.get(0)?,
         results_in_payload,
-        record: LogRecord {
-            id: row.get(1)?,
-            kind: row.get(2)?,
-            created_at: format_ms(row.get(3)?),
-            trace_id: row.get(4)?,
-            span_id: row.get(5)?,
-            parent_span_id: row.get(6)?,
-            span_name: row.get(7)?,
-            api_key_id: row.get(8)?,
-            api_key_name: row.get(9)?,
-            integration: row.get(10)?,
-            provider: row.get(11)?,
-            model_requested: row.get(12)?,
-            model: row.get(13)?,
-            endpoint: row.get(14)?,
-            status: row.get(15)?,
-            latency_ms: row.get(16)?,
-            ttft_ms: row.get(17)?,
-            input_tokens: row.get(18)?,
-            output_tokens: row.get(19)?,
-            cached_tokens: row.get(20)?,
-            cost: row.get(21)?,
-            cache_status: row.get(22)?,
-            retry_count: row.get(23)?,
-            last_used_option: row.get(24)?,
-            metadata: json_map(25)?,
-            stream: row.get(26)?,
-            outcome: row.get(27)?,
-            error: row.get(28)?,
-            attempts: serde_json::from_str(&attempts).unwrap_or_default(),
-            bodies_logged: row.get(30)?,
-            // Unreadable results (damaged in storage) leave the rest of the record readable.
-            hook_results: (!results_in_payload)
-                .then(|| packed::text(results).ok().flatten())
-                .flatten()
-                .and_then(|text| serde_json::from_str(&text).ok()),
-            cost_saved: row.get(32)?,
-            request_body: None,
-            response_body: None,
-        },
+        record,
     })
 }
 

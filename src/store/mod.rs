@@ -2,6 +2,7 @@
 //! Postgres the second backend (`--database-url`); all SQL lives under this module, written
 //! once through [`db`] where the two dialects agree.
 
+mod attempts;
 mod audit;
 mod cache;
 mod configs;
