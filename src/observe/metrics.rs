@@ -118,6 +118,14 @@ impl Histogram {
         self.count += 1;
         self.sum += seconds;
     }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
 }
 
 /// The index of a status's class in [`STATUS_CLASSES`].
@@ -152,12 +160,52 @@ impl Traffic {
         }
     }
 
-    fn observe_request(&mut self, record: &LogRecord) {
-        let provider = self.providers.value(record.provider.as_deref());
-        let model = self.models.value(record.model.as_deref());
-        let endpoint = self.endpoints.value(Some(&record.endpoint));
-        let class = self.classes[status_class(record.status)].clone();
+    /// Adds what a batch of request records counts, one label set at a time.
+    fn observe_requests<'a>(&mut self, records: impl IntoIterator<Item = &'a LogRecord>) {
+        let mut tallies: Vec<Tally> = Vec::new();
+        let mut attempts: Vec<([Label; 2], f64)> = Vec::new();
+        for record in records {
+            let labels = Labels {
+                provider: self.providers.value(record.provider.as_deref()),
+                model: self.models.value(record.model.as_deref()),
+                endpoint: self.endpoints.value(Some(&record.endpoint)),
+                class: status_class(record.status),
+            };
+            let tally = match tallies.iter().position(|t| t.labels.same(&labels)) {
+                Some(i) => &mut tallies[i],
+                None => {
+                    tallies.push(Tally::new(labels));
+                    tallies.last_mut().expect("just pushed")
+                }
+            };
+            tally.add(record);
+            for attempt in &record.attempts {
+                let labels = [
+                    self.providers.value(Some(&attempt.provider)),
+                    self.classes[status_class(attempt.status)].clone(),
+                ];
+                match attempts.iter_mut().find(|(l, _)| same_labels(l, &labels)) {
+                    Some((_, n)) => *n += 1.0,
+                    None => attempts.push((labels, 1.0)),
+                }
+            }
+        }
+        for t in tallies {
+            self.add_tally(t);
+        }
+        for (labels, n) in attempts {
+            add(&mut self.attempts, labels, n);
+        }
+    }
 
+    fn add_tally(&mut self, t: Tally) {
+        let Labels {
+            provider,
+            model,
+            endpoint,
+            class,
+        } = t.labels;
+        let class = self.classes[class].clone();
         add(
             &mut self.requests,
             [
@@ -166,46 +214,125 @@ impl Traffic {
                 endpoint.clone(),
                 class.clone(),
             ],
-            1.0,
+            t.requests,
         );
-        if record.latency_ms.is_finite() {
+        if t.duration.count > 0 {
             self.duration
                 .entry([provider.clone(), endpoint])
                 .or_default()
-                .observe(record.latency_ms / 1000.0);
+                .merge(&t.duration);
         }
-        if let Some(ttft) = record.ttft_ms.filter(|t| t.is_finite()) {
+        if t.time_to_first_token.count > 0 {
             self.time_to_first_token
                 .entry([provider.clone()])
                 .or_default()
-                .observe(ttft / 1000.0);
+                .merge(&t.time_to_first_token);
+        }
+        for (kind, n) in self.token_kinds.iter().zip(t.tokens) {
+            let labels = [provider.clone(), model.clone(), kind.clone()];
+            add(&mut self.tokens, labels, n);
+        }
+        if t.priced > 0 {
+            add(&mut self.cost, [provider.clone(), model.clone()], t.cost);
+        }
+        if t.unpriced > 0.0 {
+            add(
+                &mut self.cost_unknown,
+                [provider.clone(), model],
+                t.unpriced,
+            );
+        }
+        if t.errors > 0.0 {
+            add(&mut self.errors, [provider.clone(), class], t.errors);
+        }
+        add(&mut self.retries, [provider], t.retries);
+    }
+}
+
+/// The labels of a request's series.
+struct Labels {
+    provider: Label,
+    model: Label,
+    endpoint: Label,
+    class: usize,
+}
+
+impl Labels {
+    fn same(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.provider, &other.provider)
+            && Arc::ptr_eq(&self.model, &other.model)
+            && Arc::ptr_eq(&self.endpoint, &other.endpoint)
+            && self.class == other.class
+    }
+}
+
+/// Label values are shared, so equal values are the same `Arc` (see [`BoundedLabel::value`]).
+fn same_labels<const N: usize>(a: &[Label; N], b: &[Label; N]) -> bool {
+    a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
+}
+
+/// What the requests of one label set in a batch add to their series. A batch's requests mostly
+/// share their provider, model, endpoint and status class, so each series is looked up once
+/// per batch rather than once per request.
+struct Tally {
+    labels: Labels,
+    requests: f64,
+    duration: Histogram,
+    time_to_first_token: Histogram,
+    /// Input, output and cached, as [`TOKEN_KINDS`].
+    tokens: [f64; 3],
+    /// Requests with a known cost, and its sum.
+    priced: usize,
+    cost: f64,
+    unpriced: f64,
+    /// Requests answered with a status of 400 or more.
+    errors: f64,
+    retries: f64,
+}
+
+impl Tally {
+    fn new(labels: Labels) -> Tally {
+        Tally {
+            labels,
+            requests: 0.0,
+            duration: Histogram::default(),
+            time_to_first_token: Histogram::default(),
+            tokens: [0.0; 3],
+            priced: 0,
+            cost: 0.0,
+            unpriced: 0.0,
+            errors: 0.0,
+            retries: 0.0,
+        }
+    }
+
+    fn add(&mut self, record: &LogRecord) {
+        self.requests += 1.0;
+        if record.latency_ms.is_finite() {
+            self.duration.observe(record.latency_ms / 1000.0);
+        }
+        if let Some(ttft) = record.ttft_ms.filter(|t| t.is_finite()) {
+            self.time_to_first_token.observe(ttft / 1000.0);
         }
         let counts = [
             record.input_tokens,
             record.output_tokens,
             record.cached_tokens,
         ];
-        for (kind, n) in self.token_kinds.iter().zip(counts) {
-            let labels = [provider.clone(), model.clone(), kind.clone()];
-            add(&mut self.tokens, labels, n as f64);
+        for (sum, n) in self.tokens.iter_mut().zip(counts) {
+            *sum += n as f64;
         }
         match record.cost.filter(|c| c.is_finite()) {
-            Some(cost) => add(&mut self.cost, [provider.clone(), model], cost),
-            None => add(&mut self.cost_unknown, [provider.clone(), model], 1.0),
+            Some(cost) => {
+                self.priced += 1;
+                self.cost += cost;
+            }
+            None => self.unpriced += 1.0,
         }
         if record.status >= 400 {
-            add(&mut self.errors, [provider.clone(), class], 1.0);
+            self.errors += 1.0;
         }
-        let retries = record.attempts.len().saturating_sub(1);
-        add(&mut self.retries, [provider], retries as f64);
-        for attempt in &record.attempts {
-            let provider = self.providers.value(Some(&attempt.provider));
-            add(
-                &mut self.attempts,
-                [provider, self.classes[status_class(attempt.status)].clone()],
-                1.0,
-            );
-        }
+        self.retries += record.attempts.len().saturating_sub(1) as f64;
     }
 }
 
@@ -233,16 +360,13 @@ impl Metrics {
 
     /// Counts committed records.
     pub fn observe<'a>(&self, records: impl IntoIterator<Item = &'a LogRecord>) {
-        let mut traffic = self.traffic();
-        for record in records {
-            match record.kind.as_str() {
-                KIND_REQUEST => traffic.observe_request(record),
-                KIND_CUSTOM => {
-                    self.custom_records.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {}
-            }
-        }
+        let mut custom = 0;
+        let requests = records.into_iter().filter(|r| {
+            custom += u64::from(r.kind == KIND_CUSTOM);
+            r.kind == KIND_REQUEST
+        });
+        self.traffic().observe_requests(requests);
+        self.custom_records.fetch_add(custom, Ordering::Relaxed);
     }
 
     /// A request waited because the record queue was full.
