@@ -10,7 +10,8 @@ use crate::gateway::providers::adapter::Usage;
 pub struct Entry {
     /// Without bodies: they travel as bytes and are stored apart.
     pub record: LogRecord,
-    /// `record.created_at` in milliseconds since the Unix epoch.
+    /// When the record was made, in milliseconds since the Unix epoch; `record.created_at` is
+    /// empty until [`Entry::into_record`] writes this out.
     pub created_ms: i64,
     pub request_body: Option<Bytes>,
     pub response_body: Option<Bytes>,
@@ -22,10 +23,11 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The record as live tails and the exporter get it, its hook results decoded back from
-    /// their JSON if only that was kept.
+    /// The record as live tails and the exporter get it: its time written out, and its hook
+    /// results decoded back from their JSON if only that was kept.
     pub fn into_record(self) -> LogRecord {
         let mut record = self.record;
+        record.created_at = format_ms(self.created_ms);
         if record.hook_results.is_none() {
             record.hook_results = self
                 .hook_results_json
@@ -65,12 +67,15 @@ pub fn metadata_strings(map: Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
-/// A record of `kind` made at `created_ms` with a new id and nothing else known yet.
+/// A record of `kind` made at `created_ms` with a new id and nothing else known yet. Its
+/// `created_at` is left empty: the record travels in an [`Entry`] with the time as `created_ms`,
+/// the store keeps that, and [`Entry::into_record`] writes it out (on the writer's thread, and
+/// only for live tails and the exporter).
 pub fn blank(kind: &str, created_ms: i64) -> LogRecord {
     LogRecord {
         id: crate::store::new_id_at(created_ms),
         kind: kind.to_string(),
-        created_at: format_ms(created_ms),
+        created_at: String::new(),
         trace_id: String::new(),
         span_id: String::new(),
         parent_span_id: None,

@@ -537,6 +537,13 @@ fn the_live_stream_shows_requests_finished_after_it_started() {
     let r = tail.next_record();
     assert_eq!(r["trace_id"], "live", "the filter skips the other model");
     assert!(started.elapsed() < Duration::from_secs(5));
+    // The live record is the stored one: its time and its attempts in full included.
+    let stored = admin_get(&env, &format!("/v1/logs/{}", r["id"].as_str().unwrap()));
+    assert_eq!(r["created_at"], stored["created_at"]);
+    assert!(r["created_at"].as_str().unwrap().starts_with("20"), "{r}");
+    assert_eq!(r["attempts"], stored["attempts"]);
+    assert_eq!(stored["attempts"][0]["provider"], "openai", "{stored}");
+    assert_eq!(stored["attempts"][0]["status"], 200);
 }
 
 #[test]
