@@ -4,6 +4,7 @@ move with the load of a shared machine, unlike CPU time (docs/performance.md, is
 
 Usage: cargo bench --bench gateway --no-run && python3 scripts/callgrind-gateway.py
        [--bin target/release/tollgate] [--guarded] [--cached] [--requests 300] [--keep FILE]
+       [--clients N]
 
 Starts the bench's mock upstream (`TOLLGATE_BENCH_ROLE=mock` on the newest
 target/release/deps/gateway-* executable) and `tollgate serve` under callgrind with temporary
@@ -11,9 +12,10 @@ data and config dirs, creates the integration `mock`, and with --guarded/--cache
 admin key the same default config as `TOLLGATE_BENCH_GUARDED`/`TOLLGATE_BENCH_CACHED` do in
 benches/gateway.rs. It sends 50 chat requests (the bench's body with 900 bytes of padding) to
 warm up, waits for the recorder, zeroes the counters, sends --requests more one after another
-on one keep-alive connection, waits 3 s so their records are written, and prints the
-instructions counted in between divided by the requests. --keep copies the dump, for
-`callgrind_annotate` (a binary built without `strip` names the functions).
+on one keep-alive connection (or split over --clients connections sending at once, so that the
+recorder's commits carry several records, as under load), waits 3 s so their records are
+written, and prints the instructions counted in between divided by the requests. --keep copies
+the dump, for `callgrind_annotate` (a binary built without `strip` names the functions).
 """
 import argparse
 import glob
@@ -23,6 +25,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 from local_server import LocalServer, isolated_env
@@ -48,6 +51,8 @@ def main():
     ap.add_argument("--cached", action="store_true")
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--keep")
+    ap.add_argument("--clients", type=int, default=1,
+                    help="send the counted requests from this many connections at once")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="tg-callgrind-")
@@ -117,8 +122,28 @@ def main():
             chat()
         time.sleep(3)
         subprocess.run(["callgrind_control", "-z", str(gateway.pid)], check=True, capture_output=True)
-        for _ in range(args.requests):
-            answer = chat()
+        answers = []
+
+        def client(requests):
+            # A connection of its own: `send` shares one and is not thread-safe.
+            own = http.client.HTTPConnection(local.host, local.port, timeout=600)
+            headers = {"authorization": f"Bearer {admin}", "content-type": "application/json"}
+            for _ in range(requests):
+                own.request("POST", "/v1/chat/completions", body=json.dumps(body), headers=headers)
+                reply = own.getresponse()
+                answers.append((reply.status, reply.read()))
+
+        share, rest = divmod(args.requests, args.clients)
+        clients = [threading.Thread(target=client, args=(share + (i < rest),))
+                   for i in range(args.clients)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join()
+        failed = [status for status, _ in answers if status != 200]
+        if failed or len(answers) != args.requests:
+            raise SystemExit(f"{len(answers)} answers of {args.requests}, failed: {failed[:5]}")
+        answer = answers[-1][1]
         time.sleep(3)
         subprocess.run(["callgrind_control", "-d", str(gateway.pid)], check=True, capture_output=True)
         time.sleep(1)
