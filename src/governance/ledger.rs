@@ -736,6 +736,13 @@ impl Governor {
         if !self.refill_wanted.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
+        if now_ms >= self.leases_trusted_until.load(Ordering::Relaxed) {
+            // This node may not admit against leases yet (before its first sync, or while
+            // syncs fail): a lease now would only hold headroom from every node, its own next
+            // claims included. The refill waits for a sync.
+            self.refill_wanted.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
         let _refilling = self.refills.write().unwrap_or_else(|e| e.into_inner());
         let asks: Vec<(LeaseKey, Arc<Rule>, f64)> = self
             .leases()

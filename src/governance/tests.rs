@@ -353,29 +353,47 @@ fn a_rebuild_counts_the_window_after_the_last_reset() {
     assert_eq!(g.rebuild_from(None, DEC_1 + DAY), Some(DEC_1));
 }
 
+/// A budget of `limit` on API key `k`, for the lease tests.
+fn key_budget(limit: f64) -> Rule {
+    budget(
+        "b",
+        json!({"credit_limit": limit, "conditions": [{"key": "api_key", "value": "k"}]}),
+    )
+}
+
+/// What the shared row of `rule`'s counter (this window, no group) reserves and leases now.
+fn shared_row(store: &crate::store::Store, rule: &Rule) -> impl Fn() -> (f64, f64) {
+    let probe = store.shared_counters().unwrap().unwrap();
+    let (id, counting) = (rule.id.clone(), rule.counting.clone());
+    let (start, _) = rule.period.window(crate::observe::record::now_ms());
+    move || {
+        let key = super::shared::SharedKey {
+            rule_id: &id,
+            counting: &counting,
+            group: "",
+            window_start: start,
+        };
+        let v = probe.seed(key, 0.0).unwrap();
+        (v.reserved, v.leased)
+    }
+}
+
 /// Two nodes on one Postgres database, each admitting against its leases, refilled as the
 /// server's sender task refills them.
 #[test]
 fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    use super::shared::SharedKey;
     use crate::observe::record::now_ms;
 
     let Some(store) = crate::store::tests::postgres_store() else {
         eprintln!("note: skipped: leases need TOLLGATE_TEST_DATABASE_URL");
         return;
     };
-    let rule = || {
-        budget(
-            "b",
-            json!({"credit_limit": 1.0, "conditions": [{"key": "api_key", "value": "k"}]}),
-        )
-    };
     let nodes: Vec<Arc<Governor>> = (0..2)
         .map(|_| {
             let g = Arc::new(Governor::new(None, store.shared_counters().unwrap()));
-            g.set_rules(vec![rule()]);
+            g.set_rules(vec![key_budget(1.0)]);
             g.sync_shared(now_ms()).unwrap();
             g
         })
@@ -389,19 +407,7 @@ fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency(
 
     // The first admission claims in the database; its demand asks for a lease, and the next
     // admission takes it from the lease without a word to the database.
-    let probe = store.shared_counters().unwrap().unwrap();
-    let counting = rule().counting;
-    let (start, _) = rule().period.window(now_ms());
-    let row = || {
-        let key = SharedKey {
-            rule_id: "b",
-            counting: &counting,
-            group: "",
-            window_start: start,
-        };
-        let v = probe.seed(key, 0.0).unwrap();
-        (v.reserved, v.leased)
-    };
+    let row = shared_row(&store, &key_budget(1.0));
     let first = admit(&nodes[0]).unwrap();
     nodes[0].refill_leases(now_ms()).unwrap();
     assert_eq!(row(), (0.01, 0.01));
@@ -466,6 +472,37 @@ fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency(
         nodes[1].send_settlements(now_ms()).unwrap();
     }
     assert_eq!(admitted + more, 100, "{admitted} admitted, then {more}");
+}
+
+/// Before its first sync a node may not admit against leases, so it takes none: a lease would
+/// hold headroom that its own next claim then could not use (a request that fit was refused).
+#[test]
+fn a_node_takes_no_lease_before_it_has_synced() {
+    use crate::observe::record::now_ms;
+
+    let Some(store) = crate::store::tests::postgres_store() else {
+        eprintln!("note: skipped: leases need TOLLGATE_TEST_DATABASE_URL");
+        return;
+    };
+    let g = Arc::new(Governor::new(None, store.shared_counters().unwrap()));
+    g.set_rules(vec![key_budget(0.02)]);
+    let row = shared_row(&store, &key_budget(0.02));
+    let leased = || row().1;
+    let m = Map::new();
+    let cent = Actual {
+        cost: Some(0.01),
+        tokens: Some(100),
+    };
+    let admit = || g.admit(&facts("k", &m), &CENT, &mut Vec::new(), now_ms());
+
+    admit().unwrap().settle(cent, now_ms());
+    g.send_settlements(now_ms()).unwrap();
+    g.refill_leases(now_ms()).unwrap();
+    assert_eq!(leased(), 0.0, "no lease before the first sync");
+    let second = admit().expect("the second cent fits the limit");
+    second.settle(cent, now_ms());
+    g.send_settlements(now_ms()).unwrap();
+    assert!(admit().is_err(), "the limit is reached");
 }
 
 #[test]

@@ -322,11 +322,13 @@ pub async fn share_counters(state: Arc<AppState>) {
         last_send = tokio::time::Instant::now();
         let now = now_ms();
         let mut done = governor.send_settlements(now);
-        if done.is_ok() {
-            done = governor.refill_leases(now);
-        }
+        // Synced first: a node's leases are trusted only once it has synced, and until then
+        // it takes none (`Governor::refill_leases`).
         if sync && done.is_ok() {
             done = governor.sync_shared(now);
+        }
+        if done.is_ok() {
+            done = governor.refill_leases(now);
         }
         match done {
             Err(e) if !failing => {
