@@ -66,6 +66,11 @@ fn unless_same<'a>(
     (own != record).then(|| own.as_deref().map(Cow::Borrowed))
 }
 
+/// The value a stored field gives: the attempt's own where present, else the record's.
+fn or_record(stored: Option<Option<Cow<str>>>, record: &Option<String>) -> Option<String> {
+    stored.map_or_else(|| record.clone(), |own| own.map(Cow::into_owned))
+}
+
 /// The column's text for `record.attempts`.
 pub fn encode(record: &LogRecord) -> String {
     let stored: Vec<Stored> = record
@@ -92,27 +97,22 @@ pub fn encode(record: &LogRecord) -> String {
 /// unreadable column reads as no attempts.
 pub fn decode(text: &str, record: &LogRecord) -> Vec<Attempt> {
     let stored: Vec<Stored> = serde_json::from_str(text).unwrap_or_default();
-    let owned = |v: Option<Cow<str>>| v.map(Cow::into_owned);
     stored
         .into_iter()
         .map(|s| Attempt {
             span_id: s.span_id.into_owned(),
             start_offset_ms: s.start_offset_ms,
             latency_ms: s.latency_ms,
-            integration: s
-                .integration
-                .map_or_else(|| record.integration.clone(), owned),
+            integration: or_record(s.integration, &record.integration),
             provider: s.provider.map_or_else(
                 || record.provider.clone().unwrap_or_default(),
                 Cow::into_owned,
             ),
-            model: s.model.map_or_else(|| record.model.clone(), owned),
+            model: or_record(s.model, &record.model),
             retry: s.retry,
-            last_used_option: s
-                .last_used_option
-                .map_or_else(|| record.last_used_option.clone(), owned),
+            last_used_option: or_record(s.last_used_option, &record.last_used_option),
             status: s.status.unwrap_or(record.status),
-            error: s.error.map_or_else(|| record.error.clone(), owned),
+            error: or_record(s.error, &record.error),
         })
         .collect()
 }
