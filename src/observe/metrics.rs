@@ -232,8 +232,8 @@ impl Traffic {
             let labels = [provider.clone(), model.clone(), kind.clone()];
             add(&mut self.tokens, labels, n);
         }
-        if t.priced > 0 {
-            add(&mut self.cost, [provider.clone(), model.clone()], t.cost);
+        if let Some(cost) = t.cost {
+            add(&mut self.cost, [provider.clone(), model.clone()], cost);
         }
         if t.unpriced > 0.0 {
             add(
@@ -281,9 +281,9 @@ struct Tally {
     time_to_first_token: Histogram,
     /// Input, output and cached, as [`TOKEN_KINDS`].
     tokens: [f64; 3],
-    /// Requests with a known cost, and its sum.
-    priced: usize,
-    cost: f64,
+    /// The sum of the known costs; `None` while no request had one.
+    cost: Option<f64>,
+    /// Requests whose cost is unknown.
     unpriced: f64,
     /// Requests answered with a status of 400 or more.
     errors: f64,
@@ -298,8 +298,7 @@ impl Tally {
             duration: Histogram::default(),
             time_to_first_token: Histogram::default(),
             tokens: [0.0; 3],
-            priced: 0,
-            cost: 0.0,
+            cost: None,
             unpriced: 0.0,
             errors: 0.0,
             retries: 0.0,
@@ -323,10 +322,7 @@ impl Tally {
             *sum += n as f64;
         }
         match record.cost.filter(|c| c.is_finite()) {
-            Some(cost) => {
-                self.priced += 1;
-                self.cost += cost;
-            }
+            Some(cost) => *self.cost.get_or_insert(0.0) += cost,
             None => self.unpriced += 1.0,
         }
         if record.status >= 400 {
