@@ -51,6 +51,12 @@ const CENT: Demand = Demand {
     cost: Some(0.01),
 };
 
+/// What [`CENT`] asks for, spent.
+const CENT_SPENT: Actual = Actual {
+    cost: Some(0.01),
+    tokens: Some(100),
+};
+
 #[test]
 fn concurrent_admission_never_passes_the_limit_and_leaks_nothing() {
     let g = Arc::new(Governor::new(None, None));
@@ -399,10 +405,6 @@ fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency(
         })
         .collect();
     let m = Map::new();
-    let cent = Actual {
-        cost: Some(0.01),
-        tokens: Some(100),
-    };
     let admit = |g: &Arc<Governor>| g.admit(&facts("k", &m), &CENT, &mut Vec::new(), now_ms());
 
     // The first admission claims in the database; its demand asks for a lease, and the next
@@ -415,8 +417,8 @@ fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency(
     assert_eq!(row(), (0.01, 0.01), "taken from the lease in memory");
     nodes[0].send_settlements(now_ms()).unwrap();
     assert_eq!(row(), (0.02, 0.0), "the lease turned into a hold");
-    first.settle(cent, now_ms());
-    second.settle(cent, now_ms());
+    first.settle(CENT_SPENT, now_ms());
+    second.settle(CENT_SPENT, now_ms());
 
     let admitted = AtomicUsize::new(2);
     let done = AtomicBool::new(false);
@@ -438,7 +440,7 @@ fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency(
                     for _ in 0..40 {
                         if let Ok(r) = admit(g) {
                             admitted.fetch_add(1, Ordering::Relaxed);
-                            r.settle(cent, now_ms());
+                            r.settle(CENT_SPENT, now_ms());
                         }
                     }
                 })
@@ -468,7 +470,7 @@ fn leases_of_two_nodes_admit_in_memory_and_never_pass_a_limit_under_concurrency(
     let mut more = 0;
     while let Ok(r) = admit(&nodes[1]) {
         more += 1;
-        r.settle(cent, now_ms());
+        r.settle(CENT_SPENT, now_ms());
         nodes[1].send_settlements(now_ms()).unwrap();
     }
     assert_eq!(admitted + more, 100, "{admitted} admitted, then {more}");
@@ -489,18 +491,14 @@ fn a_node_takes_no_lease_before_it_has_synced() {
     let row = shared_row(&store, &key_budget(0.02));
     let leased = || row().1;
     let m = Map::new();
-    let cent = Actual {
-        cost: Some(0.01),
-        tokens: Some(100),
-    };
     let admit = || g.admit(&facts("k", &m), &CENT, &mut Vec::new(), now_ms());
 
-    admit().unwrap().settle(cent, now_ms());
+    admit().unwrap().settle(CENT_SPENT, now_ms());
     g.send_settlements(now_ms()).unwrap();
     g.refill_leases(now_ms()).unwrap();
     assert_eq!(leased(), 0.0, "no lease before the first sync");
     let second = admit().expect("the second cent fits the limit");
-    second.settle(cent, now_ms());
+    second.settle(CENT_SPENT, now_ms());
     g.send_settlements(now_ms()).unwrap();
     assert!(admit().is_err(), "the limit is reached");
 }
